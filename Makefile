@@ -1,0 +1,36 @@
+# The two commands README.md promises: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+
+.PHONY: demo test lint typecheck bench clean help
+
+help:  ## list the targets
+	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/ —/'
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+demo: $(STAMP)  ## install, then record the sample agent's good and bad runs into ./agentlab.db
+	$(BIN)/agentlab demo
+	$(BIN)/agentlab verify
+
+lint: $(STAMP)  ## import layering and style
+	$(BIN)/lint-imports
+	$(BIN)/ruff check agentlab tests benchmarks
+
+typecheck: $(STAMP)  ## strict mypy over the package
+	$(BIN)/mypy
+
+test: lint typecheck  ## the whole test suite (PostgreSQL tests need AGENTLAB_TEST_PG_URL)
+	$(BIN)/pytest -q
+
+bench: $(STAMP)  ## run the benchmarks and print their figures
+	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

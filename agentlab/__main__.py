@@ -1,0 +1,5 @@
+"""``python -m agentlab`` runs the command line."""
+
+from agentlab.cli import main
+
+main()

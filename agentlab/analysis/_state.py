@@ -1,0 +1,41 @@
+"""State diffs of recorded runs: between two checkpoints of a run, or the same point of two."""
+
+from __future__ import annotations
+
+from agentlab.analysis._diff import Change, diff_trees, diff_values
+from agentlab.model import CheckpointInfo
+from agentlab.store import RunStore
+
+__all__ = ["checkpoint_at", "state_diff"]
+
+
+def checkpoint_at(store: RunStore, run_id: str, seq: int | None) -> CheckpointInfo | None:
+    """The run's last checkpoint at or before ``seq`` (``None``: its last checkpoint)."""
+    found = [c for c in store.checkpoints(run_id) if seq is None or c.seq <= seq]
+    return found[-1] if found else None
+
+
+def state_diff(
+    store: RunStore,
+    run_id: str,
+    *,
+    from_seq: int | None = 0,
+    to_seq: int | None = None,
+    other_run: str | None = None,
+) -> list[Change]:
+    """What changed in the run state from ``from_seq`` to ``to_seq``.
+
+    Each side is the state as of the last checkpoint at or before that sequence number;
+    ``from_seq=0`` means the empty state before the run, ``to_seq=None`` the final state.
+    With ``other_run``, the ``to`` side is read from that run instead: the same point of two
+    runs (``from_seq=None`` and ``to_seq=None`` compare their final states).
+
+    >>> state_diff(store, bad_run, from_seq=7, to_seq=12)       # doctest: +SKIP
+    [Change(op='change', path='/account/plan', old='enterprise', new='standard')]
+    """
+    a = checkpoint_at(store, run_id, from_seq) if from_seq != 0 else None
+    b = checkpoint_at(store, other_run or run_id, to_seq)
+    reader = store.tree_reader()
+    if a is not None and b is not None:
+        return diff_trees(reader, a.root, b.root)
+    return diff_values(reader.value(a.root) if a else {}, reader.value(b.root) if b else {})

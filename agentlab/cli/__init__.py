@@ -1,0 +1,260 @@
+"""The ``agentlab`` command: thin commands over the public API.
+
+Every command that touches a store takes ``--store URL``; without it the store is resolved by
+``open_store`` (``AGENTLAB_STORE``, else ``[tool.agentlab] store`` in ``pyproject.toml``, else
+``./agentlab.db``). Read-only commands never create a store: a missing one is an error. Most
+commands take ``--json``. Failures exit 1 with a one-line reason on stderr.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shlex
+import sys
+from pathlib import Path
+
+import click
+
+from agentlab.cli._common import (
+    echo_json,
+    fail,
+    json_option,
+    open_cli_store,
+    store_location,
+    store_option,
+    wrap_errors,
+)
+from agentlab.cli._render import runs_table, summary_block, timeline
+from agentlab.model import portable_json_schema
+from agentlab.store import RunFilter
+
+__all__ = ["cli", "main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="agentlab")
+def cli() -> None:
+    """Record, verify and inspect AI agent runs."""
+
+
+@cli.command()
+@store_option
+@json_option
+@wrap_errors
+def demo(store_url: str | None, as_json: bool) -> None:
+    """Record the sample support-triage agent's good run and its stale-cache bad run."""
+    from agentlab.demo import run_demo
+
+    with open_cli_store(store_url, create=True) as store:
+        result = run_demo(store, out=None if as_json else click.echo)
+        runs = [store.run(result.good_run_id), store.run(result.bad_run_id)]
+        if as_json:
+            echo_json({"good_run_id": result.good_run_id, "bad_run_id": result.bad_run_id,
+                       "runs": runs})
+            return
+        for label, r in zip(("GOOD RUN (fresh CRM data)", "BAD RUN (stale cache)"), runs,
+                            strict=True):
+            click.echo(f"\n== {label} ==")
+            click.echo(summary_block(r))
+            click.echo(timeline(store.events(r.run_id)))
+        where = store_location(store)
+        again = "" if store_url is None else f" --store {shlex.quote(where)}"
+        click.echo(f"\nstored in {where}; check the hash chains with `agentlab verify{again}`")
+
+
+@cli.command()
+@store_option
+@json_option
+@click.option("--workflow", help="Only runs of this workflow.")
+@click.option("--agent", help="Only runs of this agent name.")
+@click.option("--agent-version", help="Only runs of this agent version.")
+@click.option("--status", type=click.Choice(["running", "succeeded", "failed", "errored"]),
+              help="Only runs with this status.")
+@click.option("--task", "task_id", help="Only runs of this task id.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True,
+              help="At most this many runs, newest first.")
+@wrap_errors
+def runs(store_url: str | None, as_json: bool, workflow: str | None, agent: str | None,
+         agent_version: str | None, status: str | None, task_id: str | None, limit: int) -> None:
+    """List runs, newest first."""
+    with open_cli_store(store_url, create=False) as store:
+        found = store.runs(RunFilter(workflow=workflow, agent_name=agent,
+                                     agent_version=agent_version, status=status,
+                                     task_id=task_id, limit=limit))
+    if as_json:
+        echo_json(found)
+    else:
+        click.echo(runs_table(found))
+
+
+@cli.command()
+@click.argument("run_id", metavar="RUN")
+@store_option
+@json_option
+@wrap_errors
+def show(run_id: str, store_url: str | None, as_json: bool) -> None:
+    """Show one run: its summary and every step in order (RUN may be an id prefix)."""
+    with open_cli_store(store_url, create=False) as store:
+        summary = store.run(run_id)
+        events = store.events(summary.run_id)
+    if as_json:
+        echo_json({"run": summary, "events": events})
+        return
+    click.echo(summary_block(summary))
+    click.echo()
+    click.echo(timeline(events))
+
+
+@cli.command()
+@click.argument("run_id", metavar="[RUN]", required=False)
+@store_option
+@json_option
+@wrap_errors
+def verify(run_id: str | None, store_url: str | None, as_json: bool) -> None:
+    """Check hash chains, sequence numbers, summaries and blobs; exit 1 if any is broken."""
+    with open_cli_store(store_url, create=False) as store:
+        reports = store.verify(run_id)
+    broken = [r for r in reports if not r.ok]
+    if as_json:
+        echo_json(reports)
+    else:
+        for r in reports:
+            if r.ok:
+                click.echo(f"ok      {r.run_id}  {r.events} events, chain intact")
+            else:
+                click.echo(f"BROKEN  {r.run_id}  at seq {r.first_bad_seq}: {r.reason}")
+        click.echo(f"{len(reports) - len(broken)} of {len(reports)} runs intact")
+    if broken:
+        fail(f"{len(broken)} run(s) failed verification, first {broken[0].run_id} "
+             f"at seq {broken[0].first_bad_seq}: {broken[0].reason}")
+
+
+@cli.command()
+@click.argument("run_ids", metavar="RUN [RUN_B]", nargs=-1, required=True)
+@store_option
+@json_option
+@click.option("--from", "from_seq", type=click.IntRange(min=0), default=None,
+              help="One run: the state as of this seq (default: before the run, 0).")
+@click.option("--to", "to_seq", type=click.IntRange(min=0), default=None,
+              help="One run: the state as of this seq (default: the final state).")
+@wrap_errors
+def diff(run_ids: tuple[str, ...], store_url: str | None, as_json: bool,
+         from_seq: int | None, to_seq: int | None) -> None:
+    """Show what changed in the run state: between two points of RUN, or between the final
+    states of RUN and RUN_B (JSON-pointer paths with old and new values)."""
+    from agentlab.analysis import state_diff
+
+    if len(run_ids) > 2:
+        fail(f"diff takes one run or two, not {len(run_ids)}")
+    with open_cli_store(store_url, create=False) as store:
+        first = store.resolve(run_ids[0])
+        if len(run_ids) == 2:
+            if from_seq is not None or to_seq is not None:
+                fail("--from/--to apply to one run; two runs are compared at their final states")
+            changes = state_diff(store, first, from_seq=None, other_run=store.resolve(run_ids[1]))
+        else:
+            changes = state_diff(store, first, from_seq=0 if from_seq is None else from_seq,
+                                 to_seq=to_seq)
+    if as_json:
+        echo_json([{"op": c.op, "path": c.path, "old": c.old, "new": c.new} for c in changes])
+        return
+    if not changes:
+        click.echo("no differences")
+    for c in changes:
+        if c.op == "add":
+            click.echo(f"+ {c.path}: {_short(c.new)}")
+        elif c.op == "remove":
+            click.echo(f"- {c.path}: {_short(c.old)}")
+        else:
+            click.echo(f"~ {c.path}: {_short(c.old)} -> {_short(c.new)}")
+
+
+def _short(value: object, width: int = 70) -> str:
+    import orjson
+
+    text = orjson.dumps(value, default=str).decode()
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@cli.command("export")
+@click.argument("run_ids", metavar="RUN...", nargs=-1, required=True)
+@store_option
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              help="Write to this file instead of standard output.")
+@wrap_errors
+def export_cmd(run_ids: tuple[str, ...], store_url: str | None, output: Path | None) -> None:
+    """Export runs in the portable JSONL form (verifiable without the database)."""
+    with open_cli_store(store_url, create=False) as store:
+        if output is None:
+            store.export_runs(list(run_ids), sys.stdout.buffer)
+            return
+        # Write beside the target and rename, so a reader never sees a half file; on any
+        # failure (unknown run, database error, full disk, Ctrl-C) remove the partial file.
+        tmp = output.with_name(output.name + ".partial")
+        try:
+            with tmp.open("wb") as fh:
+                lines = store.export_runs(list(run_ids), fh)
+            tmp.replace(output)
+        except BaseException:
+            with contextlib.suppress(OSError):  # report the export's error, not this one
+                tmp.unlink(missing_ok=True)
+            raise
+    click.echo(f"exported {len(run_ids)} run(s), {lines} lines, to {output}", err=True)
+
+
+@cli.command("import")
+@click.argument("path", metavar="FILE", type=click.Path(exists=True, dir_okay=False,
+                                                        path_type=Path))
+@store_option
+@json_option
+@click.option("--format", "fmt", type=click.Choice(["agentlab", "tau-bench"]),
+              default="agentlab", show_default=True,
+              help="agentlab's portable JSONL, or a tau-bench results file (JSON array).")
+@click.option("--domain", default="airline", show_default=True,
+              help="tau-bench only: the domain the runs come from (airline, retail...).")
+@click.option("--model", default="unknown", show_default=True,
+              help="tau-bench only: the agent's model (the files do not say).")
+@wrap_errors
+def import_cmd(path: Path, store_url: str | None, as_json: bool, fmt: str, domain: str,
+               model: str) -> None:
+    """Import runs from a portable JSONL file (each run all or nothing; re-import is a
+    no-op), or from a tau-bench results file with --format tau-bench."""
+    with open_cli_store(store_url, create=True) as store:
+        if fmt == "tau-bench":
+            from agentlab.integrations import import_tau_bench
+
+            known = {r.run_id for r in store.runs()}
+            ids = import_tau_bench(path, store, domain=domain, model=model)
+            imported = [i for i in ids if i not in known]
+            skipped = [i for i in ids if i in known]
+        else:
+            result = store.import_runs(path)
+            imported, skipped = result.imported, result.skipped
+    if as_json:
+        echo_json({"imported": imported, "skipped": skipped})
+        return
+    for rid in imported:
+        click.echo(f"imported  {rid}")
+    for rid in skipped:
+        click.echo(f"skipped   {rid} (already stored, identical)")
+
+
+@cli.command()
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              help="Write to this file instead of standard output.")
+def schema(output: Path | None) -> None:
+    """Print the JSON Schema of the portable JSONL form."""
+    import orjson
+
+    data = orjson.dumps(portable_json_schema(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+    if output is None:
+        click.echo(data.decode())
+    else:
+        output.write_bytes(data + b"\n")
+
+
+def main() -> None:
+    """Console entry point."""
+    cli(prog_name="agentlab")
+
+

@@ -1,0 +1,133 @@
+"""What every command shares: the store option, JSON output, and one-line errors."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sqlite3
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import click
+import orjson
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+
+from agentlab.errors import AgentlabError
+from agentlab.store import SqlStore, open_store
+
+__all__ = [
+    "echo_json",
+    "fail",
+    "json_option",
+    "open_cli_store",
+    "store_location",
+    "store_option",
+    "wrap_errors",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# No click default and no click envvar: open_store() resolves a missing --store through
+# agentlab.config (AGENTLAB_STORE, then [tool.agentlab] store, then ./agentlab.db), so the
+# CLI and the library pick the same store by one mechanism.
+store_option = click.option(
+    "--store",
+    "store_url",
+    default=None,
+    show_default="env AGENTLAB_STORE, else [tool.agentlab] store in pyproject.toml, "
+    "else ./agentlab.db",
+    metavar="URL",
+    help="Store to use: a SQLite file path or sqlite:///PATH, or postgresql://USER@HOST/DB.",
+)
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+
+
+def echo_json(value: Any) -> None:
+    """Print ``value`` as indented JSON (pydantic models and datetimes included)."""
+    data = orjson.dumps(
+        value,
+        default=lambda v: v.model_dump(mode="json") if hasattr(v, "model_dump") else str(v),
+        option=orjson.OPT_INDENT_2,
+    )
+    click.echo(data.decode())
+
+
+def fail(message: str, code: int = 1) -> None:
+    """Stop with a one-line reason on stderr and a non-zero exit."""
+    click.echo(f"agentlab: error: {message}", err=True)
+    sys.exit(code)
+
+
+def _first_line(text: str, fallback: str) -> str:
+    for line in text.splitlines():
+        if line.strip():
+            return line.strip()
+    return fallback
+
+
+def _driver_error(exc: Exception) -> bool:
+    """Whether ``exc`` is a database error: SQLAlchemy's wrapper or a raw driver error (the
+    store runs some statements on the driver cursor directly)."""
+    if isinstance(exc, DBAPIError | sqlite3.Error):
+        return True
+    psycopg = sys.modules.get("psycopg")  # only loaded when a PostgreSQL store was opened
+    return psycopg is not None and isinstance(exc, psycopg.Error)
+
+
+def _database_message(exc: Exception) -> str:
+    orig = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    return (f"database error ({type(orig).__name__}): "
+            f"{_first_line(str(orig), 'no details from the driver')}")
+
+
+def wrap_errors(fn: F) -> F:
+    """Turn agentlab, file and database errors into a one-line reason and exit status 1.
+
+    Anything else is a bug and keeps its traceback.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except AgentlabError as exc:
+            fail(_first_line(str(exc), type(exc).__name__))
+        except BrokenPipeError:
+            # The reader went away (`agentlab show RUN | head`): stop quietly, as Unix tools do.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(141)
+        except OSError as exc:
+            fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
+        except Exception as exc:
+            if not _driver_error(exc):
+                raise
+            fail(_database_message(exc))
+        return None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@contextmanager
+def open_cli_store(url: str | None, *, create: bool) -> Iterator[SqlStore]:
+    """Open the store for one command; ``url=None`` resolves it through agentlab.config.
+
+    Read-only commands pass ``create=False`` so a mistyped ``--store`` is an error, not a new
+    empty database.
+    """
+    store = open_store(url, create=create)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def store_location(store: SqlStore) -> str:
+    """Where ``store`` lives, as a user would type it: a file path, or a URL without password."""
+    url = make_url(store.url)
+    if url.get_backend_name() == "sqlite" and url.database:
+        return url.database
+    return url.render_as_string(hide_password=True)

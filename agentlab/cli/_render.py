@@ -1,0 +1,112 @@
+"""Plain-text rendering of runs and events for the terminal."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from agentlab.model import Event, RunSummary
+
+__all__ = ["event_line", "runs_table", "summary_block", "timeline"]
+
+
+def _cost(c: float) -> str:
+    return f"${c:,.4f}"
+
+
+def runs_table(runs: Sequence[RunSummary]) -> str:
+    if not runs:
+        return "no runs in this store (record one, or try `agentlab demo`)"
+    head = ("RUN", "WORKFLOW", "AGENT", "STATUS", "OK", "STEPS", "ERR", "COST", "STARTED")
+    rows = [head]
+    for r in runs:
+        ok = "-" if r.success is None else ("yes" if r.success else "no")
+        agent = r.agent_name + (f"@{r.agent_version}" if r.agent_version else "")
+        rows.append((
+            r.run_id[:12], r.workflow, agent, r.status, ok, str(r.step_count),
+            str(r.error_count), _cost(r.cost_usd), r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+        ))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+                     for row in rows)
+
+
+def summary_block(r: RunSummary) -> str:
+    lines = [
+        f"run      {r.run_id}",
+        f"workflow {r.workflow}   agent {r.agent_name} {r.agent_version or ''}".rstrip(),
+        f"task     {r.task_id or '-'}   owner {r.owner or '-'}   team {r.team or '-'}   "
+        f"phase {r.phase or '-'}",
+        f"status   {r.status}   success {r.success}   score {r.score}",
+        f"steps    {r.step_count} ({r.llm_calls} LLM, {r.tool_calls} tool)   errors "
+        f"{r.error_count}   retries {r.retry_count}",
+        f"cost     {_cost(r.cost_usd)}   tokens {r.input_tokens} in / {r.output_tokens} out",
+    ]
+    if r.duration_s is not None:
+        lines.append(f"duration {r.duration_s:.3f} s")
+    if r.parent_run_id:
+        lines.append(f"forked   from {r.parent_run_id} at seq {r.fork_seq}")
+    return "\n".join(lines)
+
+
+def _short(value: Any, width: int = 60) -> str:
+    text = repr(value) if not isinstance(value, str) else value
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def event_line(e: Event) -> str:
+    """One line describing an event, without its position."""
+    if e.kind == "tool_call":
+        status = "ok" if e.status == "ok" else f"ERROR {e.error.type if e.error else ''}"
+        fx = " [side effect]" if e.side_effect else ""
+        shown = e.result if e.status == "ok" else (e.error.message if e.error else "")
+        return f"tool {e.tool}({_short(e.arguments, 40)}){fx} -> {status} {_short(shown, 50)}"
+    if e.kind == "tool_intent":
+        return f"intent {e.tool} key={e.idempotency_key}"
+    if e.kind == "llm_call":
+        cost = _cost(e.cost_usd) if e.cost_usd is not None else "cost ?"
+        return f"llm {e.model} {e.input_tokens or 0}/{e.output_tokens or 0} tok {cost} -> " \
+               f"{_short(e.response, 50)}"
+    if e.kind == "checkpoint":
+        return f"state writes {', '.join(e.writes) or '-'}" + (
+            f" deletes {', '.join(e.deletes)}" if e.deletes else "")
+    if e.kind == "step":
+        return f"step {e.name}" + ("" if e.status == "ok" else " ERROR")
+    if e.kind == "retry":
+        return f"retry {e.target} attempt {e.attempt}: {_short(e.error.message, 50)}"
+    if e.kind == "error":
+        return f"error {e.error.type}: {_short(e.error.message, 60)}"
+    if e.kind == "run_started":
+        return f"run started ({e.workflow} / {e.agent_name})"
+    return f"run ended: {e.status}" + (f" success={e.success}" if e.success is not None else "")
+
+
+def timeline(events: Sequence[Event]) -> str:
+    """Events as a tree: each step above the calls it contains, siblings in order.
+
+    A step is written when it ends, after its children, so a parent is placed where its
+    first descendant begins; the sequence number on each line keeps the true order visible.
+    """
+    ids = {e.id for e in events}
+    children: dict[str | None, list[Event]] = {}
+    for e in events:
+        parent = e.parent_id if e.parent_id in ids else None
+        children.setdefault(parent, []).append(e)
+    first: dict[str, int] = {}
+
+    def first_seq(e: Event) -> int:
+        if e.id not in first:
+            first[e.id] = min([e.seq, *(first_seq(c) for c in children.get(e.id, []))])
+        return first[e.id]
+
+    out: list[str] = []
+
+    def walk(parent: str | None, depth: int) -> None:
+        for e in sorted(children.get(parent, []), key=first_seq):
+            dur = f"{e.duration_ms:8.2f} ms" if e.duration_ms is not None else " " * 11
+            out.append(f"{e.seq:>5}  {dur}  {'  ' * depth}{event_line(e)}")
+            walk(e.id, depth + 1)
+
+    walk(None, 0)
+    return "\n".join(out)

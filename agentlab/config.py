@@ -1,0 +1,81 @@
+"""The configuration table: one place for every setting and where its value comes from.
+
+Precedence: an explicit argument > an ``AGENTLAB_*`` environment variable >
+``[tool.agentlab]`` in the nearest ``pyproject.toml`` > the default below.
+
+| setting            | env                          | default          |
+| ------------------ | ---------------------------- | ---------------- |
+| store              | AGENTLAB_STORE               | ./agentlab.db    |
+| durability         | AGENTLAB_DURABILITY          | full             |
+| max_payload_bytes  | AGENTLAB_MAX_PAYLOAD_BYTES   | 16777216 (16 MiB)|
+| batch_size         | AGENTLAB_BATCH_SIZE          | 1000             |
+| flush_interval_s   | AGENTLAB_FLUSH_INTERVAL_S    | 0.2              |
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from agentlab.errors import ConfigError
+
+__all__ = ["Settings", "settings"]
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    store: str = "agentlab.db"
+    durability: Literal["full", "normal"] = "full"
+    max_payload_bytes: int = 16 * 1024 * 1024
+    batch_size: int = 1000
+    flush_interval_s: float = 0.2
+
+
+def _pyproject_table(start: Path) -> dict[str, Any]:
+    for folder in (start, *start.parents):
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file():
+            try:
+                data = tomllib.loads(candidate.read_text(encoding="utf-8"))
+            except (OSError, tomllib.TOMLDecodeError) as exc:
+                raise ConfigError(f"cannot read {candidate}: {exc}") from exc
+            table = data.get("tool", {}).get("agentlab", {})
+            return dict(table) if isinstance(table, dict) else {}
+    return {}
+
+
+def _coerce(name: str, raw: Any, kind: type) -> Any:
+    try:
+        value = kind(raw)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"setting {name}={raw!r} is not a valid {kind.__name__}") from exc
+    if name == "durability" and value not in ("full", "normal"):
+        raise ConfigError(f"setting durability={raw!r}: use 'full' or 'normal'")
+    if name in ("max_payload_bytes", "batch_size") and value <= 0:
+        raise ConfigError(f"setting {name}={raw!r} must be positive")
+    return value
+
+
+@lru_cache(maxsize=1)
+def _cached(cwd: str, env_key: tuple[tuple[str, str], ...]) -> Settings:
+    table = _pyproject_table(Path(cwd))
+    env = dict(env_key)
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        kind = type(f.default)
+        env_name = f"AGENTLAB_{f.name.upper()}"
+        if env_name in env:
+            values[f.name] = _coerce(f.name, env[env_name], kind)
+        elif f.name in table:
+            values[f.name] = _coerce(f.name, table[f.name], kind)
+    return Settings(**values)
+
+
+def settings() -> Settings:
+    """The settings in force for this process and working directory."""
+    env = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AGENTLAB_")))
+    return _cached(os.getcwd(), env)

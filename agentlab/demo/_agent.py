@@ -1,0 +1,189 @@
+"""The support-triage agent: one recorded run over one ticket.
+
+The run keeps its working memory in ``run.state`` (ticket, classification, account,
+entitlement, decision, issue, priority, reply): each step writes what it learned and
+reads, through ``run.state[...]``, what it decides on, so every state key carries lineage
+(which step wrote it, which steps read it). Steps: triage, account, entitlement, decide,
+act, reply, check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel
+
+from agentlab.demo._outcome import check_outcome
+from agentlab.demo._policy import Classification, Decision, ScriptedPolicy
+from agentlab.demo._tools import TriageTools
+from agentlab.demo.systems import (
+    AccountLookup,
+    Entitlement,
+    Issue,
+    Scenario,
+    Ticket,
+    build_systems,
+)
+from agentlab.record import RunRecorder, record_run, step
+from agentlab.store import RunStore
+
+__all__ = [
+    "AGENT",
+    "AGENT_VERSION",
+    "DEMO_TICKET",
+    "OWNER",
+    "TEAM",
+    "WORKFLOW",
+    "run_triage",
+    "task_id_for",
+]
+
+WORKFLOW = "support-triage"
+AGENT = "triage-bot"
+AGENT_VERSION = "1.0.0"
+OWNER = "dana.reyes@example.com"
+TEAM = "support-ops"
+DEMO_TICKET = "T-1001"
+
+Say = Callable[[str], None]
+
+
+def task_id_for(ticket_id: str) -> str:
+    """The task id shared by every run that works on ``ticket_id``."""
+    return f"ticket:{ticket_id}"
+
+
+def _quiet(line: str) -> None:
+    pass
+
+
+def _dump(model: BaseModel | None) -> Any:
+    """A result as JSON-able data for the run state."""
+    return model.model_dump(mode="json") if model is not None else None
+
+
+def _triage(run: RunRecorder, tools: TriageTools, policy: ScriptedPolicy, ticket_id: str,
+            say: Say) -> None:
+    with step("triage"):
+        ticket = tools.read_ticket(ticket_id)
+        run.state["ticket"] = _dump(ticket)
+        classification = policy.classify(ticket)
+        run.state["classification"] = _dump(classification)
+    say(f"  classify: {classification.category} "
+        f"(signals: {', '.join(classification.signals) or 'none'})")
+
+
+def _look_up_account(run: RunRecorder, tools: TriageTools, say: Say) -> None:
+    with step("account"):
+        account_id = run.state["ticket"]["account_id"]
+        account = tools.lookup_account(account_id)
+        run.state["account"] = _dump(account)
+    age = f", cached {account.cache_age_s // 3600}h ago" if account.cache_age_s is not None else ""
+    source = "CRM" if account.source == "crm" else "cache"
+    say(f"  lookup_account {account_id}: plan {account.plan!r} from the {source}, "
+        f"as of {account.as_of:%Y-%m-%d %H:%M} UTC{age}")
+
+
+def _check_entitlement(run: RunRecorder, tools: TriageTools, say: Say) -> None:
+    with step("entitlement"):
+        plan = run.state["account"]["plan"]
+        entitlement = tools.check_entitlement(plan)
+        run.state["entitlement"] = _dump(entitlement)
+    escalation = "with" if entitlement.engineering_escalation else "without"
+    say(f"  check_entitlement {plan}: {entitlement.tier} support, {entitlement.sla_hours}h "
+        f"response, {escalation} engineering escalation")
+
+
+def _decide(run: RunRecorder, policy: ScriptedPolicy, say: Say) -> None:
+    with step("decide") as s:
+        decision = policy.decide(
+            Ticket.model_validate(run.state["ticket"]),
+            Classification.model_validate(run.state["classification"]),
+            AccountLookup.model_validate(run.state["account"]),
+            Entitlement.model_validate(run.state["entitlement"]),
+        )
+        run.state["decision"] = s.output = _dump(decision)
+    target = f"open an issue in {decision.project}" if decision.open_issue else "no issue"
+    say(f"  decide: {target}, priority {decision.priority}")
+    say(f"    because {decision.rationale}")
+
+
+def _act(run: RunRecorder, tools: TriageTools, say: Say) -> None:
+    with step("act"):
+        decision = Decision.model_validate(run.state["decision"])
+        ticket = Ticket.model_validate(run.state["ticket"])
+        issue: Issue | None = None
+        if decision.open_issue and decision.project is not None:
+            account = AccountLookup.model_validate(run.state["account"])
+            entitlement = Entitlement.model_validate(run.state["entitlement"])
+            issue = tools.create_issue(
+                project=decision.project,
+                title=f"[{ticket.ticket_id}] {ticket.subject}",
+                priority=decision.priority,
+                description=(f"{account.name} ({account.account_id}), {entitlement.tier} "
+                             f"support, {entitlement.sla_hours}h SLA. Customer report: "
+                             f"{ticket.body}"),
+                ticket_id=ticket.ticket_id,
+            )
+            say(f"  create_issue: {issue.key} ({issue.priority})")
+        run.state["issue"] = _dump(issue)
+        change = tools.set_priority(ticket.ticket_id, decision.priority)
+        run.state["priority"] = change.priority
+    say(f"  set_priority: {change.previous} -> {change.priority}")
+
+
+def _reply(run: RunRecorder, tools: TriageTools, policy: ScriptedPolicy, say: Say) -> None:
+    with step("reply"):
+        ticket = Ticket.model_validate(run.state["ticket"])
+        issue = run.state["issue"]
+        reply = policy.reply(
+            ticket,
+            AccountLookup.model_validate(run.state["account"]),
+            Entitlement.model_validate(run.state["entitlement"]),
+            Decision.model_validate(run.state["decision"]),
+            Issue.model_validate(issue) if issue is not None else None,
+        )
+        draft = tools.draft_reply(ticket.ticket_id, reply.body)
+        run.state["reply"] = {**_dump(reply), "draft_version": draft.version}
+    say(f"  draft_reply: quotes {reply.tier} support, {reply.sla_hours}-hour response"
+        + (f", issue {reply.issue_key}" if reply.issue_key else ""))
+
+
+def run_triage(
+    store: RunStore,
+    *,
+    scenario: Scenario,
+    ticket_id: str = DEMO_TICKET,
+    out: Say | None = None,
+) -> str:
+    """Record one triage run of ``ticket_id`` against fresh sample systems; its run id.
+
+    ``scenario`` prepares the account cache: ``"fresh"`` (the lookup reads the CRM) or
+    ``"stale"`` (the cache serves Acme's pre-upgrade record). ``out`` receives progress.
+
+    >>> run_id = run_triage(open_store("demo.db"), scenario="stale")   # doctest: +SKIP
+    """
+    say = out or _quiet
+    systems = build_systems(scenario)
+    tools = TriageTools(systems)
+    with record_run(
+        WORKFLOW, agent=AGENT, agent_version=AGENT_VERSION, task_id=task_id_for(ticket_id),
+        task_input={"ticket_id": ticket_id}, owner=OWNER, team=TEAM, phase="act",
+        store=store, tags=["demo"], metadata={"demo_scenario": scenario},
+    ) as run:
+        say(f"run {run.run_id} ({scenario} cache): ticket {ticket_id}")
+        policy = ScriptedPolicy(run)
+        _triage(run, tools, policy, ticket_id, say)
+        _look_up_account(run, tools, say)
+        _check_entitlement(run, tools, say)
+        _decide(run, policy, say)
+        _act(run, tools, say)
+        _reply(run, tools, policy, say)
+        with step("check") as s:
+            report = check_outcome(systems, ticket_id)
+            s.output = _dump(report)
+            run.outcome(success=report.success, score=report.score)
+        verdict = "succeeded" if report.success else f"failed ({', '.join(report.failed)})"
+        say(f"  outcome: {verdict}, score {report.score:.2f}")
+    return run.run_id

@@ -1,0 +1,70 @@
+"""The outcome check: did the run leave the systems as the ground truth requires?
+
+It looks past everything the agent saw: it reads the account's true, current record from
+the CRM, applies the handbook to it, and compares with what the run actually left in the
+helpdesk and the tracker. The score is the share of checks passed.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from agentlab.demo._handbook import handling
+from agentlab.demo.systems import TRUE_CATEGORY, Systems
+
+__all__ = ["Check", "OutcomeReport", "check_outcome"]
+
+
+class Check(BaseModel):
+    """One comparison of what the run did with what it should have done."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    expected: str | None
+    actual: str | None
+    ok: bool
+
+
+class OutcomeReport(BaseModel):
+    """All checks of a run, with the overall success and score."""
+
+    model_config = ConfigDict(frozen=True)
+
+    checks: list[Check]
+    success: bool
+    score: float
+
+    @property
+    def failed(self) -> list[str]:
+        return [c.name for c in self.checks if not c.ok]
+
+
+def _check(name: str, expected: str | None, actual: str | None) -> Check:
+    return Check(name=name, expected=expected, actual=actual, ok=expected == actual)
+
+
+def _quote(name: str, phrase: str, body: str | None) -> Check:
+    found = phrase if body is not None and phrase in body else None
+    return Check(name=name, expected=phrase, actual=found, ok=found is not None)
+
+
+def check_outcome(systems: Systems, ticket_id: str) -> OutcomeReport:
+    """Compare the ticket's handling in ``systems`` with the handbook applied to the truth."""
+    ticket = systems.helpdesk.ticket(ticket_id)
+    truth = systems.crm.get(ticket.account_id)
+    entitlement = systems.entitlements.lookup(truth.plan)
+    required = handling(TRUE_CATEGORY[ticket_id], entitlement)
+    issues = systems.tracker.issues(ticket_id=ticket_id)
+    draft = systems.helpdesk.draft(ticket_id)
+    body = draft.body if draft is not None else None
+    checks = [
+        _quote("reply quotes the support tier", f"{entitlement.tier} support", body),
+        _quote("reply quotes the response time", f"{entitlement.sla_hours}-hour response", body),
+        _check("issue project", required.project,
+               ",".join(i.project for i in issues) or None),
+        _check("ticket priority", required.priority, ticket.priority),
+    ]
+    passed = sum(c.ok for c in checks)
+    return OutcomeReport(checks=checks, success=passed == len(checks),
+                         score=round(passed / len(checks), 4))

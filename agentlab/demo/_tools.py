@@ -1,0 +1,79 @@
+"""The agent's tools: thin, recorded wrappers over one run's sample systems.
+
+Each tool is an :func:`agentlab.tool`, so its arguments and structured (pydantic) result
+are recorded. The three that change a system (``create_issue``, ``draft_reply``,
+``set_priority``) are ``side_effect=True``: their intent is committed before they run.
+Tools are bound to a :class:`Systems` per run, so the systems never appear as arguments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from agentlab.demo.systems import (
+    AccountLookup,
+    Draft,
+    Entitlement,
+    Issue,
+    Priority,
+    PriorityChange,
+    Systems,
+    Ticket,
+)
+from agentlab.record import tool
+
+__all__ = ["TriageTools", "issue_idempotency_key"]
+
+
+def issue_idempotency_key(ticket_id: str) -> str:
+    """One escalation issue per ticket: a retried or replayed create never duplicates it."""
+    return f"triage:{ticket_id}:issue"
+
+
+def _issue_key_from_arguments(arguments: Mapping[str, Any]) -> str:
+    return issue_idempotency_key(str(arguments["ticket_id"]))
+
+
+class TriageTools:
+    """The tools of one triage run, bound to that run's systems."""
+
+    def __init__(self, systems: Systems) -> None:
+        self._s = systems
+        # Wrapping bound methods keeps ``self`` out of the recorded arguments.
+        self.read_ticket = tool(name="read_ticket")(self._read_ticket)
+        self.lookup_account = tool(name="lookup_account")(self._lookup_account)
+        self.check_entitlement = tool(name="check_entitlement")(self._check_entitlement)
+        self.create_issue = tool(
+            name="create_issue", side_effect=True, idempotency_key=_issue_key_from_arguments,
+        )(self._create_issue)
+        self.draft_reply = tool(name="draft_reply", side_effect=True)(self._draft_reply)
+        self.set_priority = tool(name="set_priority", side_effect=True)(self._set_priority)
+
+    def _read_ticket(self, ticket_id: str) -> Ticket:
+        """The ticket from the helpdesk."""
+        return self._s.helpdesk.ticket(ticket_id)
+
+    def _lookup_account(self, account_id: str) -> AccountLookup:
+        """The account, through the cache; the result says whether it came from the cache."""
+        return self._s.cache.lookup(account_id)
+
+    def _check_entitlement(self, plan: str) -> Entitlement:
+        """What support ``plan`` includes."""
+        return self._s.entitlements.lookup(plan)
+
+    def _create_issue(self, project: str, title: str, priority: Priority, description: str,
+                      ticket_id: str) -> Issue:
+        """Open an issue in ``project`` linked to the ticket (idempotent per ticket)."""
+        return self._s.tracker.create(
+            project=project, title=title, priority=priority, description=description,
+            ticket_id=ticket_id, idempotency_key=issue_idempotency_key(ticket_id),
+        )
+
+    def _draft_reply(self, ticket_id: str, body: str) -> Draft:
+        """Save a reply draft on the ticket for a human to review and send."""
+        return self._s.helpdesk.save_draft(ticket_id, body)
+
+    def _set_priority(self, ticket_id: str, priority: Priority) -> PriorityChange:
+        """Set the ticket's priority in the helpdesk."""
+        return self._s.helpdesk.set_priority(ticket_id, priority)

@@ -1,0 +1,84 @@
+"""The helpdesk: customer tickets, their priority, and reply drafts written by the agent."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = ["PRIORITY_RANK", "Draft", "Helpdesk", "Priority", "PriorityChange", "Ticket"]
+
+Priority = Literal["low", "normal", "high", "urgent"]
+PRIORITY_RANK: dict[Priority, int] = {"low": 0, "normal": 1, "high": 2, "urgent": 3}
+"""Priorities in increasing order of urgency, for comparing them."""
+
+
+class Ticket(BaseModel):
+    """A customer's support ticket as the helpdesk shows it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    ticket_id: str
+    account_id: str
+    requester: str
+    subject: str
+    body: str
+    priority: Priority
+    created_at: datetime
+
+
+class Draft(BaseModel):
+    """A reply draft saved on a ticket (not yet sent to the customer)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    ticket_id: str
+    body: str
+    version: int
+
+
+class PriorityChange(BaseModel):
+    """A ticket's priority before and after a change."""
+
+    model_config = ConfigDict(frozen=True)
+
+    ticket_id: str
+    previous: Priority
+    priority: Priority
+
+
+class Helpdesk:
+    """An in-memory helpdesk."""
+
+    def __init__(self, tickets: Iterable[Ticket]) -> None:
+        self._tickets = {t.ticket_id: t for t in tickets}
+        self._drafts: dict[str, Draft] = {}
+
+    def ticket(self, ticket_id: str) -> Ticket:
+        """The ticket as it is now."""
+        try:
+            return self._tickets[ticket_id]
+        except KeyError:
+            known = ", ".join(sorted(self._tickets))
+            raise LookupError(f"no ticket {ticket_id!r} in the helpdesk; known: {known}") from None
+
+    def draft(self, ticket_id: str) -> Draft | None:
+        """The latest reply draft of a ticket, if any."""
+        return self._drafts.get(ticket_id)
+
+    def save_draft(self, ticket_id: str, body: str) -> Draft:
+        """Save (or replace) the reply draft of a ticket."""
+        self.ticket(ticket_id)
+        previous = self._drafts.get(ticket_id)
+        draft = Draft(ticket_id=ticket_id, body=body,
+                      version=previous.version + 1 if previous else 1)
+        self._drafts[ticket_id] = draft
+        return draft
+
+    def set_priority(self, ticket_id: str, priority: Priority) -> PriorityChange:
+        """Change a ticket's priority."""
+        ticket = self.ticket(ticket_id)
+        self._tickets[ticket_id] = ticket.model_copy(update={"priority": priority})
+        return PriorityChange(ticket_id=ticket_id, previous=ticket.priority, priority=priority)

@@ -1,0 +1,103 @@
+"""Records of agent runs: events, run summaries, checkpoints and the portable form.
+
+Pure data, no I/O: every other layer builds on these.
+"""
+
+from agentlab.model._canonical import (
+    canonical,
+    canonical_body,
+    check_portable,
+    dumps,
+    loads,
+    portable,
+)
+from agentlab.model._events import (
+    PAYLOAD_FIELDS,
+    CheckpointEvent,
+    ErrorEvent,
+    ErrorInfo,
+    Event,
+    EventBase,
+    LLMCallEvent,
+    Phase,
+    RetryEvent,
+    RunEndedEvent,
+    RunStartedEvent,
+    RunStatus,
+    StepEvent,
+    ToolCallEvent,
+    ToolIntentEvent,
+)
+from agentlab.model._ids import Clock, IdFactory, new_id, now_ns
+from agentlab.model._portable import (
+    FORMAT,
+    FORMAT_VERSION,
+    LINE_ADAPTER,
+    BlobLine,
+    EndLine,
+    EventLine,
+    HeaderLine,
+    PortableLine,
+    portable_json_schema,
+)
+from agentlab.model._run import ActionStatus, CheckpointInfo, RunSummary, VerifyReport
+from agentlab.model._stats import EventStats, event_stats
+from agentlab.model._tree import (
+    FANOUT,
+    INLINE_MAX,
+    TreeEncoder,
+    TreeReader,
+    Visit,
+    node_children,
+    walk,
+)
+
+__all__ = [
+    "FANOUT",
+    "FORMAT",
+    "FORMAT_VERSION",
+    "INLINE_MAX",
+    "LINE_ADAPTER",
+    "PAYLOAD_FIELDS",
+    "ActionStatus",
+    "BlobLine",
+    "CheckpointEvent",
+    "CheckpointInfo",
+    "Clock",
+    "EndLine",
+    "ErrorEvent",
+    "ErrorInfo",
+    "Event",
+    "EventBase",
+    "EventLine",
+    "EventStats",
+    "HeaderLine",
+    "IdFactory",
+    "LLMCallEvent",
+    "Phase",
+    "PortableLine",
+    "RetryEvent",
+    "RunEndedEvent",
+    "RunStartedEvent",
+    "RunStatus",
+    "RunSummary",
+    "StepEvent",
+    "ToolCallEvent",
+    "ToolIntentEvent",
+    "TreeEncoder",
+    "TreeReader",
+    "VerifyReport",
+    "Visit",
+    "canonical",
+    "canonical_body",
+    "check_portable",
+    "dumps",
+    "event_stats",
+    "loads",
+    "new_id",
+    "node_children",
+    "now_ns",
+    "portable",
+    "portable_json_schema",
+    "walk",
+]

@@ -1,0 +1,201 @@
+"""The events of a run: one pydantic model per kind, tagged by a literal ``kind``.
+
+An event is an envelope (id, run, sequence number, parent, time, hash) plus the fields of
+its kind. The store keeps the kind fields as the event's canonical *body*; payload fields
+(arguments, results, messages, state) larger than a few hundred bytes live in
+content-addressed blobs and are resolved when the event is read.
+
+These models describe and validate recorded data; the recorder's hot path builds plain
+dicts of the same shape and a test checks that they validate here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "PAYLOAD_FIELDS",
+    "CheckpointEvent",
+    "ErrorEvent",
+    "ErrorInfo",
+    "Event",
+    "EventBase",
+    "LLMCallEvent",
+    "RetryEvent",
+    "RunEndedEvent",
+    "RunStartedEvent",
+    "StepEvent",
+    "ToolCallEvent",
+    "ToolIntentEvent",
+]
+
+Phase = Literal["read", "draft", "act"]
+RunStatus = Literal["running", "succeeded", "failed", "errored"]
+
+
+class ErrorInfo(BaseModel):
+    """An exception as recorded: its type, message and (redacted) traceback."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    type: str
+    message: str
+    traceback: str | None = None
+
+
+class EventBase(BaseModel):
+    """Fields every event carries. ``seq`` and ``hash`` are assigned by the store."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(description="Time-ordered unique id (UUIDv7) of the event.")
+    run_id: str
+    seq: int = Field(ge=1, description="Position in the run, from 1, without gaps.")
+    parent_id: str | None = Field(None, description="Id of the enclosing step, if any.")
+    ts: datetime = Field(description="When the step started (or the event happened), UTC.")
+    hash: str = Field(description="Hash chain value after this event (hex SHA-256).")
+    duration_ms: float | None = None
+    reads: list[str] = Field(default_factory=list, description="State keys read by the step.")
+    normalized: list[str] = Field(
+        default_factory=list,
+        description="JSON pointers of values changed by the portability rule.",
+    )
+
+
+class RunStartedEvent(EventBase):
+    """The first event of every run: what ran, for whom, on which input."""
+
+    kind: Literal["run_started"] = "run_started"
+    workflow: str
+    agent_name: str
+    agent_version: str | None = None
+    task_id: str | None = None
+    task_input: Any = None
+    owner: str | None = None
+    team: str | None = None
+    phase: Phase | None = None
+    parent_run_id: str | None = None
+    fork_seq: int | None = None
+    tags: list[str] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class RunEndedEvent(EventBase):
+    """The last event of a run: how it ended and how well it did."""
+
+    kind: Literal["run_ended"] = "run_ended"
+    status: RunStatus
+    success: bool | None = None
+    score: float | None = None
+    error: ErrorInfo | None = None
+
+
+class LLMCallEvent(EventBase):
+    """A model call: model, messages, response, tokens and cost."""
+
+    kind: Literal["llm_call"] = "llm_call"
+    model: str
+    provider: str | None = None
+    messages: list[Any] = Field(default_factory=list)
+    response: Any = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_usd: float | None = None
+    cost_source: Literal["provider", "price_table", "unknown"] = "unknown"
+    status: Literal["ok", "error"] = "ok"
+    error: ErrorInfo | None = None
+
+
+class ToolIntentEvent(EventBase):
+    """Write-ahead record of a side-effecting call, committed before it executes."""
+
+    kind: Literal["tool_intent"] = "tool_intent"
+    tool: str
+    call_id: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    idempotency_key: str
+    attempt: int = 1
+    grant: str | None = None
+    approval: str | None = None
+
+
+class ToolCallEvent(EventBase):
+    """A finished tool call with its structured result or error."""
+
+    kind: Literal["tool_call"] = "tool_call"
+    tool: str
+    call_id: str | None = Field(
+        None,
+        description="Id shared by the intent and result of a side-effecting call (or a "
+        "framework's tool-call id); absent on read-only calls, whose id is the event id.",
+    )
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    result: Any = None
+    status: Literal["ok", "error"] = "ok"
+    error: ErrorInfo | None = None
+    side_effect: bool = False
+    intent_id: str | None = Field(None, description="The tool_intent event this completes.")
+    idempotency_key: str | None = None
+    attempt: int = 1
+    grant: str | None = None
+    approval: str | None = None
+    cost_usd: float | None = None
+
+
+class CheckpointEvent(EventBase):
+    """The run state after a change: a content-addressed root and the keys written."""
+
+    kind: Literal["checkpoint"] = "checkpoint"
+    root: str = Field(description="Hash of the state's root node.")
+    writes: list[str] = Field(default_factory=list, description="Top-level keys changed.")
+    deletes: list[str] = Field(default_factory=list)
+
+
+class RetryEvent(EventBase):
+    """A failed attempt that will be retried."""
+
+    kind: Literal["retry"] = "retry"
+    target: str
+    attempt: int
+    error: ErrorInfo
+    delay_s: float = 0.0
+
+
+class ErrorEvent(EventBase):
+    """An error raised inside the run, handled or not."""
+
+    kind: Literal["error"] = "error"
+    error: ErrorInfo
+    handled: bool = False
+
+
+class StepEvent(EventBase):
+    """A named unit of agent work that groups nested steps (plan, decide, reply...)."""
+
+    kind: Literal["step"] = "step"
+    name: str
+    status: Literal["ok", "error"] = "ok"
+    error: ErrorInfo | None = None
+    output: Any = None
+
+
+Event = Annotated[
+    RunStartedEvent
+    | RunEndedEvent
+    | LLMCallEvent
+    | ToolIntentEvent
+    | ToolCallEvent
+    | CheckpointEvent
+    | RetryEvent
+    | ErrorEvent
+    | StepEvent,
+    Field(discriminator="kind"),
+]
+
+PAYLOAD_FIELDS: frozenset[str] = frozenset(
+    {"task_input", "metadata", "messages", "response", "arguments", "result", "output"}
+)
+"""Body fields that may be moved to content-addressed blobs when large."""
+

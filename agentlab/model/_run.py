@@ -1,0 +1,91 @@
+"""The run summary row, checkpoints, and reports the store produces."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agentlab.model._events import Phase, RunStatus
+
+__all__ = ["ActionStatus", "CheckpointInfo", "RunSummary", "VerifyReport"]
+
+
+class RunSummary(BaseModel):
+    """One row per run, kept current as events are written, so metrics never scan events."""
+
+    model_config = ConfigDict(frozen=True)
+
+    run_id: str
+    workflow: str
+    agent_name: str
+    agent_version: str | None = None
+    task_id: str | None = None
+    owner: str | None = None
+    team: str | None = None
+    phase: Phase | None = None
+    status: RunStatus = "running"
+    success: bool | None = None
+    score: float | None = None
+    started_at: datetime
+    ended_at: datetime | None = None
+    cost_usd: float = 0.0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    step_count: int = 0
+    llm_calls: int = 0
+    tool_calls: int = 0
+    error_count: int = 0
+    retry_count: int = 0
+    last_seq: int = 0
+    head_hash: str = ""
+    parent_run_id: str | None = None
+    fork_seq: int | None = None
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.ended_at is None:
+            return None
+        return (self.ended_at - self.started_at).total_seconds()
+
+
+class CheckpointInfo(BaseModel):
+    """Where a checkpoint sits in its run, and the root of its state tree."""
+
+    model_config = ConfigDict(frozen=True)
+
+    run_id: str
+    seq: int
+    event_id: str
+    root: str
+    ts: datetime
+    writes: list[str] = Field(default_factory=list)
+    deletes: list[str] = Field(default_factory=list)
+
+
+class VerifyReport(BaseModel):
+    """Result of checking a run's hash chain and blobs."""
+
+    model_config = ConfigDict(frozen=True)
+
+    run_id: str
+    ok: bool
+    events: int
+    first_bad_seq: int | None = None
+    reason: str | None = None
+
+
+class ActionStatus(BaseModel):
+    """What is known about a side-effecting call after the fact (e.g. after a crash)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    run_id: str
+    tool: str
+    call_id: str
+    idempotency_key: str
+    intent_seq: int
+    state: Literal["finished", "failed", "started-not-finished"]
+    result_seq: int | None = None
+    arguments: dict[str, Any] = Field(default_factory=dict)

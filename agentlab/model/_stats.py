@@ -1,0 +1,51 @@
+"""How each event moves its run's summary counters: one rule for recording and importing."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+__all__ = ["EventStats", "event_stats"]
+
+_STEP_KINDS = frozenset({"llm_call", "tool_call", "step"})
+
+
+class EventStats(NamedTuple):
+    steps: int = 0
+    llm_calls: int = 0
+    tool_calls: int = 0
+    errors: int = 0
+    retries: int = 0
+    cost_usd: float = 0.0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    def __add__(self, other: tuple[Any, ...]) -> EventStats:
+        return EventStats(*(a + b for a, b in zip(self, other, strict=True)))
+
+
+ZERO = EventStats()
+
+
+def event_stats(kind: str, body: Mapping[str, Any]) -> EventStats:
+    """The summary increments for one event of ``kind`` with these body fields."""
+    if kind == "retry":
+        return EventStats(retries=1)
+    if kind == "error":
+        return EventStats(errors=1)
+    if kind not in _STEP_KINDS:
+        return ZERO
+    failed = 1 if body.get("status") == "error" and kind != "step" else 0
+    cost = body.get("cost_usd") or 0.0
+    if kind == "llm_call":
+        return EventStats(
+            steps=1,
+            llm_calls=1,
+            errors=failed,
+            cost_usd=float(cost),
+            input_tokens=int(body.get("input_tokens") or 0),
+            output_tokens=int(body.get("output_tokens") or 0),
+        )
+    if kind == "tool_call":
+        return EventStats(steps=1, tool_calls=1, errors=failed, cost_usd=float(cost))
+    return EventStats(steps=1)

@@ -1,0 +1,253 @@
+"""Content-addressed value trees: how states and large payloads share structure.
+
+A value is split into nodes; each node is stored once, under the SHA-256 of its canonical
+bytes, and refers to its children by hash. Values whose canonical form is at most
+``INLINE_MAX`` bytes stay inline in their parent. Node shapes (``t`` is the tag):
+
+* ``{"t":"v","v":value}``                      a leaf kept whole (a long string, say)
+* ``{"t":"m","i":{k:value},"r":{k:hash}}``     a mapping of at most ``FANOUT`` keys
+* ``{"t":"h","d":depth,"b":{nibble:hash}}``    a larger mapping, split by key hash (a HAMT)
+* ``{"t":"l","i":[...],"r":[index,...]}``      a list of at most ``FANOUT`` items; ``i``
+                                               holds the hash at each index listed in ``r``
+* ``{"t":"c","n":length,"c":[hash,...]}``      a longer list, in ``FANOUT``-item chunks
+
+The split depends only on content, so equal values always have equal root hashes: a state
+that changes one key rewrites one leaf and the few nodes on its path, and a diff can skip
+every subtree whose hash did not change.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from agentlab.model._canonical import dumps, loads
+
+__all__ = ["FANOUT", "INLINE_MAX", "TreeEncoder", "TreeReader", "Visit", "node_children", "walk"]
+
+INLINE_MAX = 256
+FANOUT = 32
+_MAX_DEPTH = 15
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@functools.lru_cache(maxsize=65_536)
+def _key_hash(key: str) -> bytes:
+    # Cached: a run state's keys are re-bucketed at every checkpoint.
+    return hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+
+
+def _nibble(key: str, depth: int) -> str:
+    byte = _key_hash(key)[depth // 2]
+    return "0123456789abcdef"[(byte >> 4) if depth % 2 == 0 else (byte & 15)]
+
+
+class TreeEncoder:
+    """Encodes portable values into nodes, collecting the node blobs it produced."""
+
+    __slots__ = ("blobs",)
+
+    def __init__(self) -> None:
+        self.blobs: dict[str, bytes] = {}
+
+    def _put(self, node: Any) -> str:
+        data = dumps(node)
+        h = _digest(data)
+        self.blobs[h] = data
+        return h
+
+    def encode(self, value: Any, data: bytes | None = None) -> tuple[str | None, Any]:
+        """``(hash, None)`` when the value became a node, else ``(None, value)`` inline."""
+        if data is None:
+            data = dumps(value)
+        if len(data) <= INLINE_MAX:
+            return None, value
+        return self.node(value, data), None
+
+    def node(self, value: Any, data: bytes | None = None) -> str:
+        """Store ``value`` as a node whatever its size and return the node's hash."""
+        if isinstance(value, dict):
+            if len(value) <= FANOUT:
+                return self._map(value.items())
+            return self._hamt(list(value.items()), 0)
+        if isinstance(value, list):
+            if len(value) <= FANOUT:
+                return self._list(value)
+            chunks = [self._list(value[i : i + FANOUT]) for i in range(0, len(value), FANOUT)]
+            return self._put({"t": "c", "n": len(value), "c": chunks})
+        if data is None:
+            data = dumps(value)
+        leaf = b'{"t":"v","v":' + data + b"}"
+        h = _digest(leaf)
+        self.blobs[h] = leaf
+        return h
+
+    def _map(self, items: Iterable[tuple[str, Any]]) -> str:
+        inline: dict[str, Any] = {}
+        refs: dict[str, str] = {}
+        for k, v in items:
+            h, val = self.encode(v)
+            if h is None:
+                inline[k] = val
+            else:
+                refs[k] = h
+        return self._put({"t": "m", "i": inline, "r": refs})
+
+    def map_from_refs(self, entries: Mapping[str, tuple[str | None, Any]]) -> str:
+        """A mapping node from children already encoded (the recorder caches them)."""
+        return self._map_refs(list(entries.items()), 0)
+
+    def _map_refs(self, entries: list[tuple[str, tuple[str | None, Any]]], depth: int) -> str:
+        if len(entries) <= FANOUT or depth >= _MAX_DEPTH:
+            inline = {k: v for k, (h, v) in entries if h is None}
+            refs = {k: h for k, (h, _) in entries if h is not None}
+            return self._put({"t": "m", "i": inline, "r": refs})
+        buckets: dict[str, list[tuple[str, tuple[str | None, Any]]]] = {}
+        for entry in entries:
+            buckets.setdefault(_nibble(entry[0], depth), []).append(entry)
+        children = {n: self._map_refs(b, depth + 1) for n, b in buckets.items()}
+        return self._put({"t": "h", "d": depth, "b": children})
+
+    def _hamt(self, items: list[tuple[str, Any]], depth: int) -> str:
+        return self._map_refs([(k, self.encode(v)) for k, v in items], depth)
+
+    def _list(self, items: list[Any]) -> str:
+        out: list[Any] = []
+        refs: list[int] = []
+        for i, v in enumerate(items):
+            h, val = self.encode(v)
+            if h is None:
+                out.append(val)
+            else:
+                out.append(h)
+                refs.append(i)
+        return self._put({"t": "l", "i": out, "r": refs})
+
+
+def node_children(node: Mapping[str, Any]) -> list[str]:
+    """Hashes a decoded node refers to."""
+    t = node["t"]
+    if t == "m":
+        return list(node["r"].values())
+    if t == "h":
+        return list(node["b"].values())
+    if t == "l":
+        return [node["i"][i] for i in node["r"]]
+    if t == "c":
+        return list(node["c"])
+    return []
+
+
+Fetch = Callable[[list[str]], Mapping[str, bytes]]
+"""Returns the canonical bytes of each requested hash that exists."""
+
+
+@dataclass(frozen=True, slots=True)
+class Visit:
+    """One node reached by :func:`walk`: its bytes (None if missing), the decoded node (None
+    if missing or not a valid node) and the root it was first reached from."""
+
+    hash: str
+    data: bytes | None
+    node: dict[str, Any] | None
+    root: str
+
+
+def walk(roots: Iterable[str], fetch: Fetch, skip: Container[str] = ()) -> Iterator[Visit]:
+    """Every node reachable from ``roots``, once each, level by level (one fetch per level).
+
+    Nodes in ``skip`` are neither fetched nor descended into. The caller decides what a
+    missing or invalid node means (an error on read, a finding in verification).
+    """
+    root_of = {r: r for r in roots if r not in skip}
+    wanted = list(root_of)
+    while wanted:
+        got = fetch(wanted)
+        nxt: list[str] = []
+        for h in wanted:
+            data = got.get(h)
+            node: dict[str, Any] | None = None
+            children: list[str] = []
+            if data is not None:
+                try:
+                    node = loads(data)
+                    children = node_children(node)
+                except (ValueError, KeyError, TypeError, IndexError, AttributeError):
+                    node, children = None, []
+            yield Visit(h, data, node, root_of[h])
+            for c in children:
+                if c not in root_of and c not in skip:
+                    root_of[c] = root_of[h]
+                    nxt.append(c)
+        wanted = nxt
+
+
+def _broken(visit: Visit) -> None:
+    from agentlab.errors import IntegrityError
+
+    what = "missing from the store" if visit.data is None else "not a valid tree node"
+    raise IntegrityError(
+        f"blob {visit.hash} is referenced but {what}; run `agentlab verify` to find the "
+        "affected runs"
+    )
+
+
+class TreeReader:
+    """Decodes trees from a blob source, fetching one tree level per round trip."""
+
+    def __init__(self, fetch: Fetch) -> None:
+        self._fetch = fetch
+        self._nodes: dict[str, dict[str, Any]] = {}
+
+    def prefetch(self, hashes: Iterable[str]) -> None:
+        """Load the given nodes and everything below them, level by level."""
+        for visit in walk(hashes, self._fetch, skip=self._nodes):
+            if visit.node is None:
+                _broken(visit)
+            else:
+                self._nodes[visit.hash] = visit.node
+
+    def node(self, h: str) -> dict[str, Any]:
+        """One decoded node, fetched alone if not loaded yet (nothing below it)."""
+        if h not in self._nodes:
+            data = self._fetch([h]).get(h)
+            if data is None:
+                _broken(Visit(h, None, None, h))
+            self._nodes[h] = loads(data)  # type: ignore[arg-type]
+        return self._nodes[h]
+
+    def value(self, h: str) -> Any:
+        """The value stored under root ``h``."""
+        if h not in self._nodes:
+            self.prefetch([h])
+        node = self._nodes[h]
+        t = node["t"]
+        if t == "v":
+            return node["v"]
+        if t == "m":
+            out = dict(node["i"])
+            for k, ch in node["r"].items():
+                out[k] = self.value(ch)
+            return out
+        if t == "h":
+            merged: dict[str, Any] = {}
+            for ch in node["b"].values():
+                merged.update(self.value(ch))
+            return merged
+        if t == "l":
+            items = list(node["i"])
+            for i in node["r"]:
+                items[i] = self.value(items[i])
+            return items
+        if t == "c":
+            flat: list[Any] = []
+            for ch in node["c"]:
+                flat.extend(self.value(ch))
+            return flat
+        raise ValueError(f"unknown tree node tag {t!r} in blob {h}")

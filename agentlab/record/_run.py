@@ -1,0 +1,300 @@
+"""``record_run``: the context manager that records one agent run into a store.
+
+The run's lifecycle, state, LLM calls and outcome live here; building events and running
+tool calls are in :mod:`agentlab.record._calls`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Literal
+
+from agentlab.config import settings
+from agentlab.errors import RecordingError
+from agentlab.model import (
+    EventStats,
+    new_id,
+    now_ns,
+)
+from agentlab.model._ids import Clock, IdFactory
+from agentlab.record._calls import NO_STATS, RunCore, error_info
+from agentlab.record._context import frame_var, run_var
+from agentlab.record._prices import Price, price_call
+from agentlab.record._state import RunState
+from agentlab.record._writer import BackgroundWriter, writer_for
+from agentlab.store import RunStore, normalise_url, open_store
+
+__all__ = ["RunRecorder", "error_info", "record_run"]
+
+Phase = Literal["read", "draft", "act"]
+
+_stores: dict[str, RunStore] = {}
+_stores_lock = threading.Lock()
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,35}")
+
+
+def _resolve_store(store: RunStore | str | os.PathLike[str] | None) -> RunStore:
+    """A store object, or the process's one store for a URL/path (one writer per store)."""
+    if isinstance(store, RunStore):
+        return store
+    key = normalise_url(store if store is not None else settings().store)
+    with _stores_lock:
+        found = _stores.get(key)
+        if found is None:
+            found = _stores[key] = open_store(key)
+        return found
+
+
+def _forget_stores_after_fork() -> None:
+    global _stores_lock
+    _stores.clear()
+    _stores_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_stores_after_fork)
+
+
+class RunRecorder(RunCore):
+    """An active run: its state, and methods to record LLM calls, steps and the outcome.
+
+    Made by :func:`record_run`; use it as a context manager (``with`` or ``async with``).
+    """
+
+    def __init__(
+        self,
+        store: RunStore,
+        *,
+        workflow: str,
+        agent: str,
+        agent_version: str | None,
+        task_input: Any,
+        task_id: str | None,
+        owner: str | None,
+        team: str | None,
+        phase: Phase | None,
+        run_id: str | None,
+        parent_run_id: str | None,
+        fork_seq: int | None,
+        tags: Iterable[str],
+        metadata: Mapping[str, Any] | None,
+        state: Mapping[str, Any] | None,
+        prices: Mapping[str, Price] | None,
+        clock: Clock | None,
+        id_factory: IdFactory | None,
+    ) -> None:
+        if not workflow or not agent:
+            raise RecordingError("record_run needs a workflow name and an agent name")
+        if phase not in (None, "read", "draft", "act"):
+            raise RecordingError(f"phase must be 'read', 'draft' or 'act', not {phase!r}")
+        self.store = store
+        self.writer: BackgroundWriter = writer_for(store)
+        self._enqueue = self.writer.enqueue
+        self._clock: Clock = clock or now_ns
+        self._new_id: IdFactory = id_factory or new_id
+        # With the default factory the store may assign a read-only call's id at write
+        # time; an injected factory (byte-stable tests) must make every id itself.
+        self._lazy_ids = id_factory is None
+        self.run_id = run_id or self._new_id()
+        if not _RUN_ID.fullmatch(self.run_id):
+            raise RecordingError(
+                f"run_id {self.run_id!r} is not usable: 1-36 characters of letters, digits and "
+                "._:- (starting with a letter or digit); or leave it out for a generated id"
+            )
+        self.workflow = workflow
+        self.agent = agent
+        self.phase = phase
+        self._prices = prices
+        self._max_payload = int(getattr(store, "max_payload_bytes", 16 * 1024 * 1024))
+        self._start_fields = {
+            "workflow": workflow, "agent_name": agent, "agent_version": agent_version,
+            "task_id": task_id, "task_input": task_input, "owner": owner, "team": team,
+            "phase": phase, "parent_run_id": parent_run_id, "fork_seq": fork_seq,
+            "tags": list(tags) or None, "metadata": dict(metadata) if metadata else None,
+        }
+        self._initial_state = dict(state) if state else None
+        self._success: bool | None = None
+        self._score: float | None = None
+        self._occurrences: dict[str, int] = {}
+        self._tokens: list[Any] = []
+        self._started = False
+        self._ended = False
+        self.state = RunState(self)
+
+    def __repr__(self) -> str:
+        return f"<RunRecorder {self.run_id} {self.workflow}/{self.agent}>"
+
+    # -- emitting -------------------------------------------------------------------------
+
+    def _emit_checkpoint(self, root: str, writes: list[str], deletes: list[str],
+                         blobs: dict[str, bytes], normalized: list[str]) -> None:
+        body: dict[str, Any] = {"root": root, "writes": writes}
+        if deletes:
+            body["deletes"] = deletes
+        if normalized:
+            body["normalized"] = normalized
+        self._emit("checkpoint", body, blobs=blobs, stats=NO_STATS)
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        if self._started:
+            raise RecordingError(f"run {self.run_id} is already active; a recorder is entered once")
+        self._started = True
+        body = {k: v for k, v in self._start_fields.items() if v is not None}
+        self._emit("run_started", body, parent_id=None, stats=NO_STATS)
+        self._tokens = [run_var.set(self), frame_var.set(None)]
+        if self._initial_state:
+            try:
+                self.state.update(self._initial_state)
+            except BaseException as exc:
+                self._finish(exc)
+                raise
+
+    def _finish(self, exc: BaseException | None, *, flush: bool = True) -> None:
+        """Record how the run ended; ``run_ended`` is written whatever else fails."""
+        run_tok, frame_tok = self._tokens
+        try:
+            try:
+                self.state.checkpoint(force=False)
+            except Exception as cp_exc:  # e.g. a value mutated into something unrecordable
+                self._emit("error", {"error": error_info(cp_exc)}, parent_id=None)
+            body: dict[str, Any] = {}
+            if exc is not None:
+                info = error_info(exc)
+                self._emit("error", {"error": info}, parent_id=None)
+                body["status"] = "errored"
+                body["error"] = info
+            else:
+                body["status"] = "failed" if self._success is False else "succeeded"
+            if self._success is not None:
+                body["success"] = self._success
+            if self._score is not None:
+                body["score"] = self._score
+            self._emit("run_ended", body, parent_id=None, stats=NO_STATS)
+            self._ended = True
+            if flush:
+                self.flush()
+        finally:
+            self._ended = True
+            frame_var.reset(frame_tok)
+            run_var.reset(run_tok)
+
+    def __enter__(self) -> RunRecorder:
+        self._start()
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._finish(exc)
+
+    async def __aenter__(self) -> RunRecorder:
+        self._start()
+        return self
+
+    async def __aexit__(self, et: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        # The durable flush runs in a worker thread, so the event loop keeps serving.
+        self._finish(exc, flush=False)
+        await asyncio.to_thread(self.flush)
+
+    # -- what agent code calls ----------------------------------------------------------------
+
+    def outcome(self, *, success: bool | None = None, score: float | None = None) -> None:
+        """Set how the run did; recorded when it ends (``success=False`` marks it failed).
+        Only the arguments given change: ``outcome(score=0.9)`` keeps an earlier success."""
+        if success is not None:
+            self._success = success
+        if score is not None:
+            self._score = score
+
+    def llm_call(
+        self,
+        model: str,
+        *,
+        messages: Sequence[Any] = (),
+        response: Any = None,
+        input_tokens: int | None = None,
+        output_tokens: int | None = None,
+        cost_usd: float | None = None,
+        provider: str | None = None,
+        duration_ms: float | None = None,
+        error: BaseException | None = None,
+    ) -> str:
+        """Record a model call. ``cost_usd`` is the provider-reported cost and wins over the
+        price table. Returns the event id."""
+        if isinstance(messages, str | bytes | Mapping):
+            raise TypeError(
+                "messages must be a sequence of messages, e.g. [{'role': 'user', 'content': "
+                f"'...'}}]; got a {type(messages).__name__}"
+            )
+        cost, source = price_call(model, input_tokens, output_tokens, cost_usd, self._prices)
+        body: dict[str, Any] = {"model": model, "messages": list(messages), "cost_source": source}
+        for key, value in (("response", response), ("input_tokens", input_tokens),
+                           ("output_tokens", output_tokens), ("cost_usd", cost),
+                           ("provider", provider), ("duration_ms", duration_ms)):
+            if value is not None:
+                body[key] = value
+        frame = frame_var.get()
+        if frame is not None and frame.reads:
+            body["reads"] = sorted(frame.reads)
+        if error is not None:
+            body["status"] = "error"
+            body["error"] = error_info(error)
+        stats = EventStats(
+            steps=1, llm_calls=1, errors=1 if error is not None else 0, cost_usd=cost or 0.0,
+            input_tokens=input_tokens or 0, output_tokens=output_tokens or 0,
+        )
+        return self._emit("llm_call", body, stats=stats)
+
+    def error(self, exc: BaseException, *, handled: bool = True) -> str:
+        """Record an error the agent handled (or, with ``handled=False``, one it did not)."""
+        return self._emit("error", {"error": error_info(exc), "handled": handled})
+
+    def flush(self) -> None:
+        """Wait until everything recorded so far is committed; raise if the store refused
+        any of this run's events."""
+        self.writer.flush()
+        self.writer.check([self.run_id])
+
+def record_run(
+    workflow: str,
+    *,
+    agent: str,
+    agent_version: str | None = None,
+    task_input: Any = None,
+    task_id: str | None = None,
+    owner: str | None = None,
+    team: str | None = None,
+    phase: Phase | None = None,
+    store: RunStore | str | os.PathLike[str] | None = None,
+    run_id: str | None = None,
+    parent_run_id: str | None = None,
+    fork_seq: int | None = None,
+    tags: Iterable[str] = (),
+    metadata: Mapping[str, Any] | None = None,
+    state: Mapping[str, Any] | None = None,
+    prices: Mapping[str, Price] | None = None,
+    clock: Clock | None = None,
+    id_factory: IdFactory | None = None,
+) -> RunRecorder:
+    """Record one agent run; use the result with ``with`` or ``async with``.
+
+    >>> with record_run("support-triage", agent="triage-bot", task_input=ticket) as run:  # doctest: +SKIP
+    ...     run.state["ticket"] = ticket
+    ...     account = lookup_account(ticket["account_id"])      # a @tool
+    ...     run.outcome(success=True)
+
+    ``store`` is a store, a URL or a path (default: ``AGENTLAB_STORE``, else
+    ``./agentlab.db``). ``clock`` and ``id_factory`` make recordings byte-stable in tests.
+    """
+    return RunRecorder(
+        _resolve_store(store), workflow=workflow, agent=agent, agent_version=agent_version,
+        task_input=task_input, task_id=task_id, owner=owner, team=team, phase=phase,
+        run_id=run_id, parent_run_id=parent_run_id, fork_seq=fork_seq, tags=tags,
+        metadata=metadata, state=state, prices=prices, clock=clock, id_factory=id_factory,
+    )

@@ -1,0 +1,120 @@
+"""The run's explicit state: a mapping whose every change is checkpointed.
+
+Assigning, deleting or updating keys records a checkpoint at once. Reads through the
+accessors are remembered on the innermost step (lineage: which steps read which keys), and
+a key that was read may have been mutated in place, so it is re-encoded at the next
+checkpoint; keys neither read nor written reuse their cached tree reference, which keeps a
+checkpoint of a large state proportional to what changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, MutableMapping
+from typing import TYPE_CHECKING, Any
+
+from agentlab.model import TreeEncoder, canonical, loads
+from agentlab.record._context import frame_var
+
+if TYPE_CHECKING:
+    from agentlab.record._run import RunRecorder
+
+__all__ = ["RunState"]
+
+
+class RunState(MutableMapping[str, Any]):
+    """A ``dict``-like run state; see the module docstring for what gets recorded."""
+
+    def __init__(self, run: RunRecorder) -> None:
+        self._run = run
+        self._data: dict[str, Any] = {}
+        self._refs: dict[str, tuple[str | None, Any]] = {}
+        self._touched: set[str] = set()
+        self._known: set[str] = set()
+        self.root: str | None = None
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def __getitem__(self, key: str) -> Any:
+        value = self._data[key]
+        frame = frame_var.get()
+        if frame is not None:
+            frame.read(key)
+        self._touched.add(key)
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    def __repr__(self) -> str:
+        return f"RunState({self._data!r})"
+
+    def snapshot(self) -> dict[str, Any]:
+        """A plain copy of the current state (not recorded as a read)."""
+        return dict(self._data)
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._set({key: value}, ())
+
+    def __delitem__(self, key: str) -> None:
+        if key not in self._data:
+            raise KeyError(key)
+        self._set({}, (key,))
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        """Set several keys with a single checkpoint."""
+        self._set(dict(*args, **kwargs), ())
+
+    def _set(self, values: Mapping[str, Any], deletes: tuple[str, ...]) -> None:
+        # Everything that can refuse the change happens before the state is touched.
+        self._run._require_active()
+        for key in values:
+            if not isinstance(key, str):
+                raise TypeError(f"run state keys must be strings, not {type(key).__name__}: {key!r}")
+        encoded = {key: canonical(value) for key, value in values.items()}
+        self._data.update(values)
+        for key in deletes:
+            del self._data[key]
+            self._refs.pop(key, None)
+            self._touched.discard(key)
+        self.checkpoint(writes=list(values), deletes=list(deletes), encoded=encoded)
+
+    def checkpoint(self, *, writes: list[str] | None = None, deletes: list[str] | None = None,
+                   force: bool = True,
+                   encoded: Mapping[str, tuple[bytes, list[str]]] | None = None) -> str | None:
+        """Record a checkpoint now; with ``force=False`` only if the state changed."""
+        if not force and not writes and not self._touched:
+            return None
+        enc = TreeEncoder()
+        dirty = set(writes or ()) | self._touched
+        changed_keys: list[str] = []
+        normalized: list[str] = []
+        for key in dirty:
+            if key not in self._data:
+                continue
+            data, fixed = (encoded or {}).get(key) or canonical(self._data[key])
+            value = loads(data) if fixed else self._data[key]
+            normalized.extend(f"/{key}{p}" for p in fixed)
+            ref = enc.encode(value, data)
+            if ref[0] is None:  # keep a private copy: the caller may mutate its object later
+                ref = (None, loads(data))
+            if self._refs.get(key) != ref:
+                changed_keys.append(key)
+            self._refs[key] = ref
+        self._touched.clear()
+        root = enc.map_from_refs(self._refs)
+        if root == self.root and not force:
+            return None
+        self.root = root
+        new_blobs = {h: b for h, b in enc.blobs.items() if h not in self._known}
+        self._known.update(new_blobs)
+        written = sorted(set(writes or ()) | set(changed_keys))
+        self._run._emit_checkpoint(root, written, sorted(deletes or ()), new_blobs, normalized)
+        return root

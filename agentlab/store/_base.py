@@ -1,0 +1,206 @@
+"""The store's contract: what any backend must guarantee, stated once.
+
+Invariants every implementation keeps (the conformance suite in tests/store checks each):
+
+1. Events are append-only. Within a run, ``seq`` starts at 1 and has no gaps; the pair
+   ``(run_id, seq)`` is unique even with many writers in many processes.
+2. ``append`` is all-or-nothing per call, returns once the events are durable, and is
+   idempotent on event ids: appending an event id that is already stored is a no-op.
+3. Each event's ``hash`` is SHA-256 over the previous hash and the event's canonical
+   bytes (``chain_bytes``); ``verify`` recomputes it and names the first bad ``seq``.
+4. Blobs are content-addressed: a blob's key is the SHA-256 of its canonical bytes.
+5. The run summary row is updated in the same transaction as the events it summarises.
+6. Nothing is ever truncated silently: too-large payloads raise PayloadTooLargeError.
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, NamedTuple
+
+from agentlab.model import (
+    ActionStatus,
+    CheckpointInfo,
+    Event,
+    EventLine,
+    EventStats,
+    RunSummary,
+    TreeReader,
+    VerifyReport,
+)
+
+__all__ = [
+    "GENESIS",
+    "Appended",
+    "ImportResult",
+    "PendingEvent",
+    "RunFilter",
+    "RunStore",
+    "chain_bytes",
+    "chain_hash",
+]
+
+GENESIS = "0" * 64
+"""The 'previous hash' of a run's first event."""
+
+
+def chain_bytes(
+    prev: str, run_id: str, seq: int, event_id: str, parent_id: str | None, ts_us: int,
+    kind: str, body: bytes,
+) -> bytes:
+    """The exact bytes one link of the hash chain covers."""
+    head = f"{prev}|{run_id}|{seq}|{event_id}|{parent_id or ''}|{ts_us}|{kind}|"
+    return head.encode("ascii") + body
+
+
+def chain_hash(prev: str, run_id: str, seq: int, event_id: str, parent_id: str | None,
+               ts_us: int, kind: str, body: bytes) -> str:
+    return hashlib.sha256(
+        chain_bytes(prev, run_id, seq, event_id, parent_id, ts_us, kind, body)
+    ).hexdigest()
+
+
+class PendingEvent(NamedTuple):
+    """An event on its way into the store: ``seq`` and ``hash`` are assigned on append.
+
+    ``body`` is the canonical JSON of the kind's fields (including ``kind``). ``blobs``
+    are nodes the body refers to (checkpoint state trees), or None. ``stats`` may be
+    precomputed by the recorder; otherwise the store derives it from the body. A plain
+    tuple in this field order is accepted wherever a PendingEvent is.
+    """
+
+    run_id: str
+    event_id: str | None  # None: the store assigns a new time-ordered id on append
+    parent_id: str | None
+    ts_us: int
+    kind: str
+    body: bytes
+    blobs: Mapping[str, bytes] | None = None
+    stats: EventStats | None = None
+
+
+class Appended(NamedTuple):
+    event_id: str
+    run_id: str
+    seq: int
+    hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunFilter:
+    """Which runs to list; every field is optional and they combine with AND."""
+
+    workflow: str | None = None
+    agent_name: str | None = None
+    agent_version: str | None = None
+    status: str | None = None
+    phase: str | None = None
+    task_id: str | None = None
+    since_us: int | None = None
+    until_us: int | None = None
+    limit: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    imported: list[str]
+    skipped: list[str]
+
+
+class RunStore(abc.ABC):
+    """Where runs live. See the module docstring for the invariants."""
+
+    url: str
+    dialect: str
+
+    @abc.abstractmethod
+    def append(
+        self, events: Sequence[PendingEvent | tuple[Any, ...]], *, trusted: bool = False,
+        acks: bool = True,
+    ) -> list[Appended]:
+        """Append events (one or many runs) durably, all or nothing.
+
+        ``trusted`` (agentlab's recorder only) promises bodies built by ``canonical_body``
+        with precomputed stats, so small ones need not be parsed again.
+        """
+
+    @abc.abstractmethod
+    def run(self, run_id: str) -> RunSummary:
+        """The summary of one run (``run_id`` may be a unique prefix)."""
+
+    @abc.abstractmethod
+    def runs(self, where: RunFilter | None = None) -> list[RunSummary]:
+        """Run summaries, newest first."""
+
+    @abc.abstractmethod
+    def events(self, run_id: str, *, kinds: Iterable[str] | None = None) -> list[Event]:
+        """A run's events in order, payloads resolved."""
+
+    @abc.abstractmethod
+    def raw_events(self, run_id: str) -> Iterator[EventLine]:
+        """A run's events exactly as stored (canonical bodies, blob references)."""
+
+    @abc.abstractmethod
+    def checkpoints(self, run_id: str) -> list[CheckpointInfo]:
+        """A run's checkpoints in order."""
+
+    @abc.abstractmethod
+    def state_at(self, run_id: str, seq: int | None = None) -> dict[str, Any]:
+        """The run state as of the last checkpoint at or before ``seq`` (default: latest)."""
+
+    @abc.abstractmethod
+    def value(self, root: str) -> Any:
+        """The value stored under a tree root hash."""
+
+    @abc.abstractmethod
+    def tree_reader(self) -> TreeReader:
+        """A reader of the store's content-addressed value trees."""
+
+    @abc.abstractmethod
+    def actions(self, run_id: str) -> list[ActionStatus]:
+        """Every side-effecting call of the run, classified from its write-ahead intent."""
+
+    @abc.abstractmethod
+    def verify(self, run_id: str | None = None) -> list[VerifyReport]:
+        """Check hash chains, sequence numbers, summaries and blobs of one or all runs."""
+
+    @abc.abstractmethod
+    def export_runs(self, run_ids: Sequence[str], out: IO[bytes]) -> int:
+        """Write runs in the portable JSONL form; returns the number of lines."""
+
+    @abc.abstractmethod
+    def import_runs(self, src: IO[bytes] | Path) -> ImportResult:
+        """Import runs from the portable form; each run all or nothing; idempotent."""
+
+    @abc.abstractmethod
+    def atomic(self) -> AbstractContextManager[Any]:
+        """A transaction; nested uses are savepoints."""
+
+    @abc.abstractmethod
+    def in_transaction(self) -> bool:
+        """Whether the calling thread is inside an ``atomic()`` block of this store."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Run the close hooks (flushing writers), then release connections."""
+
+    def on_close(self, hook: Callable[[], None]) -> None:
+        """Call ``hook`` when the store is closed, before its connections go (the
+        recorder's background writer flushes and stops here)."""
+        self.__dict__.setdefault("_close_hooks", []).append(hook)
+
+    def _run_close_hooks(self) -> None:
+        hooks: list[Callable[[], None]] = self.__dict__.pop("_close_hooks", [])
+        for hook in hooks:
+            hook()
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,158 @@
+"""The read path: summaries, events with payloads resolved, checkpoints and state."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import TypeAdapter
+from sqlalchemy import Connection, Row, func, select
+
+from agentlab.errors import IntegrityError, RunNotFoundError, StoreError
+from agentlab.model import Event, EventLine, RunSummary, TreeReader, loads
+from agentlab.store._base import RunFilter
+from agentlab.store._schema import blobs, checkpoints, events, runs
+from agentlab.store._write import decode_blob
+
+__all__ = [
+    "EVENT_ADAPTER",
+    "fetch_blobs",
+    "iter_event_rows",
+    "resolve_run_id",
+    "row_to_line",
+    "select_runs",
+    "summary_from_row",
+    "to_event",
+    "us_to_dt",
+]
+
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+_CHUNK = 400
+
+
+def us_to_dt(us: int) -> datetime:
+    return datetime.fromtimestamp(us / 1_000_000, tz=UTC)
+
+
+def fetch_blobs(conn: Connection, hashes: list[str], *, lenient: bool = False) -> dict[str, bytes]:
+    """The canonical bytes of each stored blob among ``hashes``.
+
+    A blob that cannot be decoded raises IntegrityError, or with ``lenient`` (verification)
+    comes back empty, which then fails its hash check and is reported with its run.
+    """
+    out: dict[str, bytes] = {}
+    for i in range(0, len(hashes), _CHUNK):
+        q = select(blobs.c.hash, blobs.c.codec, blobs.c.data).where(
+            blobs.c.hash.in_(hashes[i : i + _CHUNK])
+        )
+        for h, codec, data in conn.execute(q):
+            try:
+                out[h] = decode_blob(codec, data)
+            except (zlib.error, ValueError) as exc:
+                if not lenient:
+                    raise IntegrityError(
+                        f"blob {h} cannot be decoded ({exc}); run `agentlab verify`"
+                    ) from exc
+                out[h] = b""
+    return out
+
+
+def resolve_run_id(conn: Connection, run_id: str) -> str:
+    """The full id of the run ``run_id`` names exactly or as a unique prefix."""
+    if conn.execute(select(runs.c.run_id).where(runs.c.run_id == run_id)).first():
+        return run_id
+    if len(run_id) < 4:
+        raise RunNotFoundError(run_id)
+    # substr, not LIKE: SQLite's LIKE ignores case, and ids are case-sensitive.
+    prefix = func.substr(runs.c.run_id, 1, len(run_id))
+    found = list(conn.scalars(select(runs.c.run_id).where(prefix == run_id).limit(6)))
+    if not found:
+        raise RunNotFoundError(run_id)
+    if len(found) > 1:
+        shown = ", ".join(found[:5])
+        raise StoreError(f"run id prefix {run_id!r} is ambiguous: {shown}; give more characters")
+    return str(found[0])
+
+
+def summary_from_row(row: Row[Any] | Mapping[str, Any]) -> RunSummary:
+    m = row._mapping if isinstance(row, Row) else row
+    return RunSummary(
+        run_id=m["run_id"],
+        workflow=m["workflow"],
+        agent_name=m["agent_name"],
+        agent_version=m["agent_version"],
+        task_id=m["task_id"],
+        owner=m["owner"],
+        team=m["team"],
+        phase=m["phase"],
+        status=m["status"],
+        success=m["success"],
+        score=m["score"],
+        started_at=us_to_dt(m["started_us"]),
+        ended_at=us_to_dt(m["ended_us"]) if m["ended_us"] is not None else None,
+        cost_usd=m["cost_usd"],
+        input_tokens=m["input_tokens"],
+        output_tokens=m["output_tokens"],
+        step_count=m["step_count"],
+        llm_calls=m["llm_calls"],
+        tool_calls=m["tool_calls"],
+        error_count=m["error_count"],
+        retry_count=m["retry_count"],
+        last_seq=m["last_seq"],
+        head_hash=m["head_hash"],
+        parent_run_id=m["parent_run_id"],
+        fork_seq=m["fork_seq"],
+    )
+
+
+def select_runs(conn: Connection, where: RunFilter) -> list[RunSummary]:
+    q = select(runs)
+    for col in ("workflow", "agent_name", "agent_version", "status", "phase", "task_id"):
+        value = getattr(where, col)
+        if value is not None:
+            q = q.where(runs.c[col] == value)
+    if where.since_us is not None:
+        q = q.where(runs.c.started_us >= where.since_us)
+    if where.until_us is not None:
+        q = q.where(runs.c.started_us < where.until_us)
+    q = q.order_by(runs.c.started_us.desc(), runs.c.run_id.desc())
+    if where.limit is not None:
+        q = q.limit(where.limit)
+    return [summary_from_row(r) for r in conn.execute(q)]
+
+
+def iter_event_rows(
+    conn: Connection, run_id: str, kinds: Iterable[str] | None = None
+) -> Iterator[Row[Any]]:
+    q = select(events).where(events.c.run_id == run_id)
+    if kinds is not None:
+        q = q.where(events.c.kind.in_(list(kinds)))
+    yield from conn.execute(q.order_by(events.c.seq))
+
+
+def row_to_line(row: Row[Any]) -> EventLine:
+    m = row._mapping
+    return EventLine(
+        id=m["event_id"], run_id=m["run_id"], seq=m["seq"], parent_id=m["parent_id"],
+        ts_us=m["ts_us"], body=loads(m["body"]), hash=m["hash"],
+    )
+
+
+def to_event(line: EventLine, reader: TreeReader) -> Event:
+    """A typed event with its blob-stored payloads resolved."""
+    body = dict(line.body)
+    refs: dict[str, str] = body.pop("$refs", {})
+    for name, h in refs.items():
+        body[name] = reader.value(h)
+    body.update(
+        id=line.id, run_id=line.run_id, seq=line.seq, parent_id=line.parent_id,
+        ts=us_to_dt(line.ts_us), hash=line.hash,
+    )
+    return EVENT_ADAPTER.validate_python(body)
+
+
+def checkpoint_rows(conn: Connection, run_id: str) -> list[Row[Any]]:
+    q = select(checkpoints).where(checkpoints.c.run_id == run_id).order_by(checkpoints.c.seq)
+    return list(conn.execute(q))

@@ -1,0 +1,382 @@
+"""The SQL store: one implementation for SQLite and PostgreSQL, on SQLAlchemy Core."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import IO, Any
+
+from sqlalchemy import Connection, inspect, select, text
+from sqlalchemy.exc import IntegrityError as DBIntegrityError
+from sqlalchemy.exc import OperationalError
+
+from agentlab.errors import (
+    ConfigError,
+    ImportFormatError,
+    RecordingError,
+    RunNotFoundError,
+    SchemaError,
+    StoreError,
+)
+from agentlab.model import (
+    ActionStatus,
+    CheckpointInfo,
+    Event,
+    EventLine,
+    RunSummary,
+    TreeReader,
+    VerifyReport,
+    loads,
+)
+from agentlab.store._base import Appended, ImportResult, PendingEvent, RunFilter, RunStore
+from agentlab.store._engine import Durability, SqlEngine, normalise_url
+from agentlab.store._portable_io import existing_head, export_lines, read_sections
+from agentlab.store._read import (
+    checkpoint_rows,
+    fetch_blobs,
+    iter_event_rows,
+    resolve_run_id,
+    row_to_line,
+    select_runs,
+    summary_from_row,
+    to_event,
+    us_to_dt,
+)
+from agentlab.store._schema import MIGRATIONS, migrations, runs
+from agentlab.store._verify import verify_run
+from agentlab.store._write import DuplicateEvent, append_in, prepare, prepare_all
+
+__all__ = ["DEFAULT_MAX_PAYLOAD_BYTES", "SqlStore", "open_store"]
+
+DEFAULT_MAX_PAYLOAD_BYTES = 16 * 1024 * 1024
+
+
+class SqlStore(RunStore):
+    """Runs in a SQL database. Use :func:`open_store` to make one."""
+
+    def __init__(
+        self,
+        url: str | os.PathLike[str],
+        *,
+        durability: Durability = "full",
+        schema: str | None = None,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+        create: bool = True,
+    ) -> None:
+        if not create:
+            _require_existing_sqlite(url)
+        self._db = SqlEngine(url, durability=durability, schema=schema)
+        self.url = self._db.url
+        self.dialect = self._db.dialect
+        self.max_payload_bytes = max_payload_bytes
+        try:
+            self._check_pragmas()
+            if not create and not self._has_schema():
+                raise StoreError(
+                    f"{self._safe_url()} holds no agentlab store; record a run into it "
+                    "first (or run `agentlab demo`), or check --store / AGENTLAB_STORE"
+                )
+            self._migrate()
+        except OperationalError as exc:
+            self._db.dispose()
+            raise StoreError(
+                f"cannot open the store at {self._safe_url()}: "
+                f"{str(exc.orig).strip().splitlines()[0] if exc.orig else exc}"
+            ) from exc
+        except BaseException:
+            self._db.dispose()
+            raise
+
+    def _safe_url(self) -> str:
+        return self._db.engine.url.render_as_string(hide_password=True)
+
+    def _has_schema(self) -> bool:
+        with self._db.read() as conn:
+            return "agentlab_migrations" in set(inspect(conn).get_table_names())
+
+    def __repr__(self) -> str:
+        return f"<SqlStore {self._db.engine.url.render_as_string(hide_password=True)}>"
+
+    # -- schema -------------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        def apply(conn: Connection) -> None:
+            if self.dialect == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(7224091)"))
+            migrations.metadata.create_all(conn, tables=[migrations])
+            done = set(conn.scalars(select(migrations.c.name)))
+            known = [name for name, _ in MIGRATIONS]
+            unknown = sorted(done - set(known))
+            if unknown:
+                raise SchemaError(
+                    f"this database has migrations {unknown} that this agentlab does not "
+                    "know: it was written by a newer agentlab; upgrade agentlab"
+                )
+            for name, step in MIGRATIONS:
+                if name not in done:
+                    step(conn)
+                    conn.execute(
+                        migrations.insert().values(name=name, applied_us=time.time_ns() // 1000)
+                    )
+
+        if self._looks_foreign():
+            raise SchemaError(
+                f"{self.url} holds tables named like agentlab's but no migration record; "
+                "point agentlab at an empty database or an agentlab store"
+            )
+        self._db.write(apply, what="schema migration")
+
+    def _looks_foreign(self) -> bool:
+        with self._db.read() as conn:
+            names = set(inspect(conn).get_table_names())
+        return "agentlab_runs" in names and "agentlab_migrations" not in names
+
+    def _check_pragmas(self) -> None:
+        """Read the SQLite settings back: a file system without WAL support, say, would
+        otherwise silently weaken the durability and concurrency guarantees."""
+        if self.dialect != "sqlite":
+            return
+        got = self._db.pragmas()
+        want = {"journal_mode": "wal", "synchronous": 2 if self._db.durability == "full" else 1,
+                "secure_delete": 1}
+        for name, value in want.items():
+            if got.get(name) != value:
+                self.close()
+                raise ConfigError(
+                    f"SQLite refused PRAGMA {name}={value} (it reports {got.get(name)!r}) for "
+                    f"{self.url}; is the file on a network file system? use a local disk"
+                )
+        if int(got.get("busy_timeout") or 0) < 5000:
+            self.close()
+            raise ConfigError(f"SQLite busy_timeout is {got.get('busy_timeout')} ms, need >= 5000")
+
+    def applied_migrations(self) -> list[str]:
+        with self._db.read() as conn:
+            return list(conn.scalars(select(migrations.c.name).order_by(migrations.c.name)))
+
+    def pragmas(self) -> dict[str, Any]:
+        """SQLite pragmas as read back from the database (empty on PostgreSQL)."""
+        return self._db.pragmas()
+
+    # -- writes -------------------------------------------------------------------------
+
+    def append(
+        self, events: Sequence[PendingEvent | tuple[Any, ...]], *, trusted: bool = False,
+        acks: bool = True,
+    ) -> list[Appended]:
+        """See RunStore.append. ``trusted`` is for agentlab's own recorder, whose bodies are
+        canonical by construction: it skips re-parsing small bodies. ``acks=False`` returns
+        nothing (the background writer does not need the acknowledgements)."""
+        ready = prepare_all(events, self.max_payload_bytes, trusted=trusted)
+        try:
+            return self._db.write(lambda conn: append_in(conn, ready, acks=acks), what="append")
+        except (DBIntegrityError, DuplicateEvent):
+            # An event id is already stored (a batch retried after an uncertain commit):
+            # append again, skipping what is there.
+            return self._db.write(lambda conn: append_in(conn, ready, dedupe=True, acks=acks),
+                                  what="append")
+
+    def atomic(self) -> AbstractContextManager[Connection]:
+        return self._db.atomic()
+
+    def in_transaction(self) -> bool:
+        return self._db.in_transaction()
+
+    # -- reads --------------------------------------------------------------------------
+
+    def resolve(self, run_id: str) -> str:
+        """The full id for ``run_id`` given exactly or as a unique prefix."""
+        with self._db.read() as conn:
+            return resolve_run_id(conn, run_id)
+
+    def run(self, run_id: str) -> RunSummary:
+        with self._db.read() as conn:
+            rid = resolve_run_id(conn, run_id)
+            row = conn.execute(select(runs).where(runs.c.run_id == rid)).first()
+            if row is None:
+                raise RunNotFoundError(run_id)
+            return summary_from_row(row)
+
+    def runs(self, where: RunFilter | None = None) -> list[RunSummary]:
+        with self._db.read() as conn:
+            return select_runs(conn, where or RunFilter())
+
+    def tree_reader(self) -> TreeReader:
+        """A reader of this store's value trees (it caches the nodes it has read)."""
+        def fetch(hashes: list[str]) -> dict[str, bytes]:
+            with self._db.read() as conn:
+                return fetch_blobs(conn, hashes)
+
+        return TreeReader(fetch)
+
+    def events(self, run_id: str, *, kinds: Iterable[str] | None = None) -> list[Event]:
+        with self._db.read() as conn:
+            rid = resolve_run_id(conn, run_id)
+            lines = [row_to_line(r) for r in iter_event_rows(conn, rid, kinds)]
+        reader = self.tree_reader()
+        reader.prefetch(h for ln in lines for h in (ln.body.get("$refs") or {}).values())
+        return [to_event(ln, reader) for ln in lines]
+
+    def raw_events(self, run_id: str) -> Iterator[EventLine]:
+        with self._db.read() as conn:
+            rid = resolve_run_id(conn, run_id)
+            lines = [row_to_line(r) for r in iter_event_rows(conn, rid)]
+        yield from lines
+
+    def checkpoints(self, run_id: str) -> list[CheckpointInfo]:
+        with self._db.read() as conn:
+            rid = resolve_run_id(conn, run_id)
+            rows = checkpoint_rows(conn, rid)
+            bodies = {
+                r.event_id: loads(r.body)
+                for r in iter_event_rows(conn, rid, kinds=["checkpoint"])
+            }
+        return [
+            CheckpointInfo(
+                run_id=r.run_id, seq=r.seq, event_id=r.event_id, root=r.root, ts=us_to_dt(r.ts_us),
+                writes=bodies[r.event_id].get("writes", []),
+                deletes=bodies[r.event_id].get("deletes", []),
+            )
+            for r in rows
+        ]
+
+    def state_at(self, run_id: str, seq: int | None = None) -> dict[str, Any]:
+        with self._db.read() as conn:
+            rid = resolve_run_id(conn, run_id)
+            rows = checkpoint_rows(conn, rid)
+        chosen = [r for r in rows if seq is None or r.seq <= seq]
+        if not chosen:
+            return {}
+        value = self.value(chosen[-1].root)
+        return dict(value)
+
+    def value(self, root: str) -> Any:
+        return self.tree_reader().value(root)
+
+    def actions(self, run_id: str) -> list[ActionStatus]:
+        evs = self.events(run_id, kinds=["tool_intent", "tool_call"])
+        results = {
+            e.intent_id: e for e in evs if e.kind == "tool_call" and e.intent_id is not None
+        }
+        out: list[ActionStatus] = []
+        for e in evs:
+            if e.kind != "tool_intent":
+                continue
+            res = results.get(e.id)
+            state = (
+                "started-not-finished" if res is None
+                else ("finished" if res.status == "ok" else "failed")
+            )
+            out.append(
+                ActionStatus(
+                    run_id=e.run_id, tool=e.tool, call_id=e.call_id,
+                    idempotency_key=e.idempotency_key, intent_seq=e.seq, state=state,
+                    result_seq=res.seq if res is not None else None, arguments=e.arguments,
+                )
+            )
+        return out
+
+    def verify(self, run_id: str | None = None) -> list[VerifyReport]:
+        with self._db.read() as conn:
+            if run_id is not None:
+                ids = [resolve_run_id(conn, run_id)]
+            else:
+                ids = list(conn.scalars(select(runs.c.run_id).order_by(runs.c.started_us)))
+            return [verify_run(conn, rid) for rid in ids]
+
+    # -- portable form ------------------------------------------------------------------
+
+    def export_runs(self, run_ids: Sequence[str], out: IO[bytes]) -> int:
+        n = 0
+        with self._db.read() as conn:
+            for run_id in run_ids:
+                for line in export_lines(conn, resolve_run_id(conn, run_id)):
+                    out.write(line + b"\n")
+                    n += 1
+        return n
+
+    def import_runs(self, src: IO[bytes] | Path) -> ImportResult:
+        if isinstance(src, Path):
+            with src.open("rb") as fh:
+                return self.import_runs(fh)
+        imported: list[str] = []
+        skipped: list[str] = []
+        for section in read_sections(src):
+            with self._db.read() as conn:
+                head = existing_head(conn, section.run_id)
+                if head is not None:
+                    if section.end is not None and head == section.end.head:
+                        skipped.append(section.run_id)
+                        continue
+                    raise ImportFormatError(
+                        f"run {section.run_id} already exists here with different contents; "
+                        "delete it first or import into another store"
+                    )
+                pending = section.check(conn)
+
+            def write(conn: Connection, pending: list[PendingEvent] = pending,
+                      section: Any = section) -> None:
+                done = append_in(conn, [prepare(ev, self.max_payload_bytes) for ev in pending])
+                if [a.hash for a in done] != [e.hash for e in section.events]:
+                    raise ImportFormatError(
+                        f"run {section.run_id}: re-chaining gave different hashes; not imported"
+                    )
+
+            try:
+                self._db.write(write, what=f"import of run {section.run_id}")
+            except (DBIntegrityError, DuplicateEvent, RecordingError) as exc:
+                raise ImportFormatError(
+                    f"run {section.run_id} conflicts with data already stored (an event id "
+                    f"used by another run?); nothing of it was imported: {exc}"
+                ) from exc
+            imported.append(section.run_id)
+        return ImportResult(imported=imported, skipped=skipped)
+
+    def close(self) -> None:
+        try:
+            self._run_close_hooks()
+        finally:
+            self._db.dispose()
+
+
+def open_store(
+    url: str | os.PathLike[str] | None = None,
+    *,
+    durability: Durability | None = None,
+    schema: str | None = None,
+    max_payload_bytes: int | None = None,
+    create: bool = True,
+) -> SqlStore:
+    """Open (creating or migrating as needed) the store at ``url``.
+
+    ``url`` is a file path or ``sqlite:///PATH`` for the embedded default, or
+    ``postgresql://USER@HOST:PORT/DB`` for a shared store. Without it, ``AGENTLAB_STORE`` is
+    used, else ``[tool.agentlab] store``, else ``./agentlab.db``. With ``create=False`` a
+    missing store is a StoreError instead of a new empty one (what read-only tools want).
+
+    >>> store = open_store("runs.db")                      # doctest: +SKIP
+    """
+    from agentlab.config import settings
+
+    s = settings()
+    return SqlStore(
+        url if url is not None else s.store,
+        durability=durability or s.durability,
+        schema=schema,
+        max_payload_bytes=max_payload_bytes or s.max_payload_bytes,
+        create=create,
+    )
+
+
+def _require_existing_sqlite(url: str | os.PathLike[str]) -> None:
+    full = normalise_url(url)
+    if full.startswith("sqlite:///"):
+        path = Path(full[len("sqlite:///"):])
+        if not path.exists():
+            raise StoreError(
+                f"no store at {path}; record a run into it first (or run `agentlab demo`), "
+                "or check --store / AGENTLAB_STORE"
+            )

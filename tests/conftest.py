@@ -1,0 +1,81 @@
+"""Shared fixtures: a store on a real SQLite file and, when configured, on real PostgreSQL.
+
+PostgreSQL tests need ``AGENTLAB_TEST_PG_URL`` (``.ci/run`` sets it to the local server,
+``postgresql://postgres@127.0.0.1:5432/test``). Each test gets its own schema, dropped after.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import settings
+
+from agentlab.store import SqlStore, open_store
+
+# CI runs the property tests derandomized (HYPOTHESIS_PROFILE=ci in .ci/run), so a landing
+# never depends on the luck of the draw; local runs keep exploring new examples.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+PG_URL = os.environ.get("AGENTLAB_TEST_PG_URL")
+PG_SKIP = (
+    "PostgreSQL tests are off: set AGENTLAB_TEST_PG_URL="
+    "postgresql://postgres@127.0.0.1:5432/test to run them (make test does)"
+)
+
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+]
+
+
+def drop_pg_schema(schema: str) -> None:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    from agentlab.store import normalise_url
+
+    assert PG_URL is not None
+    eng = create_engine(normalise_url(PG_URL), poolclass=NullPool)
+    with eng.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    eng.dispose()
+
+
+@pytest.fixture
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str | None]]:
+    """(url, schema) for the parametrized backend; the schema is dropped afterwards."""
+    backend = getattr(request, "param", "sqlite")
+    if backend == "sqlite":
+        yield str(tmp_path / "agentlab.db"), None
+        return
+    if not PG_URL:
+        pytest.skip(PG_SKIP)
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    try:
+        yield PG_URL, schema
+    finally:
+        drop_pg_schema(schema)
+
+
+@pytest.fixture
+def store(store_url: tuple[str, str | None]) -> Iterator[SqlStore]:
+    url, schema = store_url
+    s = open_store(url, schema=schema)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test that uses ``store`` or ``store_url`` runs on each backend (unless marked
+    ``sqlite_only``)."""
+    if "store_url" in metafunc.fixturenames:
+        sqlite_only = any(m.name == "sqlite_only" for m in metafunc.definition.iter_markers())
+        metafunc.parametrize("store_url", BACKENDS[:1] if sqlite_only else BACKENDS,
+                             indirect=True)

@@ -1,0 +1,1 @@
+"""Durability suites: crash safety (SIGKILL mid-write) and multi-process concurrency."""

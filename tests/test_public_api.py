@@ -1,0 +1,38 @@
+"""The public surface: pinned exports, help and docs for every command, the shipped schema."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import agentlab
+from agentlab.model import portable_json_schema
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_facade_exports_are_pinned_and_sorted() -> None:
+    assert agentlab.__all__ == sorted(agentlab.__all__)
+    assert set(agentlab.__all__) == {
+        "AgentlabError", "ConfigError", "ImportFormatError", "IntegrityError",
+        "PayloadTooLargeError", "PortabilityError", "RecordingError", "RunFilter",
+        "RunNotFoundError", "RunRecorder", "RunState", "RunStore", "SchemaError", "SqlStore",
+        "StoreBusyError", "StoreError", "__version__", "current_run", "open_store",
+        "record_run", "set_prices", "step", "tool",
+    }
+    for name in agentlab.__all__:
+        assert hasattr(agentlab, name), name
+
+
+def test_every_error_derives_from_the_root() -> None:
+    import agentlab.errors as errors
+
+    for name in errors.__all__:
+        assert issubclass(getattr(errors, name), errors.AgentlabError)
+
+
+def test_shipped_schema_matches_the_models() -> None:
+    shipped = json.loads((ROOT / "agentlab/model/portable.schema.json").read_text())
+    assert shipped == json.loads(json.dumps(portable_json_schema())), (
+        "regenerate with: agentlab schema -o agentlab/model/portable.schema.json"
+    )
