@@ -10,6 +10,10 @@ Precedence: an explicit argument > an ``AGENTLAB_*`` environment variable >
 | max_payload_bytes  | AGENTLAB_MAX_PAYLOAD_BYTES   | 16777216 (16 MiB)|
 | batch_size         | AGENTLAB_BATCH_SIZE          | 1000             |
 | flush_interval_s   | AGENTLAB_FLUSH_INTERVAL_S    | 0.2              |
+| key_file           | AGENTLAB_KEY_FILE            | ~/.config/agentlab/key |
+
+The signing key itself (for credential fingerprints and approval MACs) may instead be
+given in ``AGENTLAB_KEY``; it is never read from pyproject, which is usually committed.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ class Settings:
     max_payload_bytes: int = 16 * 1024 * 1024
     batch_size: int = 1000
     flush_interval_s: float = 0.2
+    key_file: str = ""
 
 
 def _pyproject_table(start: Path) -> dict[str, Any]:

@@ -10,16 +10,31 @@
     │   ├── RunNotFoundError     no run has the id that was given
     │   ├── IntegrityError       a hash chain or blob does not match its contents
     │   └── ImportFormatError    a portable file is malformed or inconsistent
-    └── RecordingError           the recorder was used in a way it cannot record
+    ├── RecordingError           the recorder was used in a way it cannot record
+    └── GovernanceError          grants, secrets, policy and approvals
+        ├── GrantError           a grant cannot be issued, found or revoked as asked
+        ├── SecretError          a secret cannot be resolved, or the signing key is unusable
+        ├── ToolDeniedError      a tool call was refused before it ran (``.denial`` says why)
+        └── ApprovalError        an approval request cannot be decided as asked
+            └── ApprovalNotFoundError   no request has the id that was given
 
 Each message says what happened, shows the offending value and says what to do next.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from agentlab.model import Denial
+
 __all__ = [
     "AgentlabError",
+    "ApprovalError",
+    "ApprovalNotFoundError",
     "ConfigError",
+    "GovernanceError",
+    "GrantError",
     "ImportFormatError",
     "IntegrityError",
     "PayloadTooLargeError",
@@ -27,8 +42,10 @@ __all__ = [
     "RecordingError",
     "RunNotFoundError",
     "SchemaError",
+    "SecretError",
     "StoreBusyError",
     "StoreError",
+    "ToolDeniedError",
 ]
 
 
@@ -94,3 +111,44 @@ class ImportFormatError(StoreError):
 
 class RecordingError(AgentlabError):
     """The recorder was used in a way it cannot record (e.g. no active run)."""
+
+
+class GovernanceError(AgentlabError):
+    """Root of the errors of grants, secrets, policies and approvals."""
+
+
+class GrantError(GovernanceError):
+    """A grant cannot be issued, found or revoked as asked."""
+
+
+class SecretError(GovernanceError):
+    """A credential's secret cannot be resolved, or the signing key cannot be used."""
+
+
+class ToolDeniedError(GovernanceError):
+    """A tool call was refused before it ran; it is recorded as a denied step."""
+
+    def __init__(self, tool: str, denial: Denial) -> None:
+        super().__init__(f"{tool} was not run: {denial.reason}")
+        self.tool = tool
+        self.denial = denial
+
+
+class ApprovalError(GovernanceError):
+    """An approval request cannot be decided as asked (already decided, expired, ...)."""
+
+
+class ApprovalNotFoundError(ApprovalError, KeyError):
+    """No approval request has the given id (or the prefix matches several)."""
+
+    def __init__(self, request_id: str, *, ambiguous: bool = False) -> None:
+        super().__init__(request_id)
+        self.request_id = request_id
+        self.ambiguous = ambiguous
+
+    def __str__(self) -> str:
+        if self.ambiguous:
+            return (f"approval id prefix {self.request_id!r} matches several requests; "
+                    "give more of the id (see `agentlab approvals`)")
+        return (f"no approval request with id {self.request_id!r}; "
+                "list them with `agentlab approvals`")

@@ -30,6 +30,7 @@ from typing import Any
 from _util import close_store, events_ddl, header, median, quantile, table, verdict
 
 import agentlab
+from agentlab.testing import allow_all
 from agentlab.model import EventStats, dumps, new_id, now_ns
 from agentlab.record import writer_for
 from agentlab.store import PendingEvent
@@ -95,7 +96,7 @@ def measure(tmp: Path, ddl: list[str], durability: str) -> dict[str, list[int]]:
     writer = writer_for(store)
     out: dict[str, list[int]] = {"al_one": [], "raw_one": [], "al_call": [], "raw_two": []}
 
-    @agentlab.tool(side_effect=True)
+    @agentlab.tool(side_effect=True, scope="tickets:write")
     def create_ticket(title: str) -> dict[str, Any]:
         return {"id": f"SUP-{len(title)}", "status": "created"}
 
@@ -116,7 +117,8 @@ def measure(tmp: Path, ddl: list[str], durability: str) -> dict[str, list[int]]:
 
     # ... and one recorded run for the whole side-effecting calls.
     rows = [raw.row() for _ in range(2 * (WARMUP + SAMPLES))]
-    with agentlab.record_run("bench", agent="durable-tool", store=store) as run:
+    grant = allow_all(store, agent="durable-tool")
+    with agentlab.record_run("bench", agent="durable-tool", store=store, grants=[grant]) as run:
         for i in range(WARMUP + SAMPLES):
             title = f"ticket {i}"
             r1, r2 = rows[2 * i], rows[2 * i + 1]

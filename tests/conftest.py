@@ -7,6 +7,7 @@ PostgreSQL tests need ``AGENTLAB_TEST_PG_URL`` (``.ci/run`` sets it to the local
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,10 @@ from agentlab.store import SqlStore, open_store
 # never depends on the luck of the draw; local runs keep exploring new examples.
 settings.register_profile("ci", derandomize=True, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+# Fingerprints and approval MACs need a signing key: a fresh one for the session, in a temp
+# folder (child processes inherit it), never the user's ~/.config/agentlab/key.
+os.environ.setdefault("AGENTLAB_KEY_FILE", os.path.join(tempfile.mkdtemp(prefix="agentlab-key-"), "key"))
 
 PG_URL = os.environ.get("AGENTLAB_TEST_PG_URL")
 PG_SKIP = (

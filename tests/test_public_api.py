@@ -19,6 +19,11 @@ def test_facade_exports_are_pinned_and_sorted() -> None:
         "RunNotFoundError", "RunRecorder", "RunState", "RunStore", "SchemaError", "SqlStore",
         "StoreBusyError", "StoreError", "__version__", "current_run", "open_store",
         "record_run", "set_prices", "step", "tool",
+        # governance
+        "ApprovalError", "ApprovalManager", "ApprovalNotFoundError", "ApprovalRequest",
+        "Credential", "GovernanceError", "Grant", "GrantError", "Policy", "Rule",
+        "SecretError", "ToolDeniedError", "announce", "auto_approve", "credential",
+        "issue_grant", "lint_grants", "revoke_grant",
     }
     for name in agentlab.__all__:
         assert hasattr(agentlab, name), name

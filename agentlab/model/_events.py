@@ -20,12 +20,16 @@ __all__ = [
     "PAYLOAD_FIELDS",
     "CheckpointEvent",
     "ErrorEvent",
+    "ApprovalEvent",
+    "Denial",
     "ErrorInfo",
     "Event",
     "EventBase",
     "LLMCallEvent",
+    "PhaseEvent",
     "RetryEvent",
     "RunEndedEvent",
+    "RunResumedEvent",
     "RunStartedEvent",
     "StepEvent",
     "ToolCallEvent",
@@ -34,6 +38,12 @@ __all__ = [
 
 Phase = Literal["read", "draft", "act"]
 RunStatus = Literal["running", "succeeded", "failed", "errored"]
+DenialCode = Literal[
+    "no_grant", "scope", "expired", "revoked", "workflow", "principal", "secret",
+    "policy", "phase", "rejected", "approval_expired", "no_approver", "approver_error",
+    "binding", "consumed", "invalid_edit",
+]
+ApprovalAction = Literal["approve", "reject", "edit"]
 
 
 class ErrorInfo(BaseModel):
@@ -43,6 +53,16 @@ class ErrorInfo(BaseModel):
     type: str
     message: str
     traceback: str | None = None
+
+
+class Denial(BaseModel):
+    """Why a tool call was refused before it ran, and which rule or grant said so."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    code: DenialCode
+    reason: str
+    rule: str | None = None
+    grant: str | None = None
 
 
 class EventBase(BaseModel):
@@ -61,6 +81,10 @@ class EventBase(BaseModel):
     normalized: list[str] = Field(
         default_factory=list,
         description="JSON pointers of values changed by the portability rule.",
+    )
+    redacted: list[str] = Field(
+        default_factory=list,
+        description="JSON pointers of strings in which secrets were replaced by a marker.",
     )
 
 
@@ -118,11 +142,17 @@ class ToolIntentEvent(EventBase):
     idempotency_key: str
     attempt: int = 1
     grant: str | None = None
+    credential: str | None = Field(
+        None, description="Keyed fingerprint (HMAC-SHA256) of the secret the call used.")
+    scope: str | None = None
+    phase: Phase | None = None
+    policy_rule: str | None = None
     approval: str | None = None
 
 
 class ToolCallEvent(EventBase):
-    """A finished tool call with its structured result or error."""
+    """A finished tool call with its structured result or error, or a call refused before it
+    ran (``status="denied"`` with the reason in ``denial``)."""
 
     kind: Literal["tool_call"] = "tool_call"
     tool: str
@@ -133,15 +163,53 @@ class ToolCallEvent(EventBase):
     )
     arguments: dict[str, Any] = Field(default_factory=dict)
     result: Any = None
-    status: Literal["ok", "error"] = "ok"
+    status: Literal["ok", "error", "denied"] = "ok"
     error: ErrorInfo | None = None
+    denial: Denial | None = None
     side_effect: bool = False
     intent_id: str | None = Field(None, description="The tool_intent event this completes.")
     idempotency_key: str | None = None
     attempt: int = 1
     grant: str | None = None
+    credential: str | None = Field(
+        None, description="Keyed fingerprint (HMAC-SHA256) of the secret the call used.")
+    scope: str | None = None
+    phase: Phase | None = None
+    policy_rule: str | None = None
     approval: str | None = None
     cost_usd: float | None = None
+
+
+class ApprovalEvent(EventBase):
+    """A human decision on a tool call, as the run consumed it (or the reason none came)."""
+
+    kind: Literal["approval"] = "approval"
+    request_id: str
+    tool: str
+    action: ApprovalAction | None = Field(
+        None, description="approve, reject or edit; absent when no decision arrived.")
+    by: str | None = None
+    channel: str | None = None
+    reason: str | None = None
+    arguments: dict[str, Any] | None = Field(
+        None, description="The arguments as edited by the approver (an override).")
+    rule: str | None = None
+
+
+class PhaseEvent(EventBase):
+    """The run moved to another phase: read/classify, draft/recommend, or act."""
+
+    kind: Literal["phase"] = "phase"
+    phase: Phase
+    previous: Phase | None = None
+
+
+class RunResumedEvent(EventBase):
+    """A process took the run up again (after a crash, a restart or a long approval)."""
+
+    kind: Literal["run_resumed"] = "run_resumed"
+    from_seq: int
+    reason: str | None = None
 
 
 class CheckpointEvent(EventBase):
@@ -190,7 +258,10 @@ Event = Annotated[
     | CheckpointEvent
     | RetryEvent
     | ErrorEvent
-    | StepEvent,
+    | StepEvent
+    | ApprovalEvent
+    | PhaseEvent
+    | RunResumedEvent,
     Field(discriminator="kind"),
 ]
 

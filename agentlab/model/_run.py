@@ -38,6 +38,9 @@ class RunSummary(BaseModel):
     tool_calls: int = 0
     error_count: int = 0
     retry_count: int = 0
+    denied_count: int = 0
+    approval_count: int = 0
+    override_count: int = 0
     last_seq: int = 0
     head_hash: str = ""
     parent_run_id: str | None = None

@@ -19,6 +19,9 @@ class EventStats(NamedTuple):
     cost_usd: float = 0.0
     input_tokens: int = 0
     output_tokens: int = 0
+    denials: int = 0
+    approvals: int = 0
+    overrides: int = 0
 
     def __add__(self, other: tuple[Any, ...]) -> EventStats:
         return EventStats(*(a + b for a, b in zip(self, other, strict=True)))
@@ -33,6 +36,12 @@ def event_stats(kind: str, body: Mapping[str, Any]) -> EventStats:
         return EventStats(retries=1)
     if kind == "error":
         return EventStats(errors=1)
+    if kind == "approval":
+        # An override is a human changing what the agent would have done: an edit or a
+        # rejection. A request that got no decision is neither.
+        action = body.get("action")
+        return EventStats(approvals=1 if action else 0,
+                          overrides=1 if action in ("edit", "reject") else 0)
     if kind not in _STEP_KINDS:
         return ZERO
     failed = 1 if body.get("status") == "error" and kind != "step" else 0
@@ -47,5 +56,7 @@ def event_stats(kind: str, body: Mapping[str, Any]) -> EventStats:
             output_tokens=int(body.get("output_tokens") or 0),
         )
     if kind == "tool_call":
-        return EventStats(steps=1, tool_calls=1, errors=failed, cost_usd=float(cost))
+        denied = 1 if body.get("status") == "denied" else 0
+        return EventStats(steps=1, tool_calls=1, errors=failed, cost_usd=float(cost),
+                          denials=denied)
     return EventStats(steps=1)

@@ -1,7 +1,7 @@
 """The write path: record runs, steps, tool calls, LLM calls and state into a store."""
 
 from agentlab.record._calls import error_info
-from agentlab.record._context import current_run
+from agentlab.record._context import Credential, credential, current_run
 from agentlab.record._prices import DEFAULT_PRICES, Price, price_call, set_prices
 from agentlab.record._run import RunRecorder, record_run
 from agentlab.record._state import RunState
@@ -12,10 +12,12 @@ from agentlab.record._writer import BackgroundWriter, writer_for
 __all__ = [
     "DEFAULT_PRICES",
     "BackgroundWriter",
+    "Credential",
     "Price",
     "RunRecorder",
     "RunState",
     "ToolSpec",
+    "credential",
     "current_run",
     "error_info",
     "price_call",

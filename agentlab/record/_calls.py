@@ -13,15 +13,15 @@ import logging
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import orjson
 
 from agentlab.errors import PayloadTooLargeError, RecordingError
-from agentlab.model import PAYLOAD_FIELDS, EventStats, canonical, canonical_body
+from agentlab.model import PAYLOAD_FIELDS, Denial, EventStats, canonical, canonical_body
 from agentlab.model._canonical import _default as _json_default
 from agentlab.model._ids import Clock, IdFactory
-from agentlab.record._context import Frame, frame_var
+from agentlab.record._context import Credential, Frame, credential_var, frame_var
 from agentlab.record._tool import ToolSpec
 from agentlab.record._writer import BackgroundWriter
 from agentlab.store import Appended, PendingEvent
@@ -59,6 +59,18 @@ def error_info(exc: BaseException) -> dict[str, Any]:
 
 
 
+class _Prepared(NamedTuple):
+    """A call on the full path after governance: what to run it with and record."""
+
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    arguments: dict[str, Any]
+    intent_id: str | None
+    intent: dict[str, Any] | None
+    governed: dict[str, Any]
+    credential: Credential | None
+
+
 class RunCore:
     """Event building and tool calls; :class:`~agentlab.record.RunRecorder` sets the fields."""
 
@@ -72,6 +84,7 @@ class RunCore:
     _max_payload: int
     _occurrences: dict[str, int]
     _enqueue: Callable[[PendingEvent], None]
+    _governed: bool
 
     def _parent_id(self) -> str | None:
         frame = frame_var.get()
@@ -143,10 +156,13 @@ class RunCore:
         return f"{spec.name}:{digest[:24]}:{count}"
 
     def _tool_body(self, spec: ToolSpec, call_id: str | None, arguments: dict[str, Any],
-                   frame: Frame, t0: int, attempt: int) -> dict[str, Any]:
+                   frame: Frame, t0: int, attempt: int,
+                   governed: Mapping[str, Any] | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {
             "tool": spec.name, "arguments": arguments, "duration_ms": (self._clock() - t0) / 1e6,
         }
+        if governed:
+            body.update(governed)
         if call_id is not None:
             body["call_id"] = call_id
         if attempt > 1:
@@ -163,16 +179,38 @@ class RunCore:
                              "delay_s": delay}, stats=EventStats(retries=1))
         return delay
 
-    def _before(self, spec: ToolSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
-                ) -> tuple[dict[str, Any], str | None, dict[str, Any] | None]:
+    def _before(self, spec: ToolSpec, fn: Callable[..., Any], args: tuple[Any, ...],
+                kwargs: dict[str, Any]) -> _Prepared:
+        """Arguments, governance and the write-ahead intent of a call on the full path."""
         arguments = spec.arguments(args, kwargs)
-        if not spec.side_effect:
-            return arguments, None, None
+        key: str | None = None
+        if spec.side_effect:
+            key = self._idempotency_key(spec, arguments, canonical(arguments)[0])
+        governed: dict[str, Any] = {}
+        cred: Credential | None = None
+        if spec.scope is not None or spec.side_effect or self._governed:
+            from agentlab.record._governed import admit, validate_edit
+
+            adm = admit(self, spec, arguments, key,  # type: ignore[arg-type]
+                        lambda: spec.arguments(args, kwargs))  # noqa: B023
+            governed, cred = adm.fields, adm.credential
+            if adm.edited is not None:
+                try:
+                    args, kwargs = validate_edit(spec, fn, args, adm.edited)
+                except ValueError as exc:
+                    from agentlab.record._governed import refuse
+
+                    raise refuse(self, spec, adm.edited,  # type: ignore[arg-type]
+                                 Denial(code="invalid_edit", reason=str(exc),
+                                        rule=governed.get("policy_rule")),
+                                 governed) from None
+                arguments = spec.arguments(args, kwargs)
+        if key is None:
+            return _Prepared(args, kwargs, arguments, None, None, governed, cred)
         intent_id = self._new_id()
-        args_data, _ = canonical(arguments)
-        key = self._idempotency_key(spec, arguments, args_data)
-        return arguments, intent_id, {"tool": spec.name, "call_id": intent_id,
-                                      "arguments": arguments, "idempotency_key": key}
+        intent = {"tool": spec.name, "call_id": intent_id, "arguments": arguments,
+                  "idempotency_key": key, **governed}
+        return _Prepared(args, kwargs, arguments, intent_id, intent, governed, cred)
 
     def _after(self, spec: ToolSpec, body: dict[str, Any], event_id: str, parent: str | None,
                t0: int, intent: dict[str, Any] | None, failed: bool) -> None:
@@ -202,7 +240,7 @@ class RunCore:
         if self._ended:  # a thread or task that outlived its run
             _warn_unrecorded(self.run_id, spec.name)
             return fn(*args, **kwargs)
-        if spec.side_effect or spec.retries:
+        if spec.governed or self._governed:
             return self._call_tool_full(spec, fn, args, kwargs)
         # The hot path for read-only tools: about as little work as a recorded call can be.
         params = spec.params
@@ -251,20 +289,21 @@ class RunCore:
 
     def _call_tool_full(self, spec: ToolSpec, fn: Callable[..., Any], args: tuple[Any, ...],
                         kwargs: dict[str, Any]) -> Any:
-        """Side-effecting tools (write-ahead) and tools with retries."""
-        arguments, intent_id, intent = self._before(spec, args, kwargs)
+        """Governed and side-effecting tools (write-ahead), and tools with retries."""
+        p = self._before(spec, fn, args, kwargs)
         parent = self._parent_id()
-        if intent is not None:
-            self._emit_durable("tool_intent", dict(intent), event_id=intent_id, stats=_NONE)
+        if p.intent is not None:
+            self._emit_durable("tool_intent", dict(p.intent), event_id=p.intent_id, stats=_NONE)
         event_id = self._new_id()
         frame = Frame(event_id)
         t0 = self._clock()
         attempt = 1
+        cred_token = credential_var.set(p.credential)
         try:
             while True:
                 token = frame_var.set(frame)
                 try:
-                    result = fn(*args, **kwargs)
+                    result = fn(*p.args, **p.kwargs)
                     break
                 except Exception as exc:
                     frame_var.reset(token)
@@ -277,14 +316,17 @@ class RunCore:
                     if frame_var.get() is frame:
                         frame_var.reset(token)
         except BaseException as exc:
-            body = self._tool_body(spec, intent_id, arguments, frame, t0, attempt)
+            body = self._tool_body(spec, p.intent_id, p.arguments, frame, t0, attempt,
+                                   p.governed)
             body["status"] = "error"
             body["error"] = error_info(exc)
-            self._after(spec, body, event_id, parent, t0, intent, True)
+            self._after(spec, body, event_id, parent, t0, p.intent, True)
             raise
-        body = self._tool_body(spec, intent_id, arguments, frame, t0, attempt)
+        finally:
+            credential_var.reset(cred_token)
+        body = self._tool_body(spec, p.intent_id, p.arguments, frame, t0, attempt, p.governed)
         body["result"] = result
-        self._after(spec, body, event_id, parent, t0, intent, False)
+        self._after(spec, body, event_id, parent, t0, p.intent, False)
         return result
 
     async def _call_tool_async(self, spec: ToolSpec, fn: Callable[..., Any],
@@ -292,20 +334,22 @@ class RunCore:
         if self._ended:
             _warn_unrecorded(self.run_id, spec.name)
             return await fn(*args, **kwargs)
-        arguments, intent_id, intent = self._before(spec, args, kwargs)
+        # Governance may wait for a human: off the event loop, in the caller's context.
+        p = await asyncio.to_thread(self._before, spec, fn, args, kwargs)
         parent = self._parent_id()
         event_id = self._new_id()
-        if intent is not None:
-            ev = self._build("tool_intent", dict(intent), event_id=intent_id, stats=_NONE)
+        if p.intent is not None:
+            ev = self._build("tool_intent", dict(p.intent), event_id=p.intent_id, stats=_NONE)
             await asyncio.to_thread(self.writer.write_now, [ev])
         frame = Frame(event_id)
         token = frame_var.set(frame)
+        cred_token = credential_var.set(p.credential)
         t0 = self._clock()
         attempt = 1
         try:
             while True:
                 try:
-                    result = await fn(*args, **kwargs)
+                    result = await fn(*p.args, **p.kwargs)
                     break
                 except Exception as exc:
                     # As on the sync path: a retry belongs to the enclosing step.
@@ -316,17 +360,19 @@ class RunCore:
                     if delay:
                         await asyncio.sleep(delay)
         except BaseException as exc:
-            body = self._tool_body(spec, intent_id, arguments, frame, t0, attempt)
+            body = self._tool_body(spec, p.intent_id, p.arguments, frame, t0, attempt,
+                                   p.governed)
             body["status"] = "error"
             body["error"] = error_info(exc)
-            await self._after_async(spec, body, event_id, parent, t0, intent, True)
+            await self._after_async(spec, body, event_id, parent, t0, p.intent, True)
             raise
         finally:
+            credential_var.reset(cred_token)
             if frame_var.get() is frame:
                 frame_var.reset(token)
-        body = self._tool_body(spec, intent_id, arguments, frame, t0, attempt)
+        body = self._tool_body(spec, p.intent_id, p.arguments, frame, t0, attempt, p.governed)
         body["result"] = result
-        await self._after_async(spec, body, event_id, parent, t0, intent, False)
+        await self._after_async(spec, body, event_id, parent, t0, p.intent, False)
         return result
 
     async def _after_async(self, spec: ToolSpec, body: dict[str, Any], event_id: str,

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from agentlab.errors import RecordingError
 
 if TYPE_CHECKING:
     from agentlab.record._run import RunRecorder
 
-__all__ = ["Frame", "current_run", "frame_var", "run_var"]
+__all__ = ["Credential", "Frame", "credential", "credential_var", "current_run", "frame_var",
+           "run_var"]
 
 
 class Frame:
@@ -50,3 +54,31 @@ def current_run() -> RunRecorder | None:
     """The run being recorded in this context, if any."""
     return run_var.get()
 
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """The credential a tool call runs with. The secret is never shown in its repr."""
+
+    grant: str
+    fingerprint: str | None
+    secret: str | None = field(default=None, repr=False)
+
+
+credential_var: ContextVar[Credential | None] = ContextVar("agentlab_credential", default=None)
+
+
+def credential() -> Credential:
+    """The credential of the tool call running now (inside a tool that declares a scope).
+
+    >>> @tool(scope="jira:write:{project}", side_effect=True)     # doctest: +SKIP
+    ... def create_issue(project: str, title: str) -> dict:
+    ...     return jira.create(project, title, token=credential().secret)
+    """
+    found = credential_var.get()
+    if found is None:
+        raise RecordingError(
+            "no credential here: credential() works inside a recorded tool call that declares "
+            "a scope and runs under one of the run's grants"
+        )
+    return found

@@ -11,11 +11,14 @@ import os
 import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import timedelta
 from types import TracebackType
 from typing import Any, Literal
 
+from agentlab.approval import DEFAULT_TIMEOUT, ApprovalManager, Approver, Policy
 from agentlab.config import settings
-from agentlab.errors import RecordingError
+from agentlab.errors import RecordingError, RunNotFoundError
+from agentlab.identity import SecretSource
 from agentlab.model import (
     EventStats,
     new_id,
@@ -24,6 +27,7 @@ from agentlab.model import (
 from agentlab.model._ids import Clock, IdFactory
 from agentlab.record._calls import NO_STATS, RunCore, error_info
 from agentlab.record._context import frame_var, run_var
+from agentlab.record._governed import Governance
 from agentlab.record._prices import Price, price_call
 from agentlab.record._state import RunState
 from agentlab.record._writer import BackgroundWriter, writer_for
@@ -86,6 +90,8 @@ class RunRecorder(RunCore):
         prices: Mapping[str, Price] | None,
         clock: Clock | None,
         id_factory: IdFactory | None,
+        governance: Governance | None = None,
+        resume: bool = False,
     ) -> None:
         if not workflow or not agent:
             raise RecordingError("record_run needs a workflow name and an agent name")
@@ -117,6 +123,12 @@ class RunRecorder(RunCore):
             "tags": list(tags) or None, "metadata": dict(metadata) if metadata else None,
         }
         self._initial_state = dict(state) if state else None
+        self.governance = governance or Governance()
+        self._governed = self.governance.active
+        self.approvals = ApprovalManager(store, clock=self._clock)
+        self._resume = resume
+        if resume and run_id is None:
+            raise RecordingError("resume=True needs the run_id of the run to continue")
         self._success: bool | None = None
         self._score: float | None = None
         self._occurrences: dict[str, int] = {}
@@ -131,12 +143,15 @@ class RunRecorder(RunCore):
     # -- emitting -------------------------------------------------------------------------
 
     def _emit_checkpoint(self, root: str, writes: list[str], deletes: list[str],
-                         blobs: dict[str, bytes], normalized: list[str]) -> None:
+                         blobs: dict[str, bytes], normalized: list[str],
+                         redacted: list[str]) -> None:
         body: dict[str, Any] = {"root": root, "writes": writes}
         if deletes:
             body["deletes"] = deletes
         if normalized:
             body["normalized"] = normalized
+        if redacted:
+            body["redacted"] = redacted
         self._emit("checkpoint", body, blobs=blobs, stats=NO_STATS)
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -145,8 +160,10 @@ class RunRecorder(RunCore):
         if self._started:
             raise RecordingError(f"run {self.run_id} is already active; a recorder is entered once")
         self._started = True
-        body = {k: v for k, v in self._start_fields.items() if v is not None}
-        self._emit("run_started", body, parent_id=None, stats=NO_STATS)
+        resumed = self._resume and self._take_up()
+        if not resumed:
+            body = {k: v for k, v in self._start_fields.items() if v is not None}
+            self._emit("run_started", body, parent_id=None, stats=NO_STATS)
         self._tokens = [run_var.set(self), frame_var.set(None)]
         if self._initial_state:
             try:
@@ -154,6 +171,32 @@ class RunRecorder(RunCore):
             except BaseException as exc:
                 self._finish(exc)
                 raise
+
+    def _take_up(self) -> bool:
+        """Continue a stored run that has not ended (``resume=True``); False if it does not
+        exist yet, so the same code starts a run or resumes it."""
+        try:
+            summary = self.store.run(self.run_id)
+        except RunNotFoundError:
+            return False
+        if summary.status != "running":
+            self._started = False
+            raise RecordingError(
+                f"run {self.run_id} has already ended ({summary.status}); a finished run is "
+                "not resumed: start a new run (or fork this one)"
+            )
+        if summary.workflow != self.workflow or summary.agent_name != self.agent:
+            self._started = False
+            raise RecordingError(
+                f"run {self.run_id} is {summary.workflow}/{summary.agent_name}, not "
+                f"{self.workflow}/{self.agent}; resume it with the same workflow and agent"
+            )
+        if self.phase is None:
+            self.phase = summary.phase
+        self.state._restore(self.store.state_at(self.run_id))
+        self._emit("run_resumed", {"from_seq": summary.last_seq}, parent_id=None,
+                   stats=NO_STATS)
+        return True
 
     def _finish(self, exc: BaseException | None, *, flush: bool = True) -> None:
         """Record how the run ended; ``run_ended`` is written whatever else fails."""
@@ -251,6 +294,18 @@ class RunRecorder(RunCore):
         )
         return self._emit("llm_call", body, stats=stats)
 
+    def enter_phase(self, phase: Phase) -> None:
+        """Move the run to another phase (read → draft → act); recorded, and it changes
+        what the policy lets tools do from here on."""
+        if phase not in ("read", "draft", "act"):
+            raise RecordingError(f"phase must be 'read', 'draft' or 'act', not {phase!r}")
+        previous = self.phase
+        body: dict[str, Any] = {"phase": phase}
+        if previous is not None:
+            body["previous"] = previous
+        self._emit("phase", body, parent_id=None, stats=NO_STATS)
+        self.phase = phase
+
     def error(self, exc: BaseException, *, handled: bool = True) -> str:
         """Record an error the agent handled (or, with ``handled=False``, one it did not)."""
         return self._emit("error", {"error": error_info(exc), "handled": handled})
@@ -281,6 +336,12 @@ def record_run(
     prices: Mapping[str, Price] | None = None,
     clock: Clock | None = None,
     id_factory: IdFactory | None = None,
+    grants: Iterable[str] = (),
+    secrets: Mapping[str, SecretSource] | None = None,
+    policy: Policy | None = None,
+    approver: Approver | None = None,
+    approval_timeout: timedelta = DEFAULT_TIMEOUT,
+    resume: bool = False,
 ) -> RunRecorder:
     """Record one agent run; use the result with ``with`` or ``async with``.
 
@@ -291,10 +352,22 @@ def record_run(
 
     ``store`` is a store, a URL or a path (default: ``AGENTLAB_STORE``, else
     ``./agentlab.db``). ``clock`` and ``id_factory`` make recordings byte-stable in tests.
+
+    Governance: ``grants`` names the stored grants the run may act through (``secrets``
+    supplies a callable for a grant whose secret is not an env/file reference); ``policy``
+    decides per call; ``approver`` is told of each approval request (without one, calls
+    that need approval are refused); a request expires after ``approval_timeout``.
+    ``resume=True`` with a ``run_id`` continues that run if it exists and has not ended
+    (after a crash or a restart), with its last checkpointed state.
     """
     return RunRecorder(
         _resolve_store(store), workflow=workflow, agent=agent, agent_version=agent_version,
         task_input=task_input, task_id=task_id, owner=owner, team=team, phase=phase,
         run_id=run_id, parent_run_id=parent_run_id, fork_seq=fork_seq, tags=tags,
         metadata=metadata, state=state, prices=prices, clock=clock, id_factory=id_factory,
+        governance=Governance(
+            grants=tuple(grants), secrets=dict(secrets or {}), policy=policy,
+            approver=approver, approval_timeout=approval_timeout,
+        ),
+        resume=resume,
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
 
+from agentlab.identity import default_redactor
 from agentlab.model import TreeEncoder, canonical, loads
 from agentlab.record._context import frame_var
 
@@ -96,12 +97,21 @@ class RunState(MutableMapping[str, Any]):
         dirty = set(writes or ()) | self._touched
         changed_keys: list[str] = []
         normalized: list[str] = []
+        redacted: list[str] = []
+        redactor = default_redactor()
         for key in dirty:
             if key not in self._data:
                 continue
             data, fixed = (encoded or {}).get(key) or canonical(self._data[key])
             value = loads(data) if fixed else self._data[key]
             normalized.extend(f"/{key}{p}" for p in fixed)
+            if redactor.might_contain(data):
+                # The agent keeps its value; the record gets it without secrets.
+                scrubbed, paths = redactor.scrub(loads(data))
+                if paths:
+                    value = scrubbed
+                    data = canonical(scrubbed)[0]
+                    redacted.extend(f"/{_escape(key)}{p}" for p in paths)
             ref = enc.encode(value, data)
             if ref[0] is None:  # keep a private copy: the caller may mutate its object later
                 ref = (None, loads(data))
@@ -116,5 +126,20 @@ class RunState(MutableMapping[str, Any]):
         new_blobs = {h: b for h, b in enc.blobs.items() if h not in self._known}
         self._known.update(new_blobs)
         written = sorted(set(writes or ()) | set(changed_keys))
-        self._run._emit_checkpoint(root, written, sorted(deletes or ()), new_blobs, normalized)
+        self._run._emit_checkpoint(root, written, sorted(deletes or ()), new_blobs, normalized,
+                                   sorted(redacted))
         return root
+
+    def _restore(self, values: Mapping[str, Any]) -> None:
+        """Take up a resumed run's last checkpointed state without recording a change."""
+        enc = TreeEncoder()
+        self._data = dict(values)
+        for key, value in self._data.items():
+            data, _ = canonical(value)
+            ref = enc.encode(value, data)
+            self._refs[key] = (None, loads(data)) if ref[0] is None else ref
+        self.root = enc.map_from_refs(self._refs) if self._refs else None
+
+
+def _escape(key: str) -> str:
+    return key.replace("~", "~0").replace("/", "~1")

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar, overload
 
+from agentlab.identity import ScopeSpec
 from agentlab.record._context import run_var
 
 __all__ = ["ToolSpec", "tool"]
@@ -28,6 +29,8 @@ class ToolSpec:
 
     name: str
     side_effect: bool = False
+    scope: ScopeSpec | None = None
+    """The scope a call needs, e.g. ``"jira:write:{project}"`` (filled from arguments)."""
     idempotency_key: Callable[[Mapping[str, Any]], str] | None = None
     retries: int = 0
     retry_on: tuple[type[BaseException], ...] = (Exception,)
@@ -37,6 +40,8 @@ class ToolSpec:
     """A method's ``self``/``cls``: not an argument worth recording (its repr holds a memory
     address, which would also make default idempotency keys differ between processes)."""
     signature: inspect.Signature | None = field(default=None, compare=False)
+    governed: bool = False
+    """Takes the full path: side effects, retries or a scope (set by :func:`tool`)."""
 
     def arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         """The call's arguments by parameter name (defaults not filled in)."""
@@ -82,8 +87,14 @@ def _spec_for(fn: Callable[..., Any], **options: Any) -> ToolSpec:
     if retries < 0:
         raise ValueError(f"retries must be >= 0, not {retries}")
     name = options.pop("name", None) or getattr(fn, "__name__", "tool")
+    scope = options.get("scope")
+    if scope is not None and not callable(scope):
+        from agentlab.identity import validate_scope
+
+        validate_scope(scope.replace("{", "x").replace("}", "x") if "{" in scope else scope)
+    governed = bool(options.get("side_effect") or retries or scope is not None)
     return ToolSpec(name=name, params=params, signature=None if simple else sig,
-                    skip_first=skip_first, **options)
+                    skip_first=skip_first, governed=governed, **options)
 
 
 @overload
@@ -95,6 +106,7 @@ def tool(
     *,
     name: str | None = None,
     side_effect: bool = False,
+    scope: ScopeSpec | None = None,
     idempotency_key: Callable[[Mapping[str, Any]], str] | None = None,
     retries: int = 0,
     retry_on: tuple[type[BaseException], ...] = (Exception,),
@@ -108,6 +120,7 @@ def tool(
     *,
     name: str | None = None,
     side_effect: bool = False,
+    scope: ScopeSpec | None = None,
     idempotency_key: Callable[[Mapping[str, Any]], str] | None = None,
     retries: int = 0,
     retry_on: tuple[type[BaseException], ...] = (Exception,),
@@ -120,15 +133,20 @@ def tool(
     occurrence); ``retries`` re-runs it on ``retry_on`` errors, recording each retry. On a
     method, ``self``/``cls`` is not recorded.
 
-    >>> @tool
+    ``scope`` is what a call needs from the run's grants (a template filled from the
+    arguments, or a function of them); a side-effecting tool must declare one, or its calls
+    are refused. Inside the tool, :func:`~agentlab.credential` gives the secret.
+
+    >>> @tool(scope="crm:read")
     ... def lookup_account(account_id: str) -> dict: ...
-    >>> @tool(side_effect=True, idempotency_key=lambda a: f"issue:{a['title']}")
-    ... def create_issue(title: str) -> dict: ...
+    >>> @tool(side_effect=True, scope="jira:write:{project}",
+    ...       idempotency_key=lambda a: f"issue:{a['title']}")
+    ... def create_issue(project: str, title: str) -> dict: ...
     """
 
     def wrap(f: Callable[P, R]) -> Callable[P, R]:
         spec = _spec_for(
-            f, name=name, side_effect=side_effect, idempotency_key=idempotency_key,
+            f, name=name, side_effect=side_effect, scope=scope, idempotency_key=idempotency_key,
             retries=retries, retry_on=retry_on, backoff_s=backoff_s,
         )
         if inspect.iscoroutinefunction(f):

@@ -24,7 +24,8 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 
 from agentlab.errors import AgentlabError, RecordingError, StoreBusyError
-from agentlab.model import new_id
+from agentlab.identity import Redactor, default_redactor
+from agentlab.model import canonical_body, loads, new_id
 from agentlab.store import Appended, PendingEvent, RunStore
 
 __all__ = ["BackgroundWriter", "writer_for"]
@@ -41,6 +42,26 @@ def _transient(exc: BaseException) -> bool:
     return type(exc).__name__ in ("OperationalError", "InterfaceError") or isinstance(
         exc, OSError
     )
+
+
+def redact_events(batch: Sequence[PendingEvent], redactor: Redactor) -> list[PendingEvent]:
+    """The batch with secrets scrubbed from every body, the scrubbed paths listed in the
+    body's ``redacted`` field. A fast byte scan skips bodies with nothing to scrub."""
+    out = list(batch)
+    for i, ev in enumerate(out):
+        if not redactor.might_contain(ev.body):
+            continue
+        body = loads(ev.body)
+        scrubbed, paths = redactor.scrub(body)
+        if not paths:
+            continue
+        if not isinstance(scrubbed, dict):  # the scrubber failed closed on the whole body
+            scrubbed = {"kind": ev.kind, "redacted": [""]}
+        else:
+            scrubbed["kind"] = ev.kind
+            scrubbed["redacted"] = sorted(set(body.get("redacted") or ()) | set(paths))
+        out[i] = ev._replace(body=canonical_body(scrubbed))
+    return out
 
 
 class BackgroundWriter:
@@ -108,7 +129,8 @@ class BackgroundWriter:
 
     def _commit(self, batch: Sequence[PendingEvent], *, acks: bool = True) -> list[Appended]:
         """Append a batch; on an error that is not transient, commit run by run and set
-        the refused runs aside (see the module docstring)."""
+        the refused runs aside (see the module docstring). Secrets are scrubbed first."""
+        batch = redact_events(batch, default_redactor())
         try:
             return self.store.append(batch, trusted=True, acks=acks)
         except Exception as exc:

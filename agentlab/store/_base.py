@@ -11,6 +11,9 @@ Invariants every implementation keeps (the conformance suite in tests/store chec
 4. Blobs are content-addressed: a blob's key is the SHA-256 of its canonical bytes.
 5. The run summary row is updated in the same transaction as the events it summarises.
 6. Nothing is ever truncated silently: too-large payloads raise PayloadTooLargeError.
+7. Grants are never edited, only revoked; revocation is visible to every process at once.
+8. An approval decision is written only over a pending request, and a decided request is
+   consumed (executed) at most once, however many processes try at the same moment.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from typing import IO, Any, NamedTuple
 
 from agentlab.model import (
     ActionStatus,
+    ApprovalRequest,
+    Grant,
     CheckpointInfo,
     Event,
     EventLine,
@@ -176,6 +181,47 @@ class RunStore(abc.ABC):
     @abc.abstractmethod
     def import_runs(self, src: IO[bytes] | Path) -> ImportResult:
         """Import runs from the portable form; each run all or nothing; idempotent."""
+
+    # -- grants and approvals (rows only: the identity and approval layers hold the logic)
+
+    @abc.abstractmethod
+    def add_grant(self, grant: Grant) -> None:
+        """Store a new grant; a grant of the same name already stored is a StoreError."""
+
+    @abc.abstractmethod
+    def grant(self, name: str) -> Grant | None:
+        """The grant of that name as stored now (None if there is none)."""
+
+    @abc.abstractmethod
+    def grants(self) -> list[Grant]:
+        """Every grant, by name."""
+
+    @abc.abstractmethod
+    def revoke_grant(self, name: str, *, at_us: int, by: str | None,
+                     reason: str | None) -> bool:
+        """Mark a grant revoked; False if it was already revoked or does not exist."""
+
+    @abc.abstractmethod
+    def add_approval(self, row: dict[str, Any]) -> ApprovalRequest:
+        """Insert a pending approval request, or return the one stored for the same
+        ``(run_id, call_key)``."""
+
+    @abc.abstractmethod
+    def approval(self, request_id: str) -> ApprovalRequest:
+        """One request, by id or unique id prefix (ApprovalNotFoundError otherwise)."""
+
+    @abc.abstractmethod
+    def approvals(self, *, status: str | None = None, run_id: str | None = None,
+                  prefix: str | None = None) -> list[ApprovalRequest]:
+        """Requests, oldest first, optionally by status, run or id prefix."""
+
+    @abc.abstractmethod
+    def decide_approval(self, request_id: str, values: dict[str, Any]) -> bool:
+        """Write a decision over a pending request; False if it is no longer pending."""
+
+    @abc.abstractmethod
+    def consume_approval(self, request_id: str, *, by: str, at_us: int) -> bool:
+        """Mark a decided request executed; True for exactly one caller, ever."""
 
     @abc.abstractmethod
     def atomic(self) -> AbstractContextManager[Any]:

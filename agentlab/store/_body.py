@@ -44,6 +44,8 @@ def body_facts(kind: str, body: Any, *, stats: bool = True) -> tuple[list[str], 
         if not isinstance(root, str) or not _HASH.match(root):
             raise BodyError("checkpoint has no valid 'root' hash")
         roots.append(root)
+    if kind == "phase" and body.get("phase") not in ("read", "draft", "act"):
+        raise BodyError("phase event has no valid 'phase' (read, draft or act)")
     if not stats:
         return roots, _ZERO
     try:

@@ -19,9 +19,20 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    inspect,
 )
 
-__all__ = ["MIGRATIONS", "blobs", "checkpoints", "events", "metadata", "migrations", "runs"]
+__all__ = [
+    "MIGRATIONS",
+    "approvals",
+    "blobs",
+    "checkpoints",
+    "events",
+    "grants",
+    "metadata",
+    "migrations",
+    "runs",
+]
 
 metadata = MetaData()
 
@@ -59,6 +70,9 @@ runs = Table(
     Column("tool_calls", Integer, nullable=False, default=0),
     Column("error_count", Integer, nullable=False, default=0),
     Column("retry_count", Integer, nullable=False, default=0),
+    Column("denied_count", Integer, nullable=False, default=0),
+    Column("approval_count", Integer, nullable=False, default=0),
+    Column("override_count", Integer, nullable=False, default=0),
     Column("last_seq", Integer, nullable=False, default=0),
     Column("head_hash", HASH, nullable=False),
     Column("parent_run_id", ID),
@@ -102,11 +116,73 @@ checkpoints = Table(
 )
 
 
+grants = Table(
+    "agentlab_grants",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("principal", String(200), nullable=False),
+    Column("owner", String(200), nullable=False),
+    Column("workflow", String(200), nullable=False),
+    Column("scopes", Text, nullable=False),  # canonical JSON list
+    Column("issued_us", BigInteger, nullable=False),
+    Column("issued_by", String(200)),
+    Column("expires_us", BigInteger),
+    Column("revoked_us", BigInteger),
+    Column("revoked_by", String(200)),
+    Column("revoke_reason", Text),
+    Column("secret_ref", Text),
+    Column("fingerprint", HASH),
+)
+
+approvals = Table(
+    "agentlab_approvals",
+    metadata,
+    Column("request_id", ID, primary_key=True),
+    Column("run_id", ID, nullable=False),
+    Column("call_key", String(300), nullable=False),
+    Column("tool", String(200), nullable=False),
+    Column("arguments", Text, nullable=False),  # canonical JSON, redacted
+    Column("grant_name", String(200)),
+    Column("scope", Text),
+    Column("rule", String(200)),
+    Column("phase", String(16)),
+    Column("requested_us", BigInteger, nullable=False),
+    Column("expires_us", BigInteger, nullable=False),
+    Column("binding", HASH, nullable=False),
+    Column("request_mac", HASH, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("action", String(16)),
+    Column("decided_by", String(200)),
+    Column("decided_us", BigInteger),
+    Column("channel", String(50)),
+    Column("reason", Text),
+    Column("edited_arguments", Text),
+    Column("decision_mac", HASH),
+    Column("consumed_us", BigInteger),
+    Column("consumed_by", String(200)),
+    UniqueConstraint("run_id", "call_key", name="uq_agentlab_approvals_call"),
+    Index("ix_agentlab_approvals_status", "status", "requested_us"),
+)
+
+
 def _initial(conn: Connection) -> None:
     metadata.create_all(conn, tables=[runs, events, blobs, checkpoints])
 
 
+def _governance(conn: Connection) -> None:
+    # A store made by 0001 before these counters existed gains them here; a new store
+    # already has them (0001 creates the current table).
+    have = {c["name"] for c in inspect(conn).get_columns(runs.name)}
+    for col in ("denied_count", "approval_count", "override_count"):
+        if col not in have:
+            conn.exec_driver_sql(
+                f"ALTER TABLE {runs.name} ADD COLUMN {col} INTEGER NOT NULL DEFAULT 0"
+            )
+    metadata.create_all(conn, tables=[grants, approvals])
+
+
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0001_initial", _initial),
+    ("0002_governance", _governance),
 ]
 """Applied in order; names are permanent once released. Append, never edit."""

@@ -23,6 +23,8 @@ from agentlab.errors import (
 )
 from agentlab.model import (
     ActionStatus,
+    ApprovalRequest,
+    Grant,
     CheckpointInfo,
     Event,
     EventLine,
@@ -33,6 +35,14 @@ from agentlab.model import (
 )
 from agentlab.store._base import Appended, ImportResult, PendingEvent, RunFilter, RunStore
 from agentlab.store._engine import Durability, SqlEngine, normalise_url
+from agentlab.store._governance import (
+    consume_approval_in,
+    decide_approval_in,
+    grant_from_row,
+    grant_row,
+    insert_approval_in,
+    select_approvals,
+)
 from agentlab.store._portable_io import existing_head, export_lines, read_sections
 from agentlab.store._read import (
     checkpoint_rows,
@@ -45,7 +55,7 @@ from agentlab.store._read import (
     to_event,
     us_to_dt,
 )
-from agentlab.store._schema import MIGRATIONS, migrations, runs
+from agentlab.store._schema import MIGRATIONS, approvals, grants, migrations, runs
 from agentlab.store._verify import verify_run
 from agentlab.store._write import DuplicateEvent, append_in, prepare, prepare_all
 
@@ -286,6 +296,74 @@ class SqlStore(RunStore):
             else:
                 ids = list(conn.scalars(select(runs.c.run_id).order_by(runs.c.started_us)))
             return [verify_run(conn, rid) for rid in ids]
+
+    # -- grants and approvals -----------------------------------------------------------
+
+    def add_grant(self, grant: Grant) -> None:
+        def write(conn: Connection) -> None:
+            if conn.execute(select(grants.c.name).where(grants.c.name == grant.name)).first():
+                raise StoreError(
+                    f"a grant named {grant.name!r} already exists; revoke it and issue one "
+                    "under a new name (grants are never edited, so what a run used stays known)"
+                )
+            conn.execute(grants.insert().values(**grant_row(grant)))
+
+        self._db.write(write, what="grant")
+
+    def grant(self, name: str) -> Grant | None:
+        with self._db.read() as conn:
+            row = conn.execute(select(grants).where(grants.c.name == name)).first()
+        return grant_from_row(row) if row is not None else None
+
+    def grants(self) -> list[Grant]:
+        with self._db.read() as conn:
+            rows = list(conn.execute(select(grants).order_by(grants.c.name)))
+        return [grant_from_row(r) for r in rows]
+
+    def revoke_grant(self, name: str, *, at_us: int, by: str | None,
+                     reason: str | None) -> bool:
+        def write(conn: Connection) -> bool:
+            res = conn.execute(
+                grants.update()
+                .where(grants.c.name == name, grants.c.revoked_us.is_(None))
+                .values(revoked_us=at_us, revoked_by=by, revoke_reason=reason)
+            )
+            return bool(res.rowcount == 1)
+
+        return self._db.write(write, what="revocation")
+
+    def add_approval(self, row: dict[str, Any]) -> ApprovalRequest:
+        try:
+            return self._db.write(lambda conn: insert_approval_in(conn, row),
+                                  what="approval request")
+        except DBIntegrityError:
+            # Another process asked for the same call at the same moment: theirs stands.
+            return self._db.write(lambda conn: insert_approval_in(conn, row),
+                                  what="approval request")
+
+    def approval(self, request_id: str) -> ApprovalRequest:
+        found = self.approvals(prefix=request_id)
+        exact = [a for a in found if a.id == request_id]
+        if exact:
+            return exact[0]
+        if len(found) == 1:
+            return found[0]
+        from agentlab.errors import ApprovalNotFoundError
+
+        raise ApprovalNotFoundError(request_id, ambiguous=len(found) > 1)
+
+    def approvals(self, *, status: str | None = None, run_id: str | None = None,
+                  prefix: str | None = None) -> list[ApprovalRequest]:
+        with self._db.read() as conn:
+            return select_approvals(conn, status=status, run_id=run_id, prefix=prefix)
+
+    def decide_approval(self, request_id: str, values: dict[str, Any]) -> bool:
+        return self._db.write(lambda conn: decide_approval_in(conn, request_id, values),
+                              what="approval decision")
+
+    def consume_approval(self, request_id: str, *, by: str, at_us: int) -> bool:
+        return self._db.write(lambda conn: consume_approval_in(conn, request_id, by, at_us),
+                              what="approval consume")
 
     # -- portable form ------------------------------------------------------------------
 

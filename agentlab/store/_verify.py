@@ -19,6 +19,8 @@ _SUMMARY_COUNTERS = (
     ("step_count", "steps"), ("llm_calls", "llm_calls"), ("tool_calls", "tool_calls"),
     ("error_count", "errors"), ("retry_count", "retries"),
     ("input_tokens", "input_tokens"), ("output_tokens", "output_tokens"),
+    ("denied_count", "denials"), ("approval_count", "approvals"),
+    ("override_count", "overrides"),
 )
 
 

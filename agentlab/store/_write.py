@@ -200,6 +200,9 @@ def _run_row(body: Mapping[str, Any], ev: PendingEvent) -> dict[str, Any]:
         "tool_calls": 0,
         "error_count": 0,
         "retry_count": 0,
+        "denied_count": 0,
+        "approval_count": 0,
+        "override_count": 0,
         "last_seq": 0,
         "head_hash": GENESIS,
         "parent_run_id": body.get("parent_run_id"),
@@ -288,6 +291,7 @@ def _append_runs(conn: Connection, cur: Any, sql: _Statements,
             seq, prev = int(head[0]), str(head[1])
         stats: list[EventStats] = []
         ended: dict[str, Any] | None = None
+        phase: str | None = None
         for ev, body, ev_stats, event_id in evs:
             seq += 1
             kind = ev.kind
@@ -308,6 +312,8 @@ def _append_runs(conn: Connection, cur: Any, sql: _Statements,
                         "score": body.get("score"),
                         "ended_us": ev.ts_us,
                     }
+                elif kind == "phase":
+                    phase = body["phase"]
                 elif kind == "checkpoint":
                     checkpoint_rows.append(
                         {"run_id": run_id, "seq": seq, "event_id": event_id,
@@ -323,10 +329,13 @@ def _append_runs(conn: Connection, cur: Any, sql: _Statements,
         t = EventStats(*(sum(column) for column in zip(*stats, strict=True)))
         cur.execute(sql.counters, (
             seq, prev, t.steps, t.llm_calls, t.tool_calls, t.errors, t.retries, t.cost_usd,
-            t.input_tokens, t.output_tokens, run_id,
+            t.input_tokens, t.output_tokens, t.denials, t.approvals, t.overrides, run_id,
         ))
-        if ended is not None:
-            conn.execute(update(runs).where(runs.c.run_id == run_id).values(**ended))
+        if ended is not None or phase is not None:
+            values = dict(ended or {})
+            if phase is not None:
+                values["phase"] = phase
+            conn.execute(update(runs).where(runs.c.run_id == run_id).values(**values))
     insert_blobs(conn, blob_rows)
     _insert_events(cur, sql.mark, event_rows)
     if checkpoint_rows:
@@ -334,7 +343,7 @@ def _append_runs(conn: Connection, cur: Any, sql: _Statements,
     return out
 
 
-_PARSED_KINDS = frozenset({"run_started", "run_ended", "checkpoint"})
+_PARSED_KINDS = frozenset({"run_started", "run_ended", "checkpoint", "phase"})
 
 
 class _Statements(NamedTuple):
@@ -354,7 +363,8 @@ def _statements(mark: str, lock: str) -> _Statements:
             f"UPDATE {runs.name} SET last_seq = {mark}, head_hash = {mark}, "
             + ", ".join(f"{c} = {c} + {mark}" for c in (
                 "step_count", "llm_calls", "tool_calls", "error_count", "retry_count",
-                "cost_usd", "input_tokens", "output_tokens"))
+                "cost_usd", "input_tokens", "output_tokens", "denied_count",
+                "approval_count", "override_count"))
             + f" WHERE run_id = {mark}"
         ),
     )

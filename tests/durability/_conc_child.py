@@ -41,12 +41,13 @@ class _Count(logging.Handler):
 
 def _recorder(store: Any, worker: int, n_events: int, rng: random.Random) -> dict[str, Any]:
     from agentlab import record_run, tool
+    from agentlab.testing import allow_all
 
     @tool
     def lookup(key: str, i: int) -> dict[str, Any]:
         return {"key": key, "i": i, "worker": worker}
 
-    @tool(side_effect=True)
+    @tool(side_effect=True, scope="target:act")
     def act(target: str, i: int) -> str:
         return f"did {target} {i}"
 
@@ -56,7 +57,8 @@ def _recorder(store: Any, worker: int, n_events: int, rng: random.Random) -> dic
     runs: list[dict[str, Any]] = []
     for r in range(n_runs):
         with record_run("concurrency", agent=f"worker-{worker}", store=store,
-                        task_id=f"w{worker}-r{r}") as run:
+                        task_id=f"w{worker}-r{r}",
+                        grants=[allow_all(store, agent=f"worker-{worker}")]) as run:
             n = 1  # run_started
             target = per_run - 1  # leave room for run_ended
             next_flush = n + rng.randint(5, 40)

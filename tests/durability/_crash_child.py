@@ -41,6 +41,7 @@ from typing import Any
 def main() -> None:
     mode, path, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
     from agentlab import open_store, record_run, tool
+    from agentlab.testing import allow_all
 
     out = sys.stdout
 
@@ -56,13 +57,14 @@ def main() -> None:
     say("READY")
 
     count = [0]  # events recorded so far in the current run
+    grant = allow_all(store, agent="crash-child")
 
     @tool
     def lookup(key: str, i: int) -> dict[str, Any]:
         # Every 17th result is large enough to be split into blobs by the store.
         return {"key": key, "i": i, "pad": "x" * (3000 if i % 17 == 0 else i % 40)}
 
-    @tool(side_effect=True, idempotency_key=lambda a: str(a["marker"]))
+    @tool(side_effect=True, scope="mail:send", idempotency_key=lambda a: str(a["marker"]))
     def send(marker: str, run_id: str) -> dict[str, str]:
         say(f"STARTED {marker} {run_id} {count[0]}")
         return {"sent": marker}
@@ -76,7 +78,7 @@ def main() -> None:
         run_no += 1
         steps = rng.randint(20, 400) if mode == "loop" else 60
         with record_run("crash-test", agent="crash-child", store=store,
-                        task_input={"seed": seed, "run": run_no}) as run:
+                        task_input={"seed": seed, "run": run_no}, grants=[grant]) as run:
             rid = run.run_id
             count[0] = 1
             say(f"RUN {rid}")

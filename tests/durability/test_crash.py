@@ -305,14 +305,15 @@ def test_sigkill_loses_nothing_acknowledged(tmp_path: Path) -> None:
 def test_outcome_parser_and_checker_catch_losses(tmp_path: Path) -> None:
     """The checker is not vacuous: a lost acknowledged event and a phantom action fail it."""
     from agentlab import record_run, tool
+    from agentlab.testing import allow_all
 
     store = open_store(tmp_path / "s.db")
     try:
-        @tool(side_effect=True, idempotency_key=lambda a: str(a["marker"]))
+        @tool(side_effect=True, scope="mail:send", idempotency_key=lambda a: str(a["marker"]))
         def send(marker: str) -> str:
             return marker
 
-        with record_run("w", agent="a", store=store) as run:
+        with record_run("w", agent="a", store=store, grants=[allow_all(store, agent="a")]) as run:
             rid = run.run_id
             send("m1")
         n = store.run(rid).last_seq  # run_started, intent, result, run_ended

@@ -17,6 +17,7 @@ import pytest
 from pydantic import BaseModel
 
 import agentlab as al
+from agentlab.testing import allow_all
 from agentlab.store import SqlStore, open_store
 
 
@@ -120,13 +121,13 @@ def test_side_effect_intent_is_committed_before_the_tool_runs(db: SqlStore, tmp_
     seen: dict[str, Any] = {}
     observer = open_store(tmp_path / "rec.db")
 
-    @al.tool(side_effect=True)
+    @al.tool(side_effect=True, scope="mail:send")
     def send(to: str) -> dict[str, str]:
         run_id = al.current_run().run_id  # type: ignore[union-attr]
         seen.setdefault("during", [a.state for a in observer.actions(run_id)])
         return {"sent": to}
 
-    with al.record_run("w", agent="a", store=db) as run:
+    with al.record_run("w", agent="a", store=db, grants=[allow_all(db, agent="a")]) as run:
         send("ann@example.com")
         seen["after"] = [a.state for a in observer.actions(run.run_id)]
         send("ann@example.com")
@@ -141,11 +142,12 @@ def test_side_effect_intent_is_committed_before_the_tool_runs(db: SqlStore, tmp_
 
 
 def test_side_effect_failure_and_custom_key(db: SqlStore) -> None:
-    @al.tool(side_effect=True, idempotency_key=lambda a: f"issue:{a['title']}")
+    @al.tool(side_effect=True, scope="jira:write",
+             idempotency_key=lambda a: f"issue:{a['title']}")
     def create_issue(title: str) -> None:
         raise PermissionError("jira says no")
 
-    with al.record_run("w", agent="a", store=db) as run:
+    with al.record_run("w", agent="a", store=db, grants=[allow_all(db, agent="a")]) as run:
         with pytest.raises(PermissionError):
             create_issue("Outage")
     [action] = db.actions(run.run_id)
@@ -257,12 +259,13 @@ def test_async_runs_in_concurrent_tasks_stay_apart(db: SqlStore) -> None:
         await asyncio.sleep(0.001)
         return n * 10
 
-    @al.tool(side_effect=True)
+    @al.tool(side_effect=True, scope="db:write")
     async def write(n: int) -> int:
         return n
 
     async def one(label: str) -> str:
-        async with al.record_run("w", agent=label, store=db) as run:
+        async with al.record_run("w", agent=label, store=db,
+                                 grants=[allow_all(db, agent=label)]) as run:
             for i in range(5):
                 await fetch(i)
             await write(1)

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 import agentlab as al
+from agentlab.testing import allow_all
 from agentlab.model import new_id
 from agentlab.record import price_call
 from agentlab.store import SqlStore, open_store
@@ -66,12 +67,12 @@ def test_oversized_error_is_refused_in_the_caller(tmp_path: Path) -> None:
 def test_side_effect_result_survives_a_failed_commit(db: SqlStore, monkeypatch: pytest.MonkeyPatch) -> None:
     done: list[int] = []
 
-    @al.tool(side_effect=True)
+    @al.tool(side_effect=True, scope="billing:refund")
     def refund(amount: int) -> dict[str, int]:
         done.append(amount)
         return {"refunded": amount}
 
-    with al.record_run("w", agent="a", store=db) as run:
+    with al.record_run("w", agent="a", store=db, grants=[allow_all(db, agent="a")]) as run:
         real = run.writer.write_now
         calls = {"n": 0}
 
@@ -91,11 +92,11 @@ def test_side_effect_result_survives_a_failed_commit(db: SqlStore, monkeypatch: 
 def test_durable_records_refuse_to_join_the_callers_transaction(db: SqlStore) -> None:
     ran: list[str] = []
 
-    @al.tool(side_effect=True)
+    @al.tool(side_effect=True, scope="mail:send")
     def send(to: str) -> None:
         ran.append(to)
 
-    with al.record_run("w", agent="a", store=db) as run:
+    with al.record_run("w", agent="a", store=db, grants=[allow_all(db, agent="a")]) as run:
         with db.atomic():
             with pytest.raises(al.RecordingError, match=r"inside store\.atomic"):
                 send("x")
@@ -192,11 +193,12 @@ def test_retries_have_the_same_parent_sync_and_async(db: SqlStore) -> None:
 
 def test_methods_do_not_record_self(db: SqlStore) -> None:
     class Jira:
-        @al.tool(side_effect=True)
+        @al.tool(side_effect=True, scope="jira:write")
         def create(self, title: str) -> str:
             return title
 
-    with al.record_run("w", agent="a", store=db, run_id="r1") as run:
+    with al.record_run("w", agent="a", store=db, run_id="r1",
+                       grants=[allow_all(db, agent="a")]) as run:
         Jira().create("Outage")
         Jira().create(title="Outage")
     actions = db.actions(run.run_id)

@@ -557,14 +557,14 @@ def test_run_filter(store: SqlStore) -> None:
 
 def test_migrations_recorded_once(store: SqlStore, store_url: tuple[str, str | None]) -> None:
     url, schema = store_url
-    assert store.applied_migrations() == ["0001_initial"]
+    assert store.applied_migrations() == ["0001_initial", "0002_governance"]
     with store._db.read() as conn:
         first = list(conn.execute(select(migrations.c.name, migrations.c.applied_us)))
     b = RunBuilder()
     store.append([b.started()])
     again = open_store(url, schema=schema)
     try:
-        assert again.applied_migrations() == ["0001_initial"]
+        assert again.applied_migrations() == ["0001_initial", "0002_governance"]
         with again._db.read() as conn:
             assert list(conn.execute(select(migrations.c.name, migrations.c.applied_us))) == first
         assert again.run(b.run_id).run_id == b.run_id  # data survives re-opening
@@ -1017,3 +1017,27 @@ def replace_body(ev: Any, body: bytes) -> Any:
     if dataclasses.is_dataclass(ev):
         return dataclasses.replace(ev, body=body)
     return ev._replace(body=body)
+
+
+@pytest.mark.sqlite_only
+def test_a_store_from_before_governance_is_upgraded(store_url: tuple[str, str | None]) -> None:
+    """0002 adds the governance counters and tables to a store that 0001 made."""
+    url, _ = store_url
+    s = open_store(url)
+    b = RunBuilder()
+    s.append([b.started()])
+    with s._db.engine.begin() as conn:  # take the store back to its 0001 shape
+        for col in ("denied_count", "approval_count", "override_count"):
+            conn.exec_driver_sql(f"ALTER TABLE agentlab_runs DROP COLUMN {col}")
+        conn.exec_driver_sql("DROP TABLE agentlab_grants")
+        conn.exec_driver_sql("DROP TABLE agentlab_approvals")
+        conn.exec_driver_sql("DELETE FROM agentlab_migrations WHERE name = '0002_governance'")
+    s.close()
+    again = open_store(url)
+    try:
+        assert again.applied_migrations() == ["0001_initial", "0002_governance"]
+        summary = again.run(b.run_id)
+        assert (summary.denied_count, summary.approval_count, summary.override_count) == (0, 0, 0)
+        assert again.grants() == [] and again.approvals() == []
+    finally:
+        again.close()

@@ -1,0 +1,260 @@
+"""Durable approval requests and decisions: one manager, any number of front ends.
+
+A request is a row in the store, so it outlives the process that asked. Its *binding* is a
+keyed hash of (run, call, tool, canonical arguments, grant, expiry); the decision carries
+a MAC under a key the store never holds. Before the tool runs, the gate re-checks both
+against the call as it is about to run and consumes the decision atomically: what runs is
+exactly what was approved, once, or nothing.
+
+Front ends (the Python API, the CLI, the notebook widget) call :meth:`ApprovalManager.decide`
+with their channel name; a waiting agent wakes at once in the same process and within a
+poll interval in another.
+"""
+
+from __future__ import annotations
+
+import hmac
+import threading
+import time
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any, Literal
+
+from agentlab.errors import ApprovalError
+from agentlab.identity import default_redactor, keyed_hash
+from agentlab.model import ApprovalRequest, Phase, canonical, dumps, new_id, now_ns
+from agentlab.model._ids import Clock
+from agentlab.store import RunStore
+
+__all__ = ["DEFAULT_TIMEOUT", "ApprovalManager", "binding_for"]
+
+DEFAULT_TIMEOUT = timedelta(hours=1)
+
+_wake_lock = threading.Lock()
+_wake: dict[str, threading.Event] = {}
+
+
+def _event_for(request_id: str) -> threading.Event:
+    with _wake_lock:
+        ev = _wake.get(request_id)
+        if ev is None:
+            ev = _wake[request_id] = threading.Event()
+        return ev
+
+
+def _notify(request_id: str) -> None:
+    with _wake_lock:
+        ev = _wake.get(request_id)
+    if ev is not None:
+        ev.set()
+
+
+def binding_for(run_id: str, call_key: str, tool: str, arguments: Mapping[str, Any],
+                grant: str | None, expires_us: int) -> str:
+    """The keyed hash a decision is bound to: this call, these exact arguments."""
+    data, _ = canonical([run_id, call_key, tool, dict(arguments), grant, expires_us])
+    return keyed_hash("approval-binding", data)
+
+
+def _us(dt: Any) -> int:
+    return int(dt.timestamp() * 1_000_000)
+
+
+def _request_mac(req: ApprovalRequest | Mapping[str, Any]) -> str:
+    if isinstance(req, ApprovalRequest):
+        fields = [req.id, req.run_id, req.call_key, req.tool, req.arguments, req.grant,
+                  req.scope, req.rule, req.phase, _us(req.requested_at), _us(req.expires_at),
+                  req.binding]
+    else:
+        fields = [req["request_id"], req["run_id"], req["call_key"], req["tool"],
+                  req["arguments_value"], req["grant_name"], req["scope"], req["rule"],
+                  req["phase"], req["requested_us"], req["expires_us"], req["binding"]]
+    return keyed_hash("approval-request", canonical(fields)[0])
+
+
+def _decision_mac(request_id: str, binding: str, status: str, action: str, by: str,
+                  channel: str, decided_us: int, reason: str | None,
+                  edited: Any) -> str:
+    fields = [request_id, binding, status, action, by, channel, decided_us, reason, edited]
+    return keyed_hash("approval-decision", canonical(fields)[0])
+
+
+class ApprovalManager:
+    """Requests, decisions, waits and the exactly-once consume, over one store."""
+
+    def __init__(self, store: RunStore, *, clock: Clock | None = None,
+                 poll_interval_s: float = 0.2) -> None:
+        self.store = store
+        self._clock: Clock = clock or now_ns
+        self.poll_interval_s = poll_interval_s
+
+    def __repr__(self) -> str:
+        return f"<ApprovalManager {self.store!r}>"
+
+    def _now_us(self) -> int:
+        return self._clock() // 1000
+
+    # -- asking ---------------------------------------------------------------------------
+
+    def request(self, *, run_id: str, call_key: str, tool: str, arguments: Mapping[str, Any],
+                grant: str | None = None, scope: str | None = None, rule: str | None = None,
+                phase: Phase | None = None, timeout: timedelta = DEFAULT_TIMEOUT
+                ) -> ApprovalRequest:
+        """Store a pending request for this call (or return the one already stored for it,
+        as when a resumed run reaches the call it was waiting on)."""
+        now = self._now_us()
+        expires = now + int(timeout.total_seconds() * 1_000_000)
+        shown, _ = default_redactor().scrub(dict(arguments))
+        shown_data, _ = canonical(shown)
+        row: dict[str, Any] = {
+            "request_id": new_id(), "run_id": run_id, "call_key": call_key, "tool": tool,
+            "arguments": shown_data.decode(), "grant_name": grant, "scope": scope,
+            "rule": rule, "phase": phase, "requested_us": now, "expires_us": expires,
+            "binding": binding_for(run_id, call_key, tool, arguments, grant, expires),
+        }
+        from agentlab.model import loads
+
+        row["request_mac"] = _request_mac({**row, "arguments_value": loads(shown_data)})
+        return self.store.add_approval(row)
+
+    # -- reading --------------------------------------------------------------------------
+
+    def get(self, request_id: str) -> ApprovalRequest:
+        return self.store.approval(request_id)
+
+    def pending(self, *, run_id: str | None = None) -> list[ApprovalRequest]:
+        return self.store.approvals(status="pending", run_id=run_id)
+
+    def authentic(self, req: ApprovalRequest) -> bool:
+        """Whether the request, and its decision if any, carry agentlab's MACs."""
+        if not hmac.compare_digest(req.request_mac, _request_mac(req)):
+            return False
+        if req.action is None:
+            return req.decision_mac is None
+        if req.decision_mac is None or req.decided_by is None or req.channel is None \
+                or req.decided_at is None:
+            return False
+        want = _decision_mac(req.id, req.binding, req.status, req.action, req.decided_by,
+                             req.channel, _us(req.decided_at), req.reason, req.edited_arguments)
+        return hmac.compare_digest(req.decision_mac, want)
+
+    # -- deciding -------------------------------------------------------------------------
+
+    def decide(self, request_id: str, action: Literal["approve", "reject", "edit"], *,
+               by: str, channel: str = "api", reason: str | None = None,
+               arguments: Mapping[str, Any] | None = None) -> ApprovalRequest:
+        """Record a decision; raise ApprovalError if the request cannot take it."""
+        if not by or not by.strip():
+            raise ApprovalError("say who decides (by=..., or --as NAME on the command line)")
+        if action not in ("approve", "reject", "edit"):
+            raise ApprovalError(f"action must be approve, reject or edit, not {action!r}")
+        req = self.store.approval(request_id)
+        if req.status != "pending":
+            raise ApprovalError(
+                f"request {req.id} is already {req.status}"
+                + (f" by {req.decided_by} via {req.channel}" if req.decided_by else "")
+            )
+        now = self._now_us()
+        if now >= _us(req.expires_at):
+            self._expire(req)
+            raise ApprovalError(
+                f"request {req.id} expired at {req.expires_at:%Y-%m-%d %H:%M:%S} UTC; the "
+                "call was refused; the agent has to ask again"
+            )
+        if not self.authentic(req):
+            raise ApprovalError(
+                f"request {req.id} does not carry agentlab's MAC (written by hand, or under "
+                "another signing key); it cannot be decided"
+            )
+        edited: Any = None
+        if action == "edit":
+            if not isinstance(arguments, Mapping):
+                raise ApprovalError("an edit needs the new arguments as a JSON object")
+            scrubbed, _ = default_redactor().scrub(dict(arguments))
+            data, fixed = canonical(scrubbed)
+            if fixed:
+                raise ApprovalError(
+                    f"edited arguments are not portable JSON at {', '.join(fixed)}; "
+                    "use plain strings, numbers, booleans, lists and objects"
+                )
+            from agentlab.model import loads
+
+            edited = loads(data)
+        elif arguments is not None:
+            raise ApprovalError("arguments are given only with an edit")
+        if action == "reject" and not reason:
+            raise ApprovalError("a rejection needs a reason (reason=..., or --reason)")
+        status = {"approve": "approved", "reject": "rejected", "edit": "edited"}[action]
+        values: dict[str, Any] = {
+            "status": status, "action": action, "decided_by": by, "decided_us": now,
+            "channel": channel, "reason": reason,
+            "edited_arguments": dumps(edited).decode() if edited is not None else None,
+        }
+        values["decision_mac"] = _decision_mac(req.id, req.binding, status, action, by,
+                                               channel, now, reason, edited)
+        if not self.store.decide_approval(req.id, values):
+            latest = self.store.approval(req.id)
+            raise ApprovalError(
+                f"request {req.id} was {latest.status} meanwhile"
+                + (f" by {latest.decided_by} via {latest.channel}" if latest.decided_by else "")
+            )
+        _notify(req.id)
+        return self.store.approval(req.id)
+
+    def approve(self, request_id: str, *, by: str, channel: str = "api",
+                reason: str | None = None) -> ApprovalRequest:
+        return self.decide(request_id, "approve", by=by, channel=channel, reason=reason)
+
+    def reject(self, request_id: str, *, by: str, reason: str,
+               channel: str = "api") -> ApprovalRequest:
+        return self.decide(request_id, "reject", by=by, channel=channel, reason=reason)
+
+    def edit(self, request_id: str, arguments: Mapping[str, Any], *, by: str,
+             channel: str = "api", reason: str | None = None) -> ApprovalRequest:
+        return self.decide(request_id, "edit", by=by, channel=channel, reason=reason,
+                           arguments=arguments)
+
+    def _expire(self, req: ApprovalRequest, reason: str = "no decision before expiry") -> None:
+        self.store.decide_approval(req.id, {"status": "expired", "reason": reason})
+        _notify(req.id)
+
+    def withdraw(self, request_id: str, reason: str) -> None:
+        """Close a pending request that will not be used (its call was refused)."""
+        req = self.store.approval(request_id)
+        if req.status == "pending":
+            self._expire(req, reason)
+
+    # -- waiting and consuming --------------------------------------------------------------
+
+    def wait(self, request_id: str, *, timeout_s: float | None = None) -> ApprovalRequest:
+        """Block until the request is decided or expires (then it is marked expired).
+
+        Wakes at once when the decision is made in this process, else within
+        ``poll_interval_s`` of it landing in the store from any process.
+        """
+        event = _event_for(request_id)
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        try:
+            while True:
+                event.clear()
+                req = self.store.approval(request_id)
+                if req.status != "pending":
+                    return req
+                left_us = _us(req.expires_at) - self._now_us()
+                if left_us <= 0:
+                    self._expire(req)
+                    return self.store.approval(request_id)
+                pause = min(self.poll_interval_s, left_us / 1e6)
+                if deadline is not None:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return req
+                    pause = min(pause, remaining)
+                event.wait(pause)
+        finally:
+            with _wake_lock:
+                _wake.pop(request_id, None)
+
+    def consume(self, request_id: str, *, by: str) -> bool:
+        """Claim the decided request for execution: True for exactly one caller, ever."""
+        return self.store.consume_approval(request_id, by=by, at_us=self._now_us())

@@ -1,0 +1,55 @@
+"""Who an agent acts as: grants and scopes, secrets resolved at call time, keyed
+fingerprints, and redaction of secrets from everything recorded."""
+
+from agentlab.identity._keys import fingerprint, key_path, keyed_hash, signing_key
+from agentlab.identity._redact import (
+    DEFAULT_PATTERNS,
+    MARKER_PREFIX,
+    Redactor,
+    ScrubbedLogFilter,
+    SecretPattern,
+    default_redactor,
+)
+from agentlab.identity._scopes import (
+    ScopeSpec,
+    is_broad,
+    render_scope,
+    scope_matches,
+    validate_scope,
+)
+from agentlab.identity._secrets import SecretSource, describe_source, resolve_secret
+from agentlab.identity._grants import (
+    GrantFinding,
+    ToolUse,
+    choose_grant,
+    issue_grant,
+    lint_grants,
+    revoke_grant,
+)
+
+__all__ = [
+    "DEFAULT_PATTERNS",
+    "MARKER_PREFIX",
+    "GrantFinding",
+    "Redactor",
+    "ScopeSpec",
+    "ScrubbedLogFilter",
+    "SecretPattern",
+    "SecretSource",
+    "ToolUse",
+    "choose_grant",
+    "default_redactor",
+    "describe_source",
+    "fingerprint",
+    "is_broad",
+    "issue_grant",
+    "key_path",
+    "keyed_hash",
+    "lint_grants",
+    "render_scope",
+    "resolve_secret",
+    "revoke_grant",
+    "scope_matches",
+    "signing_key",
+    "validate_scope",
+]

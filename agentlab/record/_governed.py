@@ -1,0 +1,213 @@
+"""Governance on the write path: grant check, policy, approval, then the credential.
+
+Runs before a tool executes when the tool declares a scope, has side effects, or the run
+has a policy. Every refusal is recorded as a denied tool call with its reason and raised as
+:class:`~agentlab.errors.ToolDeniedError`; a call that passes carries its grant, the keyed
+fingerprint of the secret it used, its scope, phase, the deciding rule and its approval.
+"""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from agentlab.approval import ApprovalManager, Approver, Policy, pass_through_gate
+from agentlab.errors import GrantError, SecretError, ToolDeniedError
+from agentlab.identity import (
+    SecretSource,
+    choose_grant,
+    fingerprint,
+    render_scope,
+    resolve_secret,
+)
+from agentlab.model import ApprovalRequest, Denial, EventStats, Grant, Phase
+from agentlab.record._context import Credential
+from agentlab.record._tool import ToolSpec
+
+if TYPE_CHECKING:
+    from agentlab.record._run import RunRecorder
+
+__all__ = ["Admission", "Governance", "admit", "refuse", "validate_edit"]
+
+_DENIED = EventStats(steps=1, tool_calls=1, denials=1)
+
+
+@dataclass(slots=True)
+class Governance:
+    """What a run was given to govern its calls (made by ``record_run``)."""
+
+    grants: tuple[str, ...] = ()
+    secrets: Mapping[str, SecretSource] = field(default_factory=dict)
+    policy: Policy | None = None
+    approver: Approver | None = None
+    approval_timeout: timedelta = timedelta(hours=1)
+
+    @property
+    def active(self) -> bool:
+        """Whether every tool call (not only scoped or side-effecting ones) is checked."""
+        return self.policy is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """A call that may run: how, under which grant, with which arguments."""
+
+    credential: Credential | None
+    fields: dict[str, Any]
+    edited: dict[str, Any] | None = None
+    approval: ApprovalRequest | None = None
+
+
+def _grants_of(run: RunRecorder) -> list[Grant]:
+    wanted = run.governance.grants
+    if not wanted:
+        return []
+    stored = {g.name: g for g in run.store.grants()}
+    return [stored[name] for name in wanted if name in stored]
+
+
+def refuse(run: RunRecorder, spec: ToolSpec, arguments: Mapping[str, Any], denial: Denial,
+            fields: Mapping[str, Any]) -> ToolDeniedError:
+    body: dict[str, Any] = {"tool": spec.name, "arguments": dict(arguments), "status": "denied",
+                            "denial": denial.model_dump(exclude_none=True), **fields}
+    if spec.side_effect:
+        body["side_effect"] = True
+    run._emit("tool_call", body, stats=_DENIED)
+    return ToolDeniedError(spec.name, denial)
+
+
+def _record_decision(run: RunRecorder, req: ApprovalRequest) -> None:
+    body: dict[str, Any] = {"request_id": req.id, "tool": req.tool}
+    for key, value in (("action", req.action), ("by", req.decided_by),
+                       ("channel", req.channel), ("reason", req.reason), ("rule", req.rule),
+                       ("arguments", req.edited_arguments)):
+        if value is not None:
+            body[key] = value
+    run._emit("approval", body,
+              stats=EventStats(approvals=1 if req.action else 0,
+                               overrides=1 if req.action in ("edit", "reject") else 0))
+
+
+def validate_edit(spec: ToolSpec, fn: Callable[..., Any], args: tuple[Any, ...],
+                  edited: Mapping[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """Positional and keyword arguments for an edited call, checked against the tool's
+    signature and type hints (the approver typed JSON; the tool expects its own types)."""
+    sig = inspect.signature(fn)
+    lead = args[:1] if spec.skip_first else ()
+    try:
+        bound = sig.bind(*lead, **edited)
+    except TypeError as exc:
+        raise ValueError(f"the edited arguments do not fit {spec.name}(): {exc}") from exc
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception:  # unresolvable annotations: the signature check above still holds
+        hints = {}
+    for name, value in list(bound.arguments.items()):
+        if name in hints and (not lead or name != next(iter(sig.parameters))):
+            try:
+                bound.arguments[name] = TypeAdapter(hints[name]).validate_python(value)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                raise ValueError(
+                    f"edited argument {name!r} is not a valid {hints[name]}: {first['msg']}"
+                ) from exc
+    return bound.args, bound.kwargs
+
+
+def admit(run: RunRecorder, spec: ToolSpec, arguments: Mapping[str, Any], call_key: str | None,
+          current_arguments: Callable[[], Mapping[str, Any]]) -> Admission:
+    """Check one call before it runs; record and raise a denial, or return the admission.
+
+    May block while a human decides (run it off the event loop in async code).
+    """
+    gov = run.governance
+    phase: Phase | None = run.phase
+    fields: dict[str, Any] = {}
+    if phase is not None:
+        fields["phase"] = phase
+
+    scope: str | None = None
+    grant: Grant | None = None
+    cred: Credential | None = None
+    if spec.scope is not None:
+        try:
+            scope = render_scope(spec.scope, arguments)
+        except GrantError as exc:
+            raise refuse(run, spec, arguments, Denial(code="scope", reason=str(exc)),
+                          fields) from None
+        fields["scope"] = scope
+        grant, denial = choose_grant(_grants_of(run), scope, principal=run.agent,
+                                     workflow=run.workflow,
+                                     now=_utc(run._clock()))
+        if denial is not None:
+            raise refuse(run, spec, arguments, denial, fields)
+        assert grant is not None
+        fields["grant"] = grant.name
+        source = gov.secrets.get(grant.name) or grant.secret_ref
+        if source is not None and source != "callable":
+            try:
+                secret = resolve_secret(source)
+            except SecretError as exc:
+                raise refuse(run, spec, arguments,
+                              Denial(code="secret", reason=str(exc), grant=grant.name),
+                              fields) from None
+            cred = Credential(grant.name, fingerprint(secret), secret)
+            fields["credential"] = cred.fingerprint
+        elif source == "callable":
+            raise refuse(run, spec, arguments, Denial(
+                code="secret", grant=grant.name,
+                reason=f"grant {grant.name}'s secret comes from a callable that this run was "
+                "not given; pass secrets={name: callable} to record_run"), fields)
+        else:
+            cred = Credential(grant.name, None, None)
+    elif spec.side_effect:
+        raise refuse(run, spec, arguments, Denial(
+            code="no_grant",
+            reason=f"{spec.name} has side effects and declares no scope, so no grant covers "
+            "it; declare one: @tool(side_effect=True, scope='system:write')"), fields)
+
+    decision = (gov.policy or _PHASE_ONLY).decide(
+        tool=spec.name, scope=scope, phase=phase, side_effect=spec.side_effect,
+        arguments=arguments)
+    fields["policy_rule"] = decision.rule
+    if decision.action == "deny":
+        code = "phase" if decision.rule.startswith("phase:") else "policy"
+        raise refuse(run, spec, arguments, Denial(code=code, reason=decision.reason,
+                                                   rule=decision.rule), fields)
+    if decision.action == "allow":
+        return Admission(cred, fields)
+
+    key = call_key or run._idempotency_key(spec, arguments, _canonical_bytes(arguments))
+    result = pass_through_gate(
+        run.approvals, gov.approver, run_id=run.run_id, call_key=key, tool=spec.name,
+        arguments=arguments, current_arguments=current_arguments,
+        grant=grant.name if grant else None, scope=scope, rule=decision.rule, phase=phase,
+        timeout=gov.approval_timeout, consumer=f"{run.agent}@{run.run_id}",
+    )
+    if result.request is not None:
+        fields["approval"] = result.request.id
+        _record_decision(run, result.request)
+    if result.denial is not None:
+        raise refuse(run, spec, arguments, result.denial, fields)
+    return Admission(cred, fields, result.edited, result.request)
+
+
+def _canonical_bytes(arguments: Mapping[str, Any]) -> bytes:
+    from agentlab.model import canonical
+
+    return canonical(dict(arguments))[0]
+
+
+def _utc(ns: int) -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ns / 1e9, UTC)
+
+
+_PHASE_ONLY = Policy()
