@@ -41,6 +41,8 @@ def summary_block(r: RunSummary) -> str:
         f"steps    {r.step_count} ({r.llm_calls} LLM, {r.tool_calls} tool)   errors "
         f"{r.error_count}   retries {r.retry_count}",
         f"cost     {_cost(r.cost_usd)}   tokens {r.input_tokens} in / {r.output_tokens} out",
+        f"govern   {r.denied_count} denied   {r.approval_count} approvals   "
+        f"{r.override_count} overrides",
     ]
     if r.duration_s is not None:
         lines.append(f"duration {r.duration_s:.3f} s")
@@ -58,12 +60,28 @@ def _short(value: Any, width: int = 60) -> str:
 def event_line(e: Event) -> str:
     """One line describing an event, without its position."""
     if e.kind == "tool_call":
-        status = "ok" if e.status == "ok" else f"ERROR {e.error.type if e.error else ''}"
         fx = " [side effect]" if e.side_effect else ""
+        via = f" via {e.grant}" if e.grant else ""
+        if e.status == "denied" and e.denial is not None:
+            return (f"tool {e.tool}({_short(e.arguments, 40)}){fx} -> DENIED "
+                    f"({e.denial.code}) {_short(e.denial.reason, 60)}")
+        status = "ok" if e.status == "ok" else f"ERROR {e.error.type if e.error else ''}"
         shown = e.result if e.status == "ok" else (e.error.message if e.error else "")
-        return f"tool {e.tool}({_short(e.arguments, 40)}){fx} -> {status} {_short(shown, 50)}"
+        return (f"tool {e.tool}({_short(e.arguments, 40)}){fx}{via} -> {status} "
+                f"{_short(shown, 50)}")
     if e.kind == "tool_intent":
-        return f"intent {e.tool} key={e.idempotency_key}"
+        via = f" via {e.grant}" if e.grant else ""
+        return f"intent {e.tool}{via} key={e.idempotency_key}"
+    if e.kind == "approval":
+        if e.action is None:
+            return f"approval {e.tool}: no decision ({_short(e.reason or '', 50)})"
+        edit = f" -> {_short(e.arguments, 40)}" if e.arguments is not None else ""
+        why = f": {_short(e.reason, 40)}" if e.reason else ""
+        return f"approval {e.tool}: {e.action} by {e.by} via {e.channel}{edit}{why}"
+    if e.kind == "phase":
+        return f"phase {e.previous or '-'} -> {e.phase}"
+    if e.kind == "run_resumed":
+        return f"run resumed after seq {e.from_seq}"
     if e.kind == "llm_call":
         cost = _cost(e.cost_usd) if e.cost_usd is not None else "cost ?"
         return f"llm {e.model} {e.input_tokens or 0}/{e.output_tokens or 0} tok {cost} -> " \
@@ -79,6 +97,7 @@ def event_line(e: Event) -> str:
         return f"error {e.error.type}: {_short(e.error.message, 60)}"
     if e.kind == "run_started":
         return f"run started ({e.workflow} / {e.agent_name})"
+    assert e.kind == "run_ended"
     return f"run ended: {e.status}" + (f" success={e.success}" if e.success is not None else "")
 
 

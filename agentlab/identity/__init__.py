@@ -1,6 +1,14 @@
 """Who an agent acts as: grants and scopes, secrets resolved at call time, keyed
 fingerprints, and redaction of secrets from everything recorded."""
 
+from agentlab.identity._grants import (
+    GrantFinding,
+    ToolUse,
+    choose_grant,
+    issue_grant,
+    lint_grants,
+    revoke_grant,
+)
 from agentlab.identity._keys import fingerprint, key_path, keyed_hash, signing_key
 from agentlab.identity._redact import (
     DEFAULT_PATTERNS,
@@ -18,14 +26,6 @@ from agentlab.identity._scopes import (
     validate_scope,
 )
 from agentlab.identity._secrets import SecretSource, describe_source, resolve_secret
-from agentlab.identity._grants import (
-    GrantFinding,
-    ToolUse,
-    choose_grant,
-    issue_grant,
-    lint_grants,
-    revoke_grant,
-)
 
 __all__ = [
     "DEFAULT_PATTERNS",

@@ -18,10 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "PAYLOAD_FIELDS",
-    "CheckpointEvent",
-    "ErrorEvent",
     "ApprovalEvent",
+    "CheckpointEvent",
     "Denial",
+    "ErrorEvent",
     "ErrorInfo",
     "Event",
     "EventBase",

@@ -43,8 +43,9 @@ class Grant(BaseModel):
         None, description="HMAC-SHA256 of the secret at issue time, keyed outside the store.")
 
     def status(self, now: datetime) -> GrantStatus:
-        """Active, expired or revoked at ``now`` (revocation wins)."""
-        if self.revoked_at is not None and self.revoked_at <= now:
+        """Active, expired or revoked at ``now``. Revocation takes effect at once, whatever
+        the clock says (an injected or skewed clock must not revive a revoked grant)."""
+        if self.revoked_at is not None:
             return "revoked"
         if self.expires_at is not None and self.expires_at <= now:
             return "expired"

@@ -192,7 +192,7 @@ class RunCore:
             from agentlab.record._governed import admit, validate_edit
 
             adm = admit(self, spec, arguments, key,  # type: ignore[arg-type]
-                        lambda: spec.arguments(args, kwargs))  # noqa: B023
+                        lambda: spec.arguments(args, kwargs))
             governed, cred = adm.fields, adm.credential
             if adm.edited is not None:
                 try:

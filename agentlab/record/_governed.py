@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from agentlab.approval import ApprovalManager, Approver, Policy, pass_through_gate
+from agentlab.approval import Approver, Policy, pass_through_gate
 from agentlab.errors import GrantError, SecretError, ToolDeniedError
 from agentlab.identity import (
     SecretSource,

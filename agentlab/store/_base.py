@@ -29,11 +29,11 @@ from typing import IO, Any, NamedTuple
 from agentlab.model import (
     ActionStatus,
     ApprovalRequest,
-    Grant,
     CheckpointInfo,
     Event,
     EventLine,
     EventStats,
+    Grant,
     RunSummary,
     TreeReader,
     VerifyReport,

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Row, and_, insert, select, update
 
 from agentlab.model import ApprovalRequest, Grant, dumps, loads
 from agentlab.store._read import us_to_dt
-from agentlab.store._schema import approvals, grants
+from agentlab.store._schema import approvals
 
 __all__ = [
     "approval_from_row",

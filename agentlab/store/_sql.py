@@ -24,10 +24,10 @@ from agentlab.errors import (
 from agentlab.model import (
     ActionStatus,
     ApprovalRequest,
-    Grant,
     CheckpointInfo,
     Event,
     EventLine,
+    Grant,
     RunSummary,
     TreeReader,
     VerifyReport,
@@ -55,7 +55,7 @@ from agentlab.store._read import (
     to_event,
     us_to_dt,
 )
-from agentlab.store._schema import MIGRATIONS, approvals, grants, migrations, runs
+from agentlab.store._schema import MIGRATIONS, grants, migrations, runs
 from agentlab.store._verify import verify_run
 from agentlab.store._write import DuplicateEvent, append_in, prepare, prepare_all
 
