@@ -63,6 +63,19 @@ def _read_or_create(path: Path) -> bytes:
 
 def signing_key() -> bytes:
     """The process's signing key (from ``AGENTLAB_KEY`` or the key file)."""
+    # Cached by where it comes from, so a governed call does not re-read settings.
+    where = (os.environ.get("AGENTLAB_KEY"), os.environ.get("AGENTLAB_KEY_FILE"), os.getcwd())
+    found = _by_source.get(where)
+    if found is None:
+        found = _by_source[where] = _load_key()
+    return found
+
+
+_by_source: dict[tuple[str | None, str | None, str], bytes] = {}
+_subkeys: dict[tuple[bytes, str], bytes] = {}
+
+
+def _load_key() -> bytes:
     env = os.environ.get("AGENTLAB_KEY")
     if env is not None:
         if len(env.encode()) < _MIN_KEY_BYTES:
@@ -81,7 +94,10 @@ def signing_key() -> bytes:
 
 def keyed_hash(purpose: str, data: bytes) -> str:
     """HMAC-SHA256 of ``data`` under the sub-key for ``purpose`` (hex)."""
-    sub = hmac.new(signing_key(), purpose.encode(), hashlib.sha256).digest()
+    key = signing_key()
+    sub = _subkeys.get((key, purpose))
+    if sub is None:
+        sub = _subkeys[(key, purpose)] = hmac.new(key, purpose.encode(), hashlib.sha256).digest()
     return hmac.new(sub, data, hashlib.sha256).hexdigest()
 
 

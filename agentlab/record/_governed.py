@@ -47,6 +47,8 @@ class Governance:
     policy: Policy | None = None
     approver: Approver | None = None
     approval_timeout: timedelta = timedelta(hours=1)
+    loaded: list[Grant] | None = None
+    """The grant rows, read at the first governed call (see ``_grants_of``)."""
 
     @property
     def active(self) -> bool:
@@ -65,11 +67,19 @@ class Admission:
 
 
 def _grants_of(run: RunRecorder) -> list[Grant]:
-    wanted = run.governance.grants
-    if not wanted:
+    """The run's grants as they stand now. Grants are never edited, only revoked, so the
+    rows are read once per run and each call asks the store only which are revoked."""
+    gov = run.governance
+    if not gov.grants:
         return []
-    stored = {g.name: g for g in run.store.grants()}
-    return [stored[name] for name in wanted if name in stored]
+    if gov.loaded is None or len(gov.loaded) < len(gov.grants):
+        stored = {g.name: g for g in run.store.grants()}
+        gov.loaded = [stored[name] for name in gov.grants if name in stored]
+    revoked = run.store.revoked_grants([g.name for g in gov.loaded if g.revoked_at is None])
+    if revoked:
+        stored = {g.name: g for g in run.store.grants()}
+        gov.loaded = [stored.get(g.name, g) for g in gov.loaded]
+    return gov.loaded
 
 
 def refuse(run: RunRecorder, spec: ToolSpec, arguments: Mapping[str, Any], denial: Denial,

@@ -197,6 +197,10 @@ class RunStore(abc.ABC):
         """Every grant, by name."""
 
     @abc.abstractmethod
+    def revoked_grants(self, names: Sequence[str]) -> set[str]:
+        """Which of these grants are revoked now (one cheap query: the per-call check)."""
+
+    @abc.abstractmethod
     def revoke_grant(self, name: str, *, at_us: int, by: str | None,
                      reason: str | None) -> bool:
         """Mark a grant revoked; False if it was already revoked or does not exist."""

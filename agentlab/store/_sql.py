@@ -320,6 +320,14 @@ class SqlStore(RunStore):
             rows = list(conn.execute(select(grants).order_by(grants.c.name)))
         return [grant_from_row(r) for r in rows]
 
+    def revoked_grants(self, names: Sequence[str]) -> set[str]:
+        if not names:
+            return set()
+        mark = "?" if self.dialect == "sqlite" else "%s"
+        sql = (f"SELECT name FROM {grants.name} WHERE revoked_us IS NOT NULL AND name IN "
+               f"({', '.join([mark] * len(names))})")
+        return {row[0] for row in self._db.quick_read(sql, tuple(names))}
+
     def revoke_grant(self, name: str, *, at_us: int, by: str | None,
                      reason: str | None) -> bool:
         def write(conn: Connection) -> bool:
