@@ -1,0 +1,822 @@
+"""Secret redaction: known secret values and secret-shaped strings never reach the store.
+
+Before anything is recorded (tool arguments and results, LLM messages, errors, state,
+metadata) a :class:`Redactor` replaces every known secret (each credential the process
+resolved) with ``[REDACTED:secret]`` and every match of its patterns with
+``[REDACTED:<pattern name>]``, and lists the JSON pointers it changed so the event says what
+was scrubbed. A scrubber that fails leaves ``[REDACTED:scrubber-error]``, never the value.
+
+The background writer calls :meth:`Redactor.might_contain` on every event's canonical bytes:
+one compiled byte scan, so the events with nothing to scrub (nearly all) are never decoded.
+It has no false negatives: each pattern declares byte *triggers*, of which canonical JSON of
+any value the pattern would change shows at least one (see :class:`SecretPattern`).
+
+What the default patterns treat as secret, and what deliberately not (tests pin both):
+
+* ``Bearer <token>``, ``scheme://user:PASSWORD@host``, provider keys and tokens (OpenAI,
+  Anthropic, GitHub, Slack, AWS access key ids, Google API keys), JWTs, private key blocks;
+* the value of an assignment to a secret-sounding name (``password``, ``passwd``,
+  ``secret``, ``token``, ``api_key``, ``access_key``, ``authorization``, also as a suffix:
+  ``client_secret``, ``accessToken``), written ``name=value``, ``name: value`` or
+  ``"name": "value"``, and a mapping entry ``{"password": "..."}`` (an entry is also read as
+  the text ``key=value``). ``Authorization: Basic xyz`` keeps its scheme word;
+* not: the word alone (``the token count was 512``, ``keep it secret``), names that only
+  contain one (``max_tokens=512``, ``token_count: 3``, ``secretary: Ann``), UUIDs, hex
+  digests, ISO timestamps, ticket ids such as ``SUP-57``. ``token: 512`` *is* redacted: it
+  reads as an assignment, and a pattern cannot tell a count from a credential.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+import weakref
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Final
+
+import orjson
+
+from agentlab.model._canonical import (
+    _default,
+    _fix_str,
+    _key,
+    _native,
+    _pointer,
+    canonical,
+    canonical_body,
+)
+
+__all__ = [
+    "DEFAULT_PATTERNS",
+    "MARKER_PREFIX",
+    "MIN_SECRET_LEN",
+    "Redactor",
+    "ScrubbedLogFilter",
+    "SecretPattern",
+    "default_redactor",
+]
+
+log = logging.getLogger("agentlab.identity")
+
+MARKER_PREFIX: Final = "[REDACTED"
+"""Every marker starts with this: ``[REDACTED:secret]``, ``[REDACTED:bearer]``, ..."""
+
+MIN_SECRET_LEN: Final = 6
+"""Shorter known secrets are refused: replacing them would mangle ordinary text."""
+
+_SECRET_MARK: Final = f"{MARKER_PREFIX}:secret]"
+_ERROR_MARK: Final = f"{MARKER_PREFIX}:scrubber-error]"
+_MAX_DEPTH = 250  # as agentlab.model.canonical: deeper values are refused (here: fail closed)
+_MAX_PASSES = 4  # secret passes over one string before it is given up as unscrubbable
+_ENTRY_VALUE_MAX = 4096  # how much of a mapping value the ``key=value`` reading looks at
+
+
+def _marker(name: str) -> str:
+    return f"{MARKER_PREFIX}:{name}]"
+
+
+# ---------------------------------------------------------------------------------------------
+# Patterns
+
+
+@dataclass(frozen=True, slots=True)
+class SecretPattern:
+    """A secret-shaped string: where ``regex`` matches, the span of ``group`` becomes
+    ``[REDACTED:<name>]``, so context such as ``Bearer `` or ``https://user:`` stays readable.
+
+    ``triggers`` serve :meth:`Redactor.might_contain`: byte regexes of which the canonical
+    JSON of any value this pattern changes matches at least one (mind JSON escaping: a space
+    may appear as a space or as ``\\n``...). Begin each with a literal byte, which keeps the
+    combined scan fast. Left empty, one is derived from a literal prefix of ``regex``; if
+    there is none, ``might_contain`` answers True while the pattern is registered.
+    """
+
+    name: str
+    regex: re.Pattern[str]
+    group: int | str = 0
+    triggers: tuple[bytes, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[A-Za-z0-9_.\-]+", self.name):
+            raise ValueError(
+                f"pattern name {self.name!r} cannot go in a marker; use letters, digits, "
+                "'-', '_' or '.'"
+            )
+        if not isinstance(self.regex, re.Pattern) or not isinstance(self.regex.pattern, str):
+            raise TypeError(
+                f"pattern {self.name!r}: regex must be a compiled str pattern "
+                f"(re.compile(...)), not {self.regex!r}; Redactor.add_pattern takes a string"
+            )
+        g = self.group
+        if isinstance(g, str) and g not in self.regex.groupindex:
+            raise ValueError(f"pattern {self.name!r} has no group named {g!r}")
+        if isinstance(g, int) and not 0 <= g <= self.regex.groups:
+            raise ValueError(f"pattern {self.name!r} has no group {g}")
+        for t in self.triggers:
+            _check_trigger(self.name, t)
+        if not self.triggers:
+            object.__setattr__(self, "triggers", _prefix_triggers(self.regex))
+
+
+def _check_trigger(name: str, trigger: bytes) -> None:
+    if not isinstance(trigger, bytes):
+        raise TypeError(f"pattern {name!r}: triggers are bytes regexes, not {trigger!r}")
+    try:
+        compiled = re.compile(trigger)
+    except re.error as exc:
+        raise ValueError(f"pattern {name!r}: trigger {trigger!r} is not a regex: {exc}") from None
+    if compiled.flags or compiled.groups:
+        raise ValueError(
+            f"pattern {name!r}: trigger {trigger!r} is joined with others into one scan, so it "
+            "may not set global flags or capture; use (?i:...) and (?:...) instead"
+        )
+
+
+def _ci(word: str) -> str:
+    return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else re.escape(c) for c in word)
+
+
+_LITERAL_PREFIX = re.compile(r"(?:\\b)?([A-Za-z0-9_\-]+)")
+
+
+def _prefix_triggers(regex: re.Pattern[str]) -> tuple[bytes, ...]:
+    """A trigger from the literal text every match of ``regex`` starts with, or none.
+
+    Conservative: no alternation anywhere, no verbose mode, and no Unicode case folding
+    (under which ``K`` and ``ſ`` match ``k`` and ``s`` while their bytes differ).
+    """
+    flags = regex.flags
+    if flags & re.VERBOSE or "|" in regex.pattern:
+        return ()
+    if flags & re.IGNORECASE and not flags & re.ASCII:
+        return ()
+    m = _LITERAL_PREFIX.match(regex.pattern)
+    if m is None:
+        return ()
+    literal = m.group(1)
+    if regex.pattern[m.end() : m.end() + 1] in ("?", "*", "{"):
+        literal = literal[:-1]  # the quantifier makes the last character optional
+    if len(literal) < 3:
+        return ()
+    if not flags & re.IGNORECASE:
+        return (re.escape(literal).encode(),)
+    rest = _ci(literal[1:])
+    heads = dict.fromkeys((literal[0].upper(), literal[0].lower()))
+    return tuple(f"{re.escape(c)}{rest}".encode() for c in heads)
+
+
+def _word_triggers(word: str, at: int, tail: str) -> tuple[bytes, ...]:
+    """Case-insensitive ``word`` + ``tail`` anchored on ``word[at]`` (a rare letter, so the
+    combined scan stops at few places); the letters after it are matched first, as they
+    reject most places fastest, then a lookbehind checks the whole word."""
+    after = _ci(word[at + 1 :])
+    return tuple(
+        f"{c}{after}{f'(?<={_ci(word[:at])}{c}{after})' if at else ''}{tail}".encode()
+        for c in (word[at].upper(), word[at].lower())
+    )
+
+
+# After a secret-sounding name, canonical JSON shows one of these bytes: a quote, ``:``,
+# ``=``, a space, or the backslash that starts an escaped quote, tab or newline.
+_AFTER_NAME = r"""[\\"' :=]"""
+_KEY_WORDS = r"passw(?:or)?d|secret|token|api[_-]?key|access[_-]?key|authorization"
+_TOKEN = r"A-Za-z0-9\-._~+/"
+
+_PRIVATE_KEY = SecretPattern(
+    "private-key",
+    re.compile(
+        r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
+        r"(?P<secret>[\s\S]+?)"
+        r"(?=-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|\Z)"
+    ),
+    "secret",
+    (b"KEY-----", b"KEY BLOCK-----"),
+)
+_URL_PASSWORD = SecretPattern(
+    "url-password",
+    # The scheme is not part of the match (it stays anyway): starting at "://" keeps the
+    # search a fast literal scan instead of trying every word as a scheme.
+    re.compile(r"(?a)://[^\s:/?#@\"'<>\[\]]*:(?P<secret>(?!\[REDACTED)[^\s/?#\"'<>]+)@"),
+    "secret",
+    (rb'//[^/\s"]*@',),
+)
+_JWT = SecretPattern(
+    "jwt",
+    re.compile(r"(?a)eyJ[A-Za-z0-9_\-]{5,}\.eyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]*"),
+    0,
+    (rb"J(?<=\.eyJ)",),
+)
+# "sk-" not inside a word ("task-..."): in JSON the byte before it is not a letter or digit,
+# unless that ends an escape (\n, \u00e9...), which decodes to a character that is not one.
+_SK_TRIGGERS = (
+    rb"k-(?<=sk-)(?:(?<![A-Za-z0-9]sk-)|(?<=\\[bfnrt]sk-)|(?<=\\u[0-9a-f]{4}sk-))"
+    rb"[A-Za-z0-9_\-]{20}",
+)
+_ANTHROPIC = SecretPattern(
+    "anthropic-key",
+    re.compile(r"(?a)sk-(?<![A-Za-z0-9]sk-)ant-[A-Za-z0-9_\-]{20,}"),
+    0,
+    _SK_TRIGGERS,
+)
+_OPENAI = SecretPattern(
+    "openai-key",
+    re.compile(r"(?a)sk-(?<![A-Za-z0-9]sk-)(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}"),
+    0,
+    _SK_TRIGGERS,
+)
+_GITHUB = SecretPattern(
+    "github-token",
+    re.compile(r"(?a)\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})"),
+    0,
+    (rb"gh[pousr]_[A-Za-z0-9]{36}", rb"github_pat_"),
+)
+_SLACK = SecretPattern(
+    "slack-token",
+    re.compile(r"(?a)\bxox[abposr]-[A-Za-z0-9\-]{10,}"),
+    0,
+    (rb"xox[abposr]-",),
+)
+_AWS = SecretPattern(
+    "aws-access-key-id",
+    re.compile(r"(?a)\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"),
+    0,
+    (rb"KIA(?<=AKIA)[A-Z0-9]{16}", rb"SIA(?<=ASIA)[A-Z0-9]{16}"),
+)
+_GOOGLE = SecretPattern(
+    "google-api-key",
+    re.compile(r"(?a)\bAIza[A-Za-z0-9_\-]{35}(?![A-Za-z0-9_\-])"),
+    0,
+    (rb"za(?<=AIza)[A-Za-z0-9_\-]{35}",),
+)
+_BEARER = SecretPattern(
+    "bearer",
+    # A token has a digit or punctuation, or is 16+ letters: "bearer of bad news" and
+    # "a Bearer Token" stay, "Bearer abc.def" does not.
+    re.compile(
+        rf"(?ai)\bbearer\s+(?P<secret>(?=[{_TOKEN}]*[0-9\-._~+/])[{_TOKEN}]+=*|[A-Za-z]{{16,}}=*)"
+    ),
+    "secret",
+    _word_triggers("bearer", 0, r"[ \\]"),
+)
+_ASSIGNMENT = SecretPattern(
+    "assignment",
+    re.compile(
+        rf"(?ai)(?:{_KEY_WORDS})"
+        r"""\\?["']?\s*[:=]\s*"""
+        r"(?:(?:bearer|basic|token|digest)\s+)?+"  # an HTTP auth scheme word stays readable
+        r"""\\?["']?"""
+        r"""(?P<secret>(?!\[REDACTED)(?:(?<=")[^"\\\r\n]+|(?<=')[^'\\\r\n]+|[^\s"'`,;&<>\\]+))"""
+    ),
+    "secret",
+    (
+        *_word_triggers("password", 4, _AFTER_NAME),
+        *_word_triggers("passwd", 4, _AFTER_NAME),
+        *_word_triggers("secret", 2, _AFTER_NAME),
+        *_word_triggers("token", 2, _AFTER_NAME),
+        *_word_triggers("apikey", 3, _AFTER_NAME),
+        *_word_triggers("api_key", 4, _AFTER_NAME),
+        *_word_triggers("api-key", 4, _AFTER_NAME),
+        *_word_triggers("accesskey", 6, _AFTER_NAME),
+        *_word_triggers("access_key", 7, _AFTER_NAME),
+        *_word_triggers("access-key", 7, _AFTER_NAME),
+        *_word_triggers("authorization", 7, _AFTER_NAME),
+    ),
+)
+
+DEFAULT_PATTERNS: Final[tuple[SecretPattern, ...]] = (
+    _PRIVATE_KEY,
+    _URL_PASSWORD,
+    _JWT,
+    _ANTHROPIC,  # before OpenAI's, which would also match "sk-ant-..."
+    _OPENAI,
+    _GITHUB,
+    _SLACK,
+    _AWS,
+    _GOOGLE,
+    _BEARER,  # before the assignment, so "Authorization: Bearer <jwt>" keeps "Bearer"
+    _ASSIGNMENT,
+)
+"""Secret-shaped strings redacted by default (see the module docstring for what is not)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# The redactor
+
+Callback = Callable[[str], str | None]
+_Repl = Callable[[re.Match[str]], str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Config:
+    secrets: frozenset[str]
+    patterns: tuple[SecretPattern, ...]
+    callbacks: tuple[Callback, ...]
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    """Everything a scrub or a byte scan needs, built once per configuration."""
+
+    config: _Config
+    secrets: tuple[str, ...]  # longest first
+    secret_gate: re.Pattern[str] | None
+    patterns: tuple[tuple[re.Pattern[str], int | str, str, _Repl], ...]  # + marker, repl
+    callbacks: tuple[Callback, ...]
+    trigger: re.Pattern[bytes] | None
+    always: bool  # some callback or pattern has no trigger: every value might change
+
+
+# Bytes ordered from common to rare in event JSON; a known secret's scan anchor starts at
+# its rarest byte, so the combined scan stops at few places. Unlisted bytes are rarest.
+_COMMON_BYTES = b'" etaoinsrlhdcu:,mpf_gyw.b0123456789{}[]vkTSAICEONRLDMPBUFHGWY-/xjqz'
+_ANCHOR_LEN = 10
+
+
+def _secret_anchor(secret: str) -> bytes | None:
+    """A slice of the secret's canonical JSON form (None if it cannot occur there)."""
+    try:
+        escaped = orjson.dumps(secret)[1:-1]
+    except orjson.JSONEncodeError:  # a lone surrogate: canonical JSON replaces it
+        return None
+    width = min(len(escaped), _ANCHOR_LEN)
+
+    def rarity(i: int) -> int:
+        found = _COMMON_BYTES.find(escaped[i : i + 1])
+        return len(_COMMON_BYTES) if found < 0 else found
+
+    start = max(range(len(escaped) - width + 1), key=rarity)
+    return re.escape(escaped[start : start + width])
+
+
+_HEAD = re.compile(rb"(?:[A-Za-z0-9_/\"' :=,@]|\\[^A-Za-z0-9])(?![*+?{])")
+
+
+def _combine(alternatives: Iterable[bytes]) -> re.Pattern[bytes]:
+    """One byte regex matching where any alternative does.
+
+    Alternatives starting with the same literal byte are merged behind it, so that the
+    regex engine's first-byte filter stops at few places and tries few branches there.
+    """
+    groups: dict[bytes, list[bytes]] = {}
+    alone: list[bytes] = []
+    for alt in dict.fromkeys(alternatives):
+        m = _HEAD.match(alt)
+        if m is None or b"|" in alt:
+            alone.append(alt)
+        else:
+            groups.setdefault(m.group(), []).append(alt[m.end() :])
+    parts = [
+        head if b"" in rests else head + b"(?:" + b"|".join(rests) + b")"
+        for head, rests in groups.items()
+    ]
+    return re.compile(b"|".join(parts + alone))
+
+
+def _compile(config: _Config) -> _Compiled:
+    secrets = tuple(sorted(config.secrets, key=lambda s: (-len(s), s)))
+    alternatives = [a for a in map(_secret_anchor, secrets) if a is not None]
+    for p in config.patterns:
+        alternatives.extend(p.triggers)
+    return _Compiled(
+        config=config,
+        secrets=secrets,
+        secret_gate=re.compile("|".join(map(re.escape, secrets))) if secrets else None,
+        patterns=tuple(
+            (p.regex, p.group, _marker(p.name), _replacer(p.group, _marker(p.name)))
+            for p in config.patterns
+        ),
+        callbacks=config.callbacks,
+        trigger=_combine(alternatives) if alternatives else None,
+        always=bool(config.callbacks) or any(not p.triggers for p in config.patterns),
+    )
+
+
+class _Failed(Exception):
+    """A string could not be scrubbed; the caller substitutes the error marker."""
+
+
+def _replace_secrets(c: _Compiled, text: str) -> str:
+    """``text`` with every known secret replaced; overlapping occurrences merge into one
+    marker, and a marker that, with its neighbours, spells a secret again is scrubbed too."""
+    gate = c.secret_gate
+    if gate is None or gate.search(text) is None:
+        return text
+    for _ in range(_MAX_PASSES):
+        spans: list[tuple[int, int]] = []
+        for secret in c.secrets:
+            i = text.find(secret)
+            while i >= 0:
+                spans.append((i, i + len(secret)))
+                i = text.find(secret, i + 1)
+        spans.sort()
+        merged: list[list[int]] = []
+        for s, e in spans:
+            if merged and s <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], e)
+            else:
+                merged.append([s, e])
+        out: list[str] = []
+        pos = 0
+        for s, e in merged:
+            out.append(text[pos:s])
+            out.append(_SECRET_MARK)
+            pos = e
+        out.append(text[pos:])
+        text = "".join(out)
+        if gate.search(text) is None:
+            return text
+    raise _Failed
+
+
+def _replacer(group: int | str, marker: str) -> _Repl:
+    """A ``re.sub`` replacement that swaps only the group's span for the marker."""
+
+    def repl(m: re.Match[str]) -> str:
+        s, e = m.span(group)
+        if s == e:  # the group did not take part, or is empty: nothing to hide
+            return m.group()
+        base = m.start()
+        whole = m.group()
+        return whole[: s - base] + marker + whole[e - base :]
+
+    return repl
+
+
+def _may_change(c: _Compiled, value: str | dict[str, str]) -> bool:
+    """The byte scan of :meth:`Redactor.might_contain` on one string or mapping entry,
+    which lets the walk skip the (far slower) patterns for nearly every string."""
+    if c.always:
+        return True
+    if c.trigger is None:
+        return False
+    try:
+        data = orjson.dumps(value)
+    except orjson.JSONEncodeError:  # a lone surrogate: scrub it the slow way
+        return True
+    return c.trigger.search(data) is not None
+
+
+def _scrub_str(c: _Compiled, text: str) -> str:
+    if not _may_change(c, text):
+        return text
+    try:
+        return _scrub_str_unsafe(c, text)
+    except _Failed:
+        return _ERROR_MARK
+
+
+def _scrub_str_unsafe(c: _Compiled, text: str) -> str:
+    out = _replace_secrets(c, text)
+    first = out
+    for regex, _, _, repl in c.patterns:
+        out = regex.sub(repl, out)
+    for fn in c.callbacks:
+        try:
+            got = fn(out)
+        except Exception:
+            return _ERROR_MARK
+        if got is None:
+            continue
+        if not isinstance(got, str):
+            return _ERROR_MARK
+        out = got
+    if out is not first:  # a pattern's marker or a callback may have written a secret
+        out = _replace_secrets(c, out)
+    return out
+
+
+def _scrub_entry(c: _Compiled, key: str, value: str) -> str | None:
+    """A mapping entry read as the text ``key=value``: a match that begins in the key and
+    puts its secret group in the value hides the value from there on (None: no match)."""
+    value_start = value[:_ENTRY_VALUE_MAX]
+    if not c.patterns or not _may_change(c, {key: value_start}):
+        return None
+    cut = len(key) + 1
+    text = f"{key}={value_start}"
+    for regex, group, marker, _ in c.patterns:
+        for m in regex.finditer(text):
+            if m.start() >= len(key):
+                break
+            s, e = m.span(group)
+            if s >= cut and e > s:
+                return value[: s - cut] + marker
+    return None
+
+
+def _note(changed: list[str], path: str) -> None:
+    if not changed or changed[-1] != path:
+        changed.append(path)
+
+
+def _unique_key(key: str, original: Mapping[Any, Any], out: dict[Any, Any] | None) -> str:
+    """``key``, or ``key#2``, ``key#3``... when two keys scrub to the same marker."""
+    candidate, n = key, 2
+    while candidate in original or (out is not None and candidate in out):
+        candidate = f"{key}#{n}"
+        n += 1
+    return candidate
+
+
+def _walk(c: _Compiled, value: Any, path: str, changed: list[str], depth: int) -> Any:
+    if isinstance(value, str):
+        new = _scrub_str(c, value)
+        if new == value:
+            return value
+        _note(changed, path)
+        return new
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if depth > _MAX_DEPTH:
+        raise _Failed
+    if isinstance(value, Mapping):
+        return _walk_mapping(c, value, path, changed, depth)
+    if isinstance(value, list | tuple):
+        out: list[Any] | None = None
+        for i, item in enumerate(value):
+            new_item = _walk(c, item, f"{path}/{i}", changed, depth + 1)
+            if out is None and new_item is not item:
+                out = list(value[:i])
+            if out is not None:
+                out.append(new_item)
+        if out is None:
+            return value
+        return tuple(out) if isinstance(value, tuple) else out
+    if isinstance(value, bytes | bytearray | memoryview):
+        try:
+            text = bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            return value
+        new = _scrub_str(c, text)
+        if new == text:
+            return value
+        _note(changed, path)
+        return new
+    # Anything else is recorded in its JSON form (agentlab.model.canonical's rule): scrub
+    # that, and keep the object itself when the form had nothing to hide.
+    native, form = _native(value)
+    if not native:
+        form = _default(value)
+    mark = len(changed)
+    new_form = _walk(c, form, path, changed, depth + 1)
+    return value if len(changed) == mark else new_form
+
+
+def _walk_mapping(
+    c: _Compiled, value: Mapping[Any, Any], path: str, changed: list[str], depth: int
+) -> Any:
+    out: dict[Any, Any] | None = None
+    items = list(value.items())
+    for i, (k, v) in enumerate(items):
+        if isinstance(k, str) and isinstance(v, str) and not _may_change(c, {k: v}):
+            if out is not None:  # one scan clears the key, the value and the entry
+                out[k] = v
+            continue
+        text_key = k if isinstance(k, str) else _key(k)
+        new_text_key = _scrub_str(c, text_key)
+        key_changed = new_text_key != text_key
+        new_k = _unique_key(new_text_key, value, out) if key_changed else k
+        here = _pointer(path, new_k if key_changed else text_key)
+        if key_changed:
+            _note(changed, here)
+        new_v = _walk(c, v, here, changed, depth + 1)
+        if isinstance(new_v, str) and isinstance(new_k, str):
+            entry = _scrub_entry(c, new_k, new_v)
+            if entry is not None:
+                new_v = entry
+                _note(changed, here)
+        if out is None and (key_changed or new_v is not v):
+            out = dict(items[:i])
+        if out is not None:
+            out[new_k] = new_v
+    return value if out is None else out
+
+
+_REDACTORS: weakref.WeakSet[Redactor] = weakref.WeakSet()
+
+
+class Redactor:
+    """Replaces known secrets and secret-shaped strings with markers.
+
+    Thread-safe: changes build a new immutable configuration under a lock; scrubs and scans
+    read whichever configuration is current, without locking.
+
+    >>> r = Redactor(secrets=["hunter2-xyz"])
+    >>> r.scrub({"q": "pw is hunter2-xyz"})
+    ({'q': 'pw is [REDACTED:secret]'}, ['/q'])
+    """
+
+    def __init__(
+        self,
+        *,
+        patterns: Iterable[SecretPattern] = DEFAULT_PATTERNS,
+        secrets: Iterable[str] = (),
+        callbacks: Iterable[Callback] = (),
+    ) -> None:
+        self._lock = threading.Lock()
+        self._config = _Config(frozenset(), (), (), 0)
+        self._cache: _Compiled | None = None
+        for p in patterns:
+            self.add_pattern(p)
+        for s in secrets:
+            self.add_secret(s)
+        for fn in callbacks:
+            self.add_callback(fn)
+        _REDACTORS.add(self)
+
+    def __repr__(self) -> str:
+        cfg = self._config  # counts only: a repr must never show a secret
+        return (
+            f"<Redactor {len(cfg.patterns)} patterns, {len(cfg.secrets)} secrets, "
+            f"{len(cfg.callbacks)} callbacks, version {cfg.version}>"
+        )
+
+    @property
+    def version(self) -> int:
+        """Increases whenever secrets, patterns or callbacks change (callers may cache)."""
+        return self._config.version
+
+    def _change(self, **changes: Any) -> None:
+        cfg = self._config
+        self._config = replace(cfg, **changes, version=cfg.version + 1)
+
+    def add_secret(self, value: str) -> None:
+        """Redact this exact value (a resolved credential) wherever it appears."""
+        if not isinstance(value, str):
+            raise TypeError(f"a secret is a str, not {type(value).__name__}")
+        if len(value) < MIN_SECRET_LEN:
+            raise ValueError(
+                f"a secret of {len(value)} characters is too short to redact safely (it would "
+                f"mangle ordinary text); known secrets need at least {MIN_SECRET_LEN}"
+            )
+        forms = {value}
+        fixed = _fix_str(value)  # how canonical JSON stores it, if that differs
+        if fixed is not None:
+            forms.add(fixed)
+        with self._lock:
+            if not forms <= self._config.secrets:
+                self._change(secrets=self._config.secrets | forms)
+
+    def add_pattern(self, pattern: SecretPattern | str, *, name: str = "pattern") -> None:
+        """Redact matches of a pattern; a string is compiled and named ``name``."""
+        if isinstance(pattern, str):
+            try:
+                regex = re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a valid regular expression: {exc}") from None
+            pattern = SecretPattern(name, regex)
+        elif not isinstance(pattern, SecretPattern):
+            raise TypeError(f"add_pattern takes a SecretPattern or a str, not {pattern!r}")
+        with self._lock:
+            if pattern not in self._config.patterns:
+                self._change(patterns=(*self._config.patterns, pattern))
+
+    def add_callback(self, fn: Callback) -> None:
+        """Also pass every string through ``fn``: it returns the replacement, or None for no
+        change. If it raises, the whole string becomes ``[REDACTED:scrubber-error]``."""
+        if not callable(fn):
+            raise TypeError(f"a callback is a function of one str, not {fn!r}")
+        with self._lock:
+            if fn not in self._config.callbacks:
+                self._change(callbacks=(*self._config.callbacks, fn))
+
+    def _compiled(self) -> _Compiled:
+        cfg = self._config
+        c = self._cache
+        if c is None or c.config is not cfg:
+            c = self._cache = _compile(cfg)  # a race only builds it twice
+        return c
+
+    def scrub_text(self, text: str) -> str:
+        """``text`` with known secrets, then pattern matches, then callbacks applied."""
+        if not isinstance(text, str):
+            raise TypeError(f"scrub_text takes a str, not {type(text).__name__}; use scrub()")
+        try:
+            return _scrub_str(self._compiled(), text)
+        except Exception:
+            return _ERROR_MARK
+
+    def scrub(self, value: Any) -> tuple[Any, list[str]]:
+        """The value with every string (and mapping key) scrubbed, and the JSON pointers
+        that changed, in walk order.
+
+        The input is never mutated; unchanged subtrees are shared. Objects that are not
+        JSON-like are scrubbed in the JSON form agentlab would record, and kept as they are
+        when that form has nothing to hide. Any failure gives
+        ``("[REDACTED:scrubber-error]", [""])``: better no value than a leaked one.
+        """
+        c = self._compiled()
+        changed: list[str] = []
+        try:
+            return _walk(c, value, "", changed, 0), changed
+        except Exception as exc:  # fail closed, and say so without showing the value
+            log.warning(
+                "scrubbing a value failed (%s); it is recorded as %s",
+                type(exc).__name__,
+                _ERROR_MARK,
+            )
+            return _ERROR_MARK, [""]
+
+    def might_contain(self, data: bytes) -> bool:
+        """Whether :meth:`scrub` could change the value these canonical JSON bytes encode.
+
+        One compiled byte scan; never False when a scrub would change something (false
+        positives are possible, and rare). With callbacks registered it is always True.
+        """
+        c = self._cache
+        if c is None or c.config is not self._config:
+            c = self._compiled()
+        if c.always:
+            return True
+        return c.trigger is not None and c.trigger.search(data) is not None
+
+    def scrub_json(self, data: bytes) -> tuple[bytes, list[str]] | None:
+        """Canonical JSON scrubbed: None when there is nothing to scrub, else the new
+        canonical bytes (as ``agentlab.model.canonical_body`` writes them) and the pointers."""
+        if not self.might_contain(data):
+            return None
+        try:
+            value = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return orjson.dumps(_ERROR_MARK), [""]
+        new, changed = self.scrub(value)
+        if not changed:
+            return None
+        return (canonical_body(new) if isinstance(new, dict) else canonical(new)[0]), changed
+
+
+# ---------------------------------------------------------------------------------------------
+# The process-wide redactor and logging
+
+_default_lock = threading.Lock()
+_process_redactor: Redactor | None = None
+
+
+def default_redactor() -> Redactor:
+    """The process's redactor: every resolved credential secret is added to it, and the
+    recorder scrubs every event with it. A forked child keeps it (and its secrets)."""
+    global _process_redactor
+    r = _process_redactor
+    if r is None:
+        with _default_lock:
+            if _process_redactor is None:
+                _process_redactor = Redactor()
+            r = _process_redactor
+    return r
+
+
+def _after_fork_in_child() -> None:
+    # A lock held by a thread of the parent at the fork would stay held forever here.
+    global _default_lock
+    _default_lock = threading.Lock()
+    for r in list(_REDACTORS):
+        r._lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+class ScrubbedLogFilter(logging.Filter):
+    """Scrubs a log record's message, arguments and traceback, so no log line carries a
+    secret. Never drops a record. Attach it to handlers: a logger's filters do not see
+    records propagated from its children.
+
+    >>> logging.getLogger().handlers[0].addFilter(ScrubbedLogFilter())  # doctest: +SKIP
+    """
+
+    def __init__(self, *, redactor: Redactor | None = None, name: str = "") -> None:
+        super().__init__(name)
+        self._redactor = redactor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        r = self._redactor if self._redactor is not None else default_redactor()
+        try:
+            _scrub_record(r, record)
+        except Exception:
+            record.msg, record.args = _ERROR_MARK, None
+            record.exc_info, record.exc_text, record.stack_info = None, None, None
+        return True
+
+
+def _scrub_record(r: Redactor, record: logging.LogRecord) -> None:
+    try:
+        message = record.getMessage()
+        formatted = True
+    except Exception:  # a bad format string: logging would print msg and args raw
+        message, formatted = f"{record.msg} {record.args!r}", False
+    scrubbed = r.scrub_text(message)
+    if scrubbed != message or not formatted:
+        record.msg, record.args = scrubbed, None
+    if record.exc_info and not record.exc_text:
+        # Formatters reuse exc_text when it is set, so format the traceback once, here.
+        record.exc_text = logging.Formatter().formatException(record.exc_info)
+    if record.exc_text:
+        text = r.scrub_text(record.exc_text)
+        if text != record.exc_text:
+            # Handlers that render exc_info themselves would show the secret again.
+            record.exc_text, record.exc_info = text, None
+    if record.stack_info:
+        record.stack_info = r.scrub_text(record.stack_info)
