@@ -8,18 +8,18 @@ with the reason recorded.
 from __future__ import annotations
 
 import hmac
-import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
 
 from agentlab.approval._manager import ApprovalManager, binding_for
+from agentlab.identity import scrubbed_logger
 from agentlab.model import ApprovalRequest, Denial, Phase
 
 __all__ = ["Approver", "GateResult", "announce", "auto_approve", "pass_through_gate"]
 
-log = logging.getLogger("agentlab.approval")
+log = scrubbed_logger("agentlab.approval")
 
 
 class Approver(Protocol):

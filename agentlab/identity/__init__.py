@@ -10,6 +10,7 @@ from agentlab.identity._grants import (
     revoke_grant,
 )
 from agentlab.identity._keys import fingerprint, key_path, keyed_hash, signing_key
+from agentlab.identity._logs import scrubbed_logger
 from agentlab.identity._redact import (
     DEFAULT_PATTERNS,
     MARKER_PREFIX,
@@ -50,6 +51,7 @@ __all__ = [
     "resolve_secret",
     "revoke_grant",
     "scope_matches",
+    "scrubbed_logger",
     "signing_key",
     "validate_scope",
 ]

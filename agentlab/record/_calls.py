@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import logging
 import time
 import traceback
 from collections.abc import Callable, Mapping
@@ -18,6 +17,7 @@ from typing import Any, Literal, NamedTuple
 import orjson
 
 from agentlab.errors import PayloadTooLargeError, RecordingError
+from agentlab.identity import scrubbed_logger
 from agentlab.model import PAYLOAD_FIELDS, Denial, EventStats, canonical, canonical_body
 from agentlab.model._canonical import _default as _json_default
 from agentlab.model._ids import Clock, IdFactory
@@ -36,7 +36,7 @@ _orjson_dumps = orjson.dumps
 _new_tuple = tuple.__new__
 
 
-log = logging.getLogger("agentlab.record")
+log = scrubbed_logger("agentlab.record")
 _warned: set[tuple[str, str]] = set()
 
 

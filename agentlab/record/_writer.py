@@ -16,7 +16,6 @@ its recorder at the next durable write or flush), so one bad run never blocks th
 from __future__ import annotations
 
 import atexit
-import logging
 import os
 import threading
 import time
@@ -24,13 +23,13 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 
 from agentlab.errors import AgentlabError, RecordingError, StoreBusyError
-from agentlab.identity import Redactor, default_redactor
+from agentlab.identity import Redactor, default_redactor, scrubbed_logger
 from agentlab.model import canonical_body, loads, new_id
 from agentlab.store import Appended, PendingEvent, RunStore
 
 __all__ = ["BackgroundWriter", "writer_for"]
 
-log = logging.getLogger("agentlab.record")
+log = scrubbed_logger("agentlab.record")
 
 
 def _transient(exc: BaseException) -> bool:
