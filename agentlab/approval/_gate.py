@@ -108,7 +108,7 @@ def pass_through_gate(
     if not manager.authentic(req):
         return deny("binding", f"approval {req.id} does not carry agentlab's MAC (written "
                     "by hand?); not honoured")
-    now = binding_for(run_id, call_key, tool, current_arguments(), grant,
+    now = binding_for(run_id, req.call_key, tool, current_arguments(), grant,
                       int(req.expires_at.timestamp() * 1_000_000))
     if not hmac.compare_digest(now, req.binding):
         return deny("binding", f"the call no longer matches what approval {req.id} was "

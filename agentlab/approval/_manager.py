@@ -100,22 +100,31 @@ class ApprovalManager:
                 grant: str | None = None, scope: str | None = None, rule: str | None = None,
                 phase: Phase | None = None, timeout: timedelta = DEFAULT_TIMEOUT
                 ) -> ApprovalRequest:
-        """Store a pending request for this call (or return the one already stored for it,
-        as when a resumed run reaches the call it was waiting on)."""
-        now = self._now_us()
-        expires = now + int(timeout.total_seconds() * 1_000_000)
+        """Store a pending request for this call, or return the one already stored for it
+        (a resumed run reaching the call it was waiting on). A stored request that expired
+        unanswered does not block the call for ever: the call asks again, under a numbered
+        key (``key#2``, ``key#3``...)."""
         shown, _ = default_redactor().scrub(dict(arguments))
         shown_data, _ = canonical(shown)
-        row: dict[str, Any] = {
-            "request_id": new_id(), "run_id": run_id, "call_key": call_key, "tool": tool,
-            "arguments": shown_data.decode(), "grant_name": grant, "scope": scope,
-            "rule": rule, "phase": phase, "requested_us": now, "expires_us": expires,
-            "binding": binding_for(run_id, call_key, tool, arguments, grant, expires),
-        }
         from agentlab.model import loads
 
-        row["request_mac"] = _request_mac({**row, "arguments_value": loads(shown_data)})
-        return self.store.add_approval(row)
+        shown_value = loads(shown_data)
+        key = call_key
+        for attempt in range(2, 1000):
+            now = self._now_us()
+            expires = now + int(timeout.total_seconds() * 1_000_000)
+            row: dict[str, Any] = {
+                "request_id": new_id(), "run_id": run_id, "call_key": key, "tool": tool,
+                "arguments": shown_data.decode(), "grant_name": grant, "scope": scope,
+                "rule": rule, "phase": phase, "requested_us": now, "expires_us": expires,
+                "binding": binding_for(run_id, key, tool, arguments, grant, expires),
+            }
+            row["request_mac"] = _request_mac({**row, "arguments_value": shown_value})
+            stored = self.store.add_approval(row)
+            if stored.status != "expired":
+                return stored
+            key = f"{call_key}#{attempt}"
+        raise ApprovalError(f"call {call_key} has asked for approval too often; giving up")
 
     # -- reading --------------------------------------------------------------------------
 

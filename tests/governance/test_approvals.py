@@ -373,3 +373,17 @@ def test_async_tools_wait_off_the_event_loop(store: SqlStore, world: dict[str, A
 
     ticks = asyncio.run(main())
     assert ran == ["SUP-1"] and ticks == [0, 1, 2, 3, 4]  # the loop kept running while waiting
+
+
+def test_a_call_whose_request_expired_can_ask_again(store: SqlStore) -> None:
+    mgr = ApprovalManager(store)
+    first = mgr.request(run_id="r1", call_key="create_issue:abc:1", tool="create_issue",
+                        arguments={"project": "SUP-1"}, timeout=timedelta(seconds=0))
+    assert mgr.wait(first.id).status == "expired"
+    again = mgr.request(run_id="r1", call_key="create_issue:abc:1", tool="create_issue",
+                        arguments={"project": "SUP-1"})
+    assert again.id != first.id and again.status == "pending"
+    assert again.call_key == "create_issue:abc:1#2"
+    # while it is pending (or decided), asking again returns the same request
+    assert mgr.request(run_id="r1", call_key="create_issue:abc:1", tool="create_issue",
+                       arguments={"project": "SUP-1"}).id == again.id
