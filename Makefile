@@ -15,8 +15,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[test]'
 	rm -f $(VENV)/.installed-* && touch $@
 
-demo: $(STAMP)  ## install, then record the sample agent's good and bad runs into ./agentlab.db
-	$(BIN)/agentlab demo
+demo: $(STAMP)  ## install, then record the sample agent's three governed runs into ./agentlab.db (a scripted lead answers approvals)
+	$(BIN)/agentlab demo --auto-approve
 	$(BIN)/agentlab verify
 
 lint: $(STAMP)  ## import layering and style

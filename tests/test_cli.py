@@ -195,7 +195,7 @@ def test_demo_and_import_create_the_store(recorded: tuple[str, str], tmp_path: P
     out = runner.invoke(cli, ["import", str(path), "--store", str(fresh), "--json"])
     assert out.exit_code == 0 and json.loads(out.stdout) == {"imported": [run_id], "skipped": []}
     demo_db = tmp_path / "demo.db"
-    out = runner.invoke(cli, ["demo", "--store", str(demo_db), "--json"])
+    out = runner.invoke(cli, ["demo", "--auto-approve", "--store", str(demo_db), "--json"])
     assert out.exit_code == 0 and demo_db.exists()
 
 
@@ -257,11 +257,11 @@ def test_default_store_is_agentlab_db_in_the_working_directory(
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("AGENTLAB_STORE", raising=False)
     runner = CliRunner()
-    out = runner.invoke(cli, ["demo"])
+    out = runner.invoke(cli, ["demo", "--auto-approve"])
     assert out.exit_code == 0, out.output
     assert (tmp_path / "agentlab.db").exists()
     assert "check the hash chains with `agentlab verify`" in out.stdout
-    assert "2 of 2 runs intact" in runner.invoke(cli, ["verify"]).stdout
+    assert "3 of 3 runs intact" in runner.invoke(cli, ["verify"]).stdout
 
 
 # -- export never leaves a partial or half file ---------------------------------------------

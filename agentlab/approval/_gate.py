@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 from agentlab.approval._manager import ApprovalManager, binding_for
-from agentlab.identity import scrubbed_logger
+from agentlab.identity import default_redactor, scrubbed_logger
 from agentlab.model import ApprovalRequest, Denial, Phase
 
 __all__ = ["Approver", "GateResult", "announce", "auto_approve", "pass_through_gate"]
@@ -32,10 +32,13 @@ class Approver(Protocol):
 
 def announce(request: ApprovalRequest, manager: ApprovalManager) -> None:
     """An approver that only says where to answer: the CLI, a notebook, the Python API."""
+    import shlex
+
+    where = default_redactor().scrub_text(str(manager.store.url))
     log.warning(
         "agentlab: %s waits for approval %s (rule %s); answer with "
-        "`agentlab approve %s --as NAME` (or reject / edit)",
-        request.tool, request.id, request.rule, request.id[:12],
+        "`agentlab approve %s --as NAME --store %s` (or reject / edit)",
+        request.tool, request.id, request.rule, request.id[:12], shlex.quote(where),
     )
 
 
@@ -97,7 +100,13 @@ def pass_through_gate(
         except Exception as exc:
             return deny("approver_error", f"the approver raised {type(exc).__name__}: {exc}",
                         withdraw=True)
-        req = manager.wait(req.id)
+        try:
+            req = manager.wait(req.id)
+        except BaseException:
+            # Interrupted (Ctrl-C, a cancelled task): nobody will run this call now, so the
+            # request must not stay answerable.
+            manager.withdraw(req.id, "the waiting run was interrupted")
+            raise
     if req.status == "expired":
         return deny("approval_expired", f"no decision on approval {req.id} before it expired "
                     f"at {req.expires_at:%Y-%m-%d %H:%M:%S} UTC")

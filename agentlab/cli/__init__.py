@@ -40,25 +40,54 @@ def cli() -> None:
 @cli.command()
 @store_option
 @json_option
+@click.option("--auto-approve", is_flag=True,
+              help="Let the scripted support lead (dana) answer every approval request at "
+              "once, so nothing waits for a human (what `make demo` passes).")
+@click.option("--approval-timeout", type=click.IntRange(min=1), default=10, show_default=True,
+              metavar="MINUTES",
+              help="Without --auto-approve: how long each approval request waits for a "
+              "decision before its call is refused.")
 @wrap_errors
-def demo(store_url: str | None, as_json: bool) -> None:
-    """Record the sample support-triage agent's good run and its stale-cache bad run."""
-    from agentlab.demo import run_demo
+def demo(store_url: str | None, as_json: bool, auto_approve: bool,
+         approval_timeout: int) -> None:
+    """Record the sample support-triage agent's three governed runs and print them.
+
+    The agent acts through three narrow grants (crm-reader, jira-writer, reply-drafter;
+    issued into the store if missing) under a policy that asks a support lead before it
+    files a Jira issue or lowers a ticket's priority: a good run, a bad run (a stale
+    account cache) and a run that tries to lower a priority.
+
+    Without --auto-approve, each approval request is printed and the demo waits for a
+    decision from another terminal (`agentlab approve ID --as NAME`, or reject / edit)
+    or a notebook, up to --approval-timeout minutes; an undecided call is refused. With
+    --auto-approve, a scripted lead decides at once: she approves the good run, edits the
+    issue the bad run files, and rejects the priority drop.
+    """
+    from datetime import timedelta
+
+    from agentlab.demo import governance_lines, run_demo, waiting_approver
 
     with open_cli_store(store_url, create=True) as store:
-        result = run_demo(store, out=None if as_json else click.echo)
-        runs = [store.run(result.good_run_id), store.run(result.bad_run_id)]
-        if as_json:
-            echo_json({"good_run_id": result.good_run_id, "bad_run_id": result.bad_run_id,
-                       "runs": runs})
-            return
-        for label, r in zip(("GOOD RUN (fresh CRM data)", "BAD RUN (stale cache)"), runs,
-                            strict=True):
-            click.echo(f"\n== {label} ==")
-            click.echo(summary_block(r))
-            click.echo(timeline(store.events(r.run_id)))
         where = store_location(store)
         again = "" if store_url is None else f" --store {shlex.quote(where)}"
+        wait = timedelta(minutes=approval_timeout)
+        approver = None if auto_approve else waiting_approver(
+            lambda line: click.echo(line, err=as_json), answer_hint=again, wait=wait)
+        result = run_demo(store, out=None if as_json else click.echo, approver=approver,
+                          approval_timeout=wait)
+        runs = [store.run(run_id) for run_id in result.run_ids]
+        if as_json:
+            echo_json({"good_run_id": result.good_run_id, "bad_run_id": result.bad_run_id,
+                       "rejected_run_id": result.rejected_run_id, "runs": runs,
+                       "approvals": [a for r in runs for a in store.approvals(run_id=r.run_id)]})
+            return
+        labels = ("GOOD RUN (T-1001, fresh CRM data)", "BAD RUN (T-1001, stale cache)",
+                  "PRIORITY-DROP RUN (T-1004, reads like a question)")
+        for label, r in zip(labels, runs, strict=True):
+            click.echo(f"\n== {label} ==")
+            click.echo(summary_block(r))
+            click.echo("\n".join(governance_lines(store, r.run_id)))
+            click.echo(timeline(store.events(r.run_id)))
         click.echo(f"\nstored in {where}; check the hash chains with `agentlab verify{again}`")
 
 
@@ -251,6 +280,10 @@ def schema(output: Path | None) -> None:
         click.echo(data.decode())
     else:
         output.write_bytes(data + b"\n")
+
+
+# Commands defined in their own modules register themselves on ``cli`` when imported.
+from agentlab.cli import _governance  # noqa: E402, F401
 
 
 def main() -> None:

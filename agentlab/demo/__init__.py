@@ -1,11 +1,15 @@
 """The sample support-triage agent: the seed story of agentlab.
 
 A support bot triages ticket T-1001 ("Shipments API returning 503") from Acme Logistics,
-which upgraded to the enterprise plan two days earlier. Recorded twice into a store: once
-with fresh account data (it escalates to engineering, urgent) and once with an account
-cache that still serves the pre-upgrade record (it quotes the wrong entitlement, files the
-issue in the support backlog at normal priority, and fails its outcome check).
-Deterministic: local in-memory systems, a scripted policy instead of a model, a fixed now.
+which upgraded to the enterprise plan two days earlier. It acts through narrow grants
+(``crm-reader``, ``jira-writer``, ``reply-drafter``) under a policy that asks the support
+lead before a Jira issue is filed or a priority lowered. Recorded three times into a store:
+with fresh account data (it escalates to engineering, urgent; the lead approves); with an
+account cache that still serves the pre-upgrade record (the lead edits the issue it files,
+but the stale entitlement still reaches the reply and the priority: it fails its outcome
+check); and on ticket T-1004, which reads like a question (the lead rejects the agent's
+priority drop). Deterministic: local in-memory systems, a scripted policy instead of a
+model, a scripted lead instead of a human (unless one is asked), a fixed now.
 
 >>> from agentlab import open_store                           # doctest: +SKIP
 >>> from agentlab.demo import run_demo                        # doctest: +SKIP
@@ -15,38 +19,62 @@ Deterministic: local in-memory systems, a scripted policy instead of a model, a 
 from agentlab.demo._agent import (
     AGENT,
     AGENT_VERSION,
+    APPROVAL_WAIT,
     DEMO_TICKET,
+    LEAD,
     OWNER,
     TEAM,
     WORKFLOW,
     run_triage,
     task_id_for,
 )
-from agentlab.demo._demo import DemoResult, run_demo
+from agentlab.demo._demo import REJECTED_TICKET, DemoResult, run_demo, waiting_approver
+from agentlab.demo._governance import (
+    GRANTS,
+    TOKEN_ENV,
+    GrantSpec,
+    demo_policy,
+    demo_tokens,
+    ensure_grants,
+)
+from agentlab.demo._lead import ScriptedLead
 from agentlab.demo._outcome import Check, OutcomeReport, check_outcome
 from agentlab.demo._policy import MODEL, Classification, Decision, Reply, ScriptedPolicy
+from agentlab.demo._report import governance_lines
 from agentlab.demo._tools import TriageTools
 from agentlab.demo.systems import Scenario
 
 __all__ = [
     "AGENT",
     "AGENT_VERSION",
+    "APPROVAL_WAIT",
     "DEMO_TICKET",
+    "GRANTS",
+    "LEAD",
     "MODEL",
     "OWNER",
+    "REJECTED_TICKET",
     "TEAM",
+    "TOKEN_ENV",
     "WORKFLOW",
     "Check",
     "Classification",
     "Decision",
     "DemoResult",
+    "GrantSpec",
     "OutcomeReport",
     "Reply",
     "Scenario",
+    "ScriptedLead",
     "ScriptedPolicy",
     "TriageTools",
     "check_outcome",
+    "demo_policy",
+    "demo_tokens",
+    "ensure_grants",
+    "governance_lines",
     "run_demo",
     "run_triage",
     "task_id_for",
+    "waiting_approver",
 ]

@@ -1,19 +1,39 @@
-"""The support-triage agent: one recorded run over one ticket.
+"""The support-triage agent: one recorded, governed run over one ticket.
 
 The run keeps its working memory in ``run.state`` (ticket, classification, account,
 entitlement, decision, issue, priority, reply): each step writes what it learned and
 reads, through ``run.state[...]``, what it decides on, so every state key carries lineage
 (which step wrote it, which steps read it). Steps: triage, account, entitlement, decide,
 act, reply, check.
+
+It acts through the demo's grants under the demo's policy, in three phases: ``read`` for
+the lookups and the decision (a side effect here would be refused), ``act`` to file the
+issue and set the priority (the policy's rules decide: filing, or lowering a priority,
+waits for the support lead), then ``draft`` for the customer reply (every side effect needs
+the lead's approval). A refused call is recorded with its reason; the agent goes on without
+it, and the outcome check judges what was left.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel
 
+from agentlab.approval import Approver
+from agentlab.demo._governance import GRANTS, demo_policy, demo_tokens, ensure_grants
+from agentlab.demo._lead import ScriptedLead
+from agentlab.demo._names import (
+    AGENT,
+    AGENT_VERSION,
+    DEMO_TICKET,
+    LEAD,
+    OWNER,
+    TEAM,
+    WORKFLOW,
+)
 from agentlab.demo._outcome import check_outcome
 from agentlab.demo._policy import Classification, Decision, ScriptedPolicy
 from agentlab.demo._tools import TriageTools
@@ -25,13 +45,16 @@ from agentlab.demo.systems import (
     Ticket,
     build_systems,
 )
+from agentlab.errors import ToolDeniedError
 from agentlab.record import RunRecorder, record_run, step
 from agentlab.store import RunStore
 
 __all__ = [
     "AGENT",
     "AGENT_VERSION",
+    "APPROVAL_WAIT",
     "DEMO_TICKET",
+    "LEAD",
     "OWNER",
     "TEAM",
     "WORKFLOW",
@@ -39,12 +62,8 @@ __all__ = [
     "task_id_for",
 ]
 
-WORKFLOW = "support-triage"
-AGENT = "triage-bot"
-AGENT_VERSION = "1.0.0"
-OWNER = "dana.reyes@example.com"
-TEAM = "support-ops"
-DEMO_TICKET = "T-1001"
+APPROVAL_WAIT = timedelta(minutes=10)
+"""How long an approval request waits for a decision before its call is refused."""
 
 Say = Callable[[str], None]
 
@@ -109,26 +128,48 @@ def _decide(run: RunRecorder, policy: ScriptedPolicy, say: Say) -> None:
     say(f"    because {decision.rationale}")
 
 
+def _refused(what: str, exc: ToolDeniedError, say: Say) -> None:
+    say(f"  {what}: refused ({exc.denial.code}): {exc.denial.reason}")
+
+
+def _create_issue(run: RunRecorder, tools: TriageTools, decision: Decision, ticket: Ticket,
+                  say: Say) -> Issue | None:
+    assert decision.project is not None
+    account = AccountLookup.model_validate(run.state["account"])
+    entitlement = Entitlement.model_validate(run.state["entitlement"])
+    try:
+        issue = tools.create_issue(
+            project=decision.project,
+            title=f"[{ticket.ticket_id}] {ticket.subject}",
+            priority=decision.priority,
+            description=(f"{account.name} ({account.account_id}), {entitlement.tier} "
+                         f"support, {entitlement.sla_hours}h SLA. Customer report: "
+                         f"{ticket.body}"),
+            ticket_id=ticket.ticket_id,
+        )
+    except ToolDeniedError as exc:
+        _refused(f"create_issue in {decision.project}", exc, say)
+        return None
+    edited = (issue.project, issue.priority) != (decision.project, decision.priority)
+    say(f"  create_issue: {issue.key} ({issue.priority})"
+        + (", as the approver edited it" if edited else ""))
+    return issue
+
+
 def _act(run: RunRecorder, tools: TriageTools, say: Say) -> None:
     with step("act"):
         decision = Decision.model_validate(run.state["decision"])
         ticket = Ticket.model_validate(run.state["ticket"])
         issue: Issue | None = None
         if decision.open_issue and decision.project is not None:
-            account = AccountLookup.model_validate(run.state["account"])
-            entitlement = Entitlement.model_validate(run.state["entitlement"])
-            issue = tools.create_issue(
-                project=decision.project,
-                title=f"[{ticket.ticket_id}] {ticket.subject}",
-                priority=decision.priority,
-                description=(f"{account.name} ({account.account_id}), {entitlement.tier} "
-                             f"support, {entitlement.sla_hours}h SLA. Customer report: "
-                             f"{ticket.body}"),
-                ticket_id=ticket.ticket_id,
-            )
-            say(f"  create_issue: {issue.key} ({issue.priority})")
+            issue = _create_issue(run, tools, decision, ticket, say)
         run.state["issue"] = _dump(issue)
-        change = tools.set_priority(ticket.ticket_id, decision.priority)
+        try:
+            change = tools.set_priority(ticket.ticket_id, decision.priority, ticket.priority)
+        except ToolDeniedError as exc:
+            run.state["priority"] = ticket.priority
+            _refused(f"set_priority {ticket.priority} -> {decision.priority}", exc, say)
+            return
         run.state["priority"] = change.priority
     say(f"  set_priority: {change.previous} -> {change.priority}")
 
@@ -144,7 +185,12 @@ def _reply(run: RunRecorder, tools: TriageTools, policy: ScriptedPolicy, say: Sa
             Decision.model_validate(run.state["decision"]),
             Issue.model_validate(issue) if issue is not None else None,
         )
-        draft = tools.draft_reply(ticket.ticket_id, reply.body)
+        try:
+            draft = tools.draft_reply(ticket.ticket_id, reply.body)
+        except ToolDeniedError as exc:
+            run.state["reply"] = {**_dump(reply), "draft_version": None}
+            _refused("draft_reply", exc, say)
+            return
         run.state["reply"] = {**_dump(reply), "draft_version": draft.version}
     say(f"  draft_reply: quotes {reply.tier} support, {reply.sla_hours}-hour response"
         + (f", issue {reply.issue_key}" if reply.issue_key else ""))
@@ -156,21 +202,30 @@ def run_triage(
     scenario: Scenario,
     ticket_id: str = DEMO_TICKET,
     out: Say | None = None,
+    approver: Approver | None = None,
+    approval_timeout: timedelta = APPROVAL_WAIT,
 ) -> str:
-    """Record one triage run of ``ticket_id`` against fresh sample systems; its run id.
+    """Record one governed triage run of ``ticket_id`` against fresh sample systems; its
+    run id.
 
     ``scenario`` prepares the account cache: ``"fresh"`` (the lookup reads the CRM) or
     ``"stale"`` (the cache serves Acme's pre-upgrade record). ``out`` receives progress.
+    The demo's grants are issued into ``store`` if missing. ``approver`` is told of each
+    approval request (default: the scripted support lead, who decides at once); a request
+    left undecided for ``approval_timeout`` refuses its call.
 
     >>> run_id = run_triage(open_store("demo.db"), scenario="stale")   # doctest: +SKIP
     """
     say = out or _quiet
-    systems = build_systems(scenario)
+    ensure_grants(store)
+    systems = build_systems(scenario, tokens=demo_tokens())
     tools = TriageTools(systems)
     with record_run(
         WORKFLOW, agent=AGENT, agent_version=AGENT_VERSION, task_id=task_id_for(ticket_id),
-        task_input={"ticket_id": ticket_id}, owner=OWNER, team=TEAM, phase="act",
+        task_input={"ticket_id": ticket_id}, owner=OWNER, team=TEAM, phase="read",
         store=store, tags=["demo"], metadata={"demo_scenario": scenario},
+        grants=[g.name for g in GRANTS], policy=demo_policy(),
+        approver=approver or ScriptedLead(systems, out=say), approval_timeout=approval_timeout,
     ) as run:
         say(f"run {run.run_id} ({scenario} cache): ticket {ticket_id}")
         policy = ScriptedPolicy(run)
@@ -178,7 +233,9 @@ def run_triage(
         _look_up_account(run, tools, say)
         _check_entitlement(run, tools, say)
         _decide(run, policy, say)
+        run.enter_phase("act")
         _act(run, tools, say)
+        run.enter_phase("draft")
         _reply(run, tools, policy, say)
         with step("check") as s:
             report = check_outcome(systems, ticket_id)

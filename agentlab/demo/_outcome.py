@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from agentlab.demo._handbook import handling
-from agentlab.demo.systems import TRUE_CATEGORY, Systems
+from agentlab.demo._handbook import Handling, handling
+from agentlab.demo.systems import TRUE_CATEGORY, Category, Entitlement, Systems, Ticket
 
-__all__ = ["Check", "OutcomeReport", "check_outcome"]
+__all__ = ["Check", "OutcomeReport", "Truth", "check_outcome", "truth_of"]
 
 
 class Check(BaseModel):
@@ -40,6 +40,31 @@ class OutcomeReport(BaseModel):
         return [c.name for c in self.checks if not c.ok]
 
 
+class Truth(BaseModel):
+    """What is really the case for a ticket, and the handling the handbook requires for it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    ticket: Ticket
+    category: Category
+    account_name: str
+    plan: str
+    entitlement: Entitlement
+    required: Handling
+
+
+def truth_of(systems: Systems, ticket_id: str) -> Truth:
+    """The ticket as it is now, its account's true plan (from the CRM) and what the handbook
+    requires: what the outcome check and the support lead judge the agent against."""
+    ticket = systems.helpdesk.ticket(ticket_id, auth=systems.bearer("helpdesk"))
+    account = systems.crm.get(ticket.account_id)
+    entitlement = systems.entitlements.lookup(account.plan, auth=systems.bearer("crm"))
+    category = TRUE_CATEGORY[ticket_id]
+    return Truth(ticket=ticket, category=category, account_name=account.name,
+                 plan=account.plan, entitlement=entitlement,
+                 required=handling(category, entitlement))
+
+
 def _check(name: str, expected: str | None, actual: str | None) -> Check:
     return Check(name=name, expected=expected, actual=actual, ok=expected == actual)
 
@@ -51,12 +76,10 @@ def _quote(name: str, phrase: str, body: str | None) -> Check:
 
 def check_outcome(systems: Systems, ticket_id: str) -> OutcomeReport:
     """Compare the ticket's handling in ``systems`` with the handbook applied to the truth."""
-    ticket = systems.helpdesk.ticket(ticket_id)
-    truth = systems.crm.get(ticket.account_id)
-    entitlement = systems.entitlements.lookup(truth.plan)
-    required = handling(TRUE_CATEGORY[ticket_id], entitlement)
-    issues = systems.tracker.issues(ticket_id=ticket_id)
-    draft = systems.helpdesk.draft(ticket_id)
+    truth = truth_of(systems, ticket_id)
+    ticket, entitlement, required = truth.ticket, truth.entitlement, truth.required
+    issues = systems.tracker.issues(ticket_id=ticket_id, auth=systems.bearer("jira"))
+    draft = systems.helpdesk.draft(ticket_id, auth=systems.bearer("helpdesk"))
     body = draft.body if draft is not None else None
     checks = [
         _quote("reply quotes the support tier", f"{entitlement.tier} support", body),

@@ -205,6 +205,10 @@ class RunCore:
                                         rule=governed.get("policy_rule")),
                                  governed) from None
                 arguments = spec.arguments(args, kwargs)
+                from agentlab.record._governed import admit_edit
+
+                adm = admit_edit(self, spec, arguments, adm)  # type: ignore[arg-type]
+                governed, cred = adm.fields, adm.credential
         if key is None:
             return _Prepared(args, kwargs, arguments, None, None, governed, cred)
         intent_id = self._new_id()

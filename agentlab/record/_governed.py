@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from agentlab.approval import Approver, Policy, pass_through_gate
+from agentlab.approval import Approver, Policy, PolicyDecision, pass_through_gate
 from agentlab.errors import GrantError, SecretError, ToolDeniedError
 from agentlab.identity import (
     SecretSource,
@@ -26,14 +26,14 @@ from agentlab.identity import (
     render_scope,
     resolve_secret,
 )
-from agentlab.model import ApprovalRequest, Denial, EventStats, Grant, Phase
+from agentlab.model import ApprovalRequest, Denial, EventStats, Grant
 from agentlab.record._context import Credential
 from agentlab.record._tool import ToolSpec
 
 if TYPE_CHECKING:
     from agentlab.record._run import RunRecorder
 
-__all__ = ["Admission", "Governance", "admit", "refuse", "validate_edit"]
+__all__ = ["Admission", "Governance", "admit", "admit_edit", "refuse", "validate_edit"]
 
 _DENIED = EventStats(steps=1, tool_calls=1, denials=1)
 
@@ -130,6 +130,65 @@ def validate_edit(spec: ToolSpec, fn: Callable[..., Any], args: tuple[Any, ...],
     return bound.args, bound.kwargs
 
 
+def _grant_and_credential(run: RunRecorder, spec: ToolSpec, arguments: Mapping[str, Any],
+                          fields: dict[str, Any]) -> tuple[Grant | None, Credential | None]:
+    """The grant that covers this call and the credential it runs with (recording the
+    scope, grant and fingerprint in ``fields``), or a recorded refusal."""
+    fields.pop("scope", None)
+    fields.pop("grant", None)
+    fields.pop("credential", None)
+    if spec.scope is None:
+        if spec.side_effect:
+            raise refuse(run, spec, arguments, Denial(
+                code="no_grant",
+                reason=f"{spec.name} has side effects and declares no scope, so no grant "
+                "covers it; declare one: @tool(side_effect=True, scope='system:write')"),
+                fields)
+        return None, None
+    try:
+        scope = render_scope(spec.scope, arguments)
+    except GrantError as exc:
+        raise refuse(run, spec, arguments, Denial(code="scope", reason=str(exc)),
+                     fields) from None
+    fields["scope"] = scope
+    grant, denial = choose_grant(_grants_of(run), scope, principal=run.agent,
+                                 workflow=run.workflow, now=_utc(run._clock()))
+    if denial is not None:
+        raise refuse(run, spec, arguments, denial, fields)
+    assert grant is not None
+    fields["grant"] = grant.name
+    source = run.governance.secrets.get(grant.name) or grant.secret_ref
+    if source is None:
+        return grant, Credential(grant.name, None, None)
+    if source == "callable":
+        raise refuse(run, spec, arguments, Denial(
+            code="secret", grant=grant.name,
+            reason=f"grant {grant.name}'s secret comes from a callable that this run was "
+            "not given; pass secrets={name: callable} to record_run"), fields)
+    try:
+        secret = resolve_secret(source)
+    except SecretError as exc:
+        raise refuse(run, spec, arguments,
+                     Denial(code="secret", reason=str(exc), grant=grant.name),
+                     fields) from None
+    cred = Credential(grant.name, fingerprint(secret), secret)
+    fields["credential"] = cred.fingerprint
+    return grant, cred
+
+
+def _policy(run: RunRecorder, spec: ToolSpec, arguments: Mapping[str, Any],
+            fields: dict[str, Any]) -> PolicyDecision:
+    decision = (run.governance.policy or _PHASE_ONLY).decide(
+        tool=spec.name, scope=fields.get("scope"), phase=run.phase,
+        side_effect=spec.side_effect, arguments=arguments)
+    fields["policy_rule"] = decision.rule
+    if decision.action == "deny":
+        code = "phase" if decision.rule.startswith("phase:") else "policy"
+        raise refuse(run, spec, arguments, Denial(code=code, reason=decision.reason,
+                                                   rule=decision.rule), fields)
+    return decision
+
+
 def admit(run: RunRecorder, spec: ToolSpec, arguments: Mapping[str, Any], call_key: str | None,
           current_arguments: Callable[[], Mapping[str, Any]]) -> Admission:
     """Check one call before it runs; record and raise a denial, or return the admission.
@@ -137,59 +196,11 @@ def admit(run: RunRecorder, spec: ToolSpec, arguments: Mapping[str, Any], call_k
     May block while a human decides (run it off the event loop in async code).
     """
     gov = run.governance
-    phase: Phase | None = run.phase
     fields: dict[str, Any] = {}
-    if phase is not None:
-        fields["phase"] = phase
-
-    scope: str | None = None
-    grant: Grant | None = None
-    cred: Credential | None = None
-    if spec.scope is not None:
-        try:
-            scope = render_scope(spec.scope, arguments)
-        except GrantError as exc:
-            raise refuse(run, spec, arguments, Denial(code="scope", reason=str(exc)),
-                          fields) from None
-        fields["scope"] = scope
-        grant, denial = choose_grant(_grants_of(run), scope, principal=run.agent,
-                                     workflow=run.workflow,
-                                     now=_utc(run._clock()))
-        if denial is not None:
-            raise refuse(run, spec, arguments, denial, fields)
-        assert grant is not None
-        fields["grant"] = grant.name
-        source = gov.secrets.get(grant.name) or grant.secret_ref
-        if source is not None and source != "callable":
-            try:
-                secret = resolve_secret(source)
-            except SecretError as exc:
-                raise refuse(run, spec, arguments,
-                              Denial(code="secret", reason=str(exc), grant=grant.name),
-                              fields) from None
-            cred = Credential(grant.name, fingerprint(secret), secret)
-            fields["credential"] = cred.fingerprint
-        elif source == "callable":
-            raise refuse(run, spec, arguments, Denial(
-                code="secret", grant=grant.name,
-                reason=f"grant {grant.name}'s secret comes from a callable that this run was "
-                "not given; pass secrets={name: callable} to record_run"), fields)
-        else:
-            cred = Credential(grant.name, None, None)
-    elif spec.side_effect:
-        raise refuse(run, spec, arguments, Denial(
-            code="no_grant",
-            reason=f"{spec.name} has side effects and declares no scope, so no grant covers "
-            "it; declare one: @tool(side_effect=True, scope='system:write')"), fields)
-
-    decision = (gov.policy or _PHASE_ONLY).decide(
-        tool=spec.name, scope=scope, phase=phase, side_effect=spec.side_effect,
-        arguments=arguments)
-    fields["policy_rule"] = decision.rule
-    if decision.action == "deny":
-        code = "phase" if decision.rule.startswith("phase:") else "policy"
-        raise refuse(run, spec, arguments, Denial(code=code, reason=decision.reason,
-                                                   rule=decision.rule), fields)
+    if run.phase is not None:
+        fields["phase"] = run.phase
+    grant, cred = _grant_and_credential(run, spec, arguments, fields)
+    decision = _policy(run, spec, arguments, fields)
     if decision.action == "allow":
         return Admission(cred, fields)
 
@@ -197,8 +208,8 @@ def admit(run: RunRecorder, spec: ToolSpec, arguments: Mapping[str, Any], call_k
     result = pass_through_gate(
         run.approvals, gov.approver, run_id=run.run_id, call_key=key, tool=spec.name,
         arguments=arguments, current_arguments=current_arguments,
-        grant=grant.name if grant else None, scope=scope, rule=decision.rule, phase=phase,
-        timeout=gov.approval_timeout, consumer=f"{run.agent}@{run.run_id}",
+        grant=grant.name if grant else None, scope=fields.get("scope"), rule=decision.rule,
+        phase=run.phase, timeout=gov.approval_timeout, consumer=f"{run.agent}@{run.run_id}",
     )
     if result.request is not None:
         fields["approval"] = result.request.id
@@ -206,6 +217,19 @@ def admit(run: RunRecorder, spec: ToolSpec, arguments: Mapping[str, Any], call_k
     if result.denial is not None:
         raise refuse(run, spec, arguments, result.denial, fields)
     return Admission(cred, fields, result.edited, result.request)
+
+
+def admit_edit(run: RunRecorder, spec: ToolSpec, edited: Mapping[str, Any],
+               admission: Admission) -> Admission:
+    """Check a call again after an approver edited its arguments: the edit is an approval
+    of *these* arguments, not a way around the grant or a rule that refuses them."""
+    fields = dict(admission.fields)
+    _, cred = _grant_and_credential(run, spec, edited, fields)
+    rule = fields.get("policy_rule")
+    _policy(run, spec, edited, fields)
+    if rule is not None:
+        fields["policy_rule"] = rule  # the rule that asked for the approval just given
+    return Admission(cred, fields, dict(edited), admission.approval)
 
 
 def _canonical_bytes(arguments: Mapping[str, Any]) -> bytes:

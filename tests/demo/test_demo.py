@@ -1,5 +1,6 @@
 """The demo story end to end, on a real SQLite store: a good run and a bad run of ticket
-T-1001 whose difference is a stale cached account record, and nothing else."""
+T-1001 whose difference is a stale cached account record (and the lead's edit it drew), and
+a third run, on T-1004, whose priority drop the lead rejects."""
 
 from __future__ import annotations
 
@@ -42,24 +43,31 @@ def steps(store: SqlStore, run_id: str) -> dict[str, StepEvent]:
     return {e.name: e for e in store.events(run_id, kinds=["step"]) if isinstance(e, StepEvent)}
 
 
-def test_both_runs_are_recorded_with_the_same_task_and_verify(
-        demo_store: SqlStore, demo: DemoResult) -> None:
+def test_three_runs_are_recorded_and_verify(demo_store: SqlStore, demo: DemoResult) -> None:
     runs = {r.run_id: r for r in demo_store.runs()}
-    assert set(runs) == {demo.good_run_id, demo.bad_run_id}
+    assert set(runs) == set(demo.run_ids)
     for run in runs.values():
         assert (run.workflow, run.agent_name, run.agent_version) == (
             "support-triage", "triage-bot", "1.0.0")
-        assert run.task_id == "ticket:T-1001"
-        assert run.phase == "act"
+        assert run.phase == "draft"  # read -> act -> draft: the reply comes last
         assert (run.owner, run.team) == ("dana.reyes@example.com", "support-ops")
-        assert (run.llm_calls, run.tool_calls) == (3, 6)
+    for run_id in (demo.good_run_id, demo.bad_run_id):
+        assert runs[run_id].task_id == "ticket:T-1001"
+        assert (runs[run_id].llm_calls, runs[run_id].tool_calls) == (3, 6)
+    rejected = runs[demo.rejected_run_id]
+    assert rejected.task_id == "ticket:T-1004"
+    assert (rejected.llm_calls, rejected.tool_calls) == (3, 5)  # no issue; one call refused
     assert all(report.ok for report in demo_store.verify())
 
 
-def test_good_run_succeeds_and_bad_run_fails(demo_store: SqlStore, demo: DemoResult) -> None:
+def test_good_run_succeeds_and_the_others_fail(demo_store: SqlStore, demo: DemoResult) -> None:
     good, bad = demo_store.run(demo.good_run_id), demo_store.run(demo.bad_run_id)
+    rejected = demo_store.run(demo.rejected_run_id)
     assert (good.status, good.success, good.score) == ("succeeded", True, 1.0)
-    assert (bad.status, bad.success, bad.score) == ("failed", False, 0.0)
+    # The lead's edit put the issue in the right project; the rest still follows the stale plan.
+    assert (bad.status, bad.success, bad.score) == ("failed", False, 0.25)
+    # The rejection kept the priority; the issue the agent never filed is still missing.
+    assert (rejected.status, rejected.success, rejected.score) == ("failed", False, 0.75)
 
 
 def test_lookup_results_show_where_the_account_came_from(
@@ -91,10 +99,16 @@ def test_bad_run_acts_on_the_stale_plan(demo_store: SqlStore, demo: DemoResult) 
     assert "Premier support with a 1-hour response time" in good["reply"]["body"]
     assert "Standard support with a 24-hour response time" in bad["reply"]["body"]
 
-    assert (good["issue"]["key"], good["issue"]["project"]) == ("ENG-101", "ENG")
-    assert (bad["issue"]["key"], bad["issue"]["project"]) == ("SUP-57", "SUP")
+    assert bad["decision"]["project"] == "SUP" and bad["decision"]["priority"] == "normal"
+    # The agent asked for SUP/normal; the lead's edit is what ran.
+    [request] = [a for a in demo_store.approvals(run_id=demo.bad_run_id)
+                 if a.tool == "create_issue"]
+    assert (request.tool, request.arguments["project"], request.status) == (
+        "create_issue", "SUP", "edited")
     [created] = tool_calls(demo_store, demo.bad_run_id, "create_issue")
-    assert created.result["project"] == "SUP"
+    assert (created.arguments["project"], created.result["project"]) == ("ENG", "ENG")
+    assert (good["issue"]["key"], good["issue"]["project"]) == ("ENG-101", "ENG")
+    assert (bad["issue"]["key"], bad["issue"]["priority"]) == ("ENG-101", "urgent")
 
     assert (good["priority"], bad["priority"]) == ("urgent", "normal")
     assert PRIORITY_RANK[bad["priority"]] < PRIORITY_RANK[good["priority"]]
@@ -102,28 +116,42 @@ def test_bad_run_acts_on_the_stale_plan(demo_store: SqlStore, demo: DemoResult) 
     failed = [c["name"] for c in steps(demo_store, demo.bad_run_id)["check"].output["checks"]
               if not c["ok"]]
     assert failed == ["reply quotes the support tier", "reply quotes the response time",
-                      "issue project", "ticket priority"]
+                      "ticket priority"]
 
 
 def test_side_effects_are_written_ahead_and_finished(
         demo_store: SqlStore, demo: DemoResult) -> None:
-    for run_id in (demo.good_run_id, demo.bad_run_id):
+    ran = {demo.good_run_id: SIDE_EFFECTS, demo.bad_run_id: SIDE_EFFECTS,
+           demo.rejected_run_id: {"draft_reply"}}  # a refused call never gets an intent
+    for run_id, expected in ran.items():
         intents = [e for e in demo_store.events(run_id, kinds=["tool_intent"])
                    if isinstance(e, ToolIntentEvent)]
-        assert {e.tool for e in intents} == SIDE_EFFECTS
+        assert {e.tool for e in intents} == expected
         actions = demo_store.actions(run_id)
-        assert {a.tool for a in actions} == SIDE_EFFECTS
+        assert {a.tool for a in actions} == expected
         assert all(a.state == "finished" for a in actions)
-        [issue] = [a for a in actions if a.tool == "create_issue"]
-        assert issue.idempotency_key == "triage:T-1001:issue"
         reads = {"read_ticket", "lookup_account", "check_entitlement"}
         assert all(not c.side_effect for name in reads
                    for c in tool_calls(demo_store, run_id, name))
+    [issue] = [a for a in demo_store.actions(demo.bad_run_id) if a.tool == "create_issue"]
+    assert issue.idempotency_key == "triage:T-1001:issue"
 
 
 def test_final_state_has_every_key(demo_store: SqlStore, demo: DemoResult) -> None:
-    for run_id in (demo.good_run_id, demo.bad_run_id):
+    for run_id in demo.run_ids:
         assert set(demo_store.state_at(run_id)) == STATE_KEYS
+
+
+def test_rejected_run_keeps_the_priority_and_files_nothing(
+        demo_store: SqlStore, demo: DemoResult) -> None:
+    state = demo_store.state_at(demo.rejected_run_id)
+    assert state["classification"]["category"] == "question"  # what misled the agent
+    assert (state["decision"]["open_issue"], state["decision"]["priority"]) == (False, "normal")
+    assert (state["issue"], state["priority"]) == (None, "high")
+    assert state["reply"]["draft_version"] == 1
+    failed = [c["name"] for c in
+              steps(demo_store, demo.rejected_run_id)["check"].output["checks"] if not c["ok"]]
+    assert failed == ["issue project"]
 
 
 def test_steps_record_which_state_keys_they_read(demo_store: SqlStore, demo: DemoResult) -> None:
@@ -169,10 +197,10 @@ def test_running_the_demo_twice_repeats_every_decision(tmp_path: Path) -> None:
     store = open_store(tmp_path / "demo.db")
     try:
         first, second = run_demo(store), run_demo(store)
-        assert len(store.runs()) == 4
-        assert len({r.task_id for r in store.runs()}) == 1
-        assert _decisions(store, first.good_run_id) == _decisions(store, second.good_run_id)
-        assert _decisions(store, first.bad_run_id) == _decisions(store, second.bad_run_id)
+        assert len(store.runs()) == 6
+        assert {r.task_id for r in store.runs()} == {"ticket:T-1001", "ticket:T-1004"}
+        for a, b in zip(first.run_ids, second.run_ids, strict=True):
+            assert _decisions(store, a) == _decisions(store, b)
         assert _decisions(store, first.good_run_id) != _decisions(store, first.bad_run_id)
     finally:
         store.close()
@@ -186,10 +214,14 @@ def test_out_receives_progress_lines(tmp_path: Path) -> None:
     finally:
         store.close()
     text = "\n".join(lines)
-    assert result.good_run_id in text and result.bad_run_id in text
-    assert "create_issue: ENG-101 (urgent)" in text
-    assert "create_issue: SUP-57 (normal)" in text
+    assert all(run_id in text for run_id in result.run_ids)
+    assert "create_issue: ENG-101 (urgent)\n" in text
+    assert "decide: open an issue in SUP, priority normal" in text
+    assert ("dana (support lead) edits create_issue (jira-issue-needs-lead): "
+            "project SUP -> ENG, priority normal -> urgent") in text
+    assert "create_issue: ENG-101 (urgent), as the approver edited it" in text
     assert "plan 'standard' from the cache" in text
+    assert "set_priority high -> normal: refused (rejected): rejected by dana" in text
 
 
 @pytest.mark.parametrize(

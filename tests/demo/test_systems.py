@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from agentlab.demo.systems import NOW, Issue, build_systems
+from agentlab.demo.systems import NOW, ApiTokens, Issue, build_systems
 from agentlab.demo.systems._data import ACME_BEFORE_UPGRADE
 
 
@@ -43,3 +43,27 @@ def test_issue_creation_is_idempotent_on_its_key() -> None:
 def test_unknown_scenario_is_refused() -> None:
     with pytest.raises(ValueError, match="scenario must be"):
         build_systems("warm")  # type: ignore[arg-type]
+
+
+def test_systems_with_tokens_refuse_calls_without_the_right_bearer() -> None:
+    tokens = ApiTokens(crm="crm-token-0123456789", jira="jira-token-0123456789",
+                       helpdesk="helpdesk-token-0123456789")
+    systems = build_systems("fresh", tokens=tokens)
+    with pytest.raises(PermissionError, match="no Authorization header"):
+        systems.cache.lookup("ACME-1042")
+    with pytest.raises(PermissionError, match="not accepted") as refused:
+        systems.helpdesk.ticket("T-1001", auth=tokens.bearer("jira"))
+    assert "jira-token" not in str(refused.value)  # what was sent is never echoed
+    assert systems.cache.lookup("ACME-1042", auth="Bearer crm-token-0123456789").plan == (
+        "enterprise")
+    assert systems.entitlements.lookup("standard", auth=tokens.bearer("crm")).sla_hours == 24
+    assert systems.bearer("jira") == "Bearer jira-token-0123456789"
+    assert "0123456789" not in repr(tokens) + repr(systems)
+
+
+def test_set_priority_refuses_a_change_decided_on_an_old_reading() -> None:
+    helpdesk = build_systems("fresh").helpdesk
+    with pytest.raises(ValueError, match="has priority 'high', not 'normal'"):
+        helpdesk.set_priority("T-1004", "low", current="normal")
+    change = helpdesk.set_priority("T-1004", "urgent", current="high")
+    assert (change.previous, change.priority) == ("high", "urgent")

@@ -387,3 +387,31 @@ def test_a_call_whose_request_expired_can_ask_again(store: SqlStore) -> None:
     # while it is pending (or decided), asking again returns the same request
     assert mgr.request(run_id="r1", call_key="create_issue:abc:1", tool="create_issue",
                        arguments={"project": "SUP-1"}).id == again.id
+
+
+def test_an_edit_cannot_move_the_call_outside_its_grant_or_policy(
+        store: SqlStore, world: dict[str, Any]) -> None:
+    def move_to(project: str) -> Any:
+        def edit(req: ApprovalRequest, mgr: ApprovalManager) -> None:
+            mgr.edit(req.id, {**req.arguments, "project": project}, by="ann")
+        return edit
+
+    with _run(store, move_to("ENG-1")) as run:    # the grant covers SUP-* only
+        with pytest.raises(al.ToolDeniedError, match="does not allow jira:write:ENG-1"):
+            world["create"]("SUP-1", {"title": "a"})
+    assert world["ran"] == [] and _denial(store, run.run_id) == ["scope"]
+
+    guarded = al.Policy([al.Rule("no-sup-9", "deny", tool="create_issue",
+                                 when=lambda a: a["project"] == "SUP-9"),
+                         al.Rule("ask", "approve", tool="create_issue")])
+    with al.record_run("wf", agent="bot", store=store, grants=["jira"], policy=guarded,
+                       approver=move_to("SUP-9")) as run:
+        with pytest.raises(al.ToolDeniedError, match="no-sup-9"):
+            world["create"]("SUP-1", {"title": "a"})
+    assert world["ran"] == [] and _denial(store, run.run_id) == ["policy"]
+
+    with _run(store, move_to("SUP-7")) as run:    # inside the grant: runs, scope re-derived
+        world["create"]("SUP-1", {"title": "a"})
+    [call] = [e for e in store.events(run.run_id, kinds=["tool_call"]) if e.kind == "tool_call"]
+    assert (call.scope, call.arguments["project"]) == ("jira:write:SUP-7", "SUP-7")
+    assert world["ran"][0]["project"] == "SUP-7"

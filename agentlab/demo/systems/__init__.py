@@ -1,7 +1,9 @@
 """Small local sample systems for the demo agent: CRM, account cache, entitlements,
-issue tracker and helpdesk. Deterministic, in memory, built per run by :func:`build_systems`.
+issue tracker and helpdesk. Deterministic, in memory, built per run by :func:`build_systems`,
+optionally behind bearer tokens (:class:`ApiTokens`).
 """
 
+from agentlab.demo.systems._auth import ApiTokens, SystemName, check_bearer
 from agentlab.demo.systems._cache import DEFAULT_TTL, AccountCache, AccountLookup, CacheEntry
 from agentlab.demo.systems._crm import CRM, Account
 from agentlab.demo.systems._data import NOW, TRUE_CATEGORY, Category
@@ -26,6 +28,7 @@ __all__ = [
     "Account",
     "AccountCache",
     "AccountLookup",
+    "ApiTokens",
     "CacheEntry",
     "Category",
     "Draft",
@@ -37,7 +40,9 @@ __all__ = [
     "Priority",
     "PriorityChange",
     "Scenario",
+    "SystemName",
     "Systems",
     "Ticket",
     "build_systems",
+    "check_bearer",
 ]

@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from agentlab.demo.systems._auth import check_bearer
 from agentlab.demo.systems._crm import CRM, Account
 
 __all__ = ["DEFAULT_TTL", "AccountCache", "AccountLookup", "CacheEntry"]
@@ -40,12 +41,17 @@ class AccountLookup(Account):
 
 
 class AccountCache:
-    """A TTL cache over :class:`CRM`; ``now`` is injected so ages are deterministic."""
+    """A TTL cache over :class:`CRM`; ``now`` is injected so ages are deterministic.
 
-    def __init__(self, crm: CRM, *, now: datetime, ttl: timedelta = DEFAULT_TTL) -> None:
+    It is the CRM's account API: with a ``token``, :meth:`lookup` needs its bearer header.
+    """
+
+    def __init__(self, crm: CRM, *, now: datetime, ttl: timedelta = DEFAULT_TTL,
+                 token: str | None = None) -> None:
         self._crm = crm
         self._now = now
         self._ttl = ttl
+        self._token = token
         self._entries: dict[str, CacheEntry] = {}
 
     def seed(self, account: Account, *, cached_at: datetime) -> None:
@@ -56,8 +62,9 @@ class AccountCache:
         """The cached entry for ``account_id``, expired or not, without touching the CRM."""
         return self._entries.get(account_id)
 
-    def lookup(self, account_id: str) -> AccountLookup:
+    def lookup(self, account_id: str, *, auth: str | None = None) -> AccountLookup:
         """The cached record while it is younger than the TTL, else the CRM's (then cached)."""
+        check_bearer("crm", self._token, auth)
         entry = self._entries.get(account_id)
         if entry is not None and self._now - entry.cached_at < self._ttl:
             age = int((self._now - entry.cached_at).total_seconds())

@@ -3,7 +3,9 @@
 The story: Acme Logistics (account ACME-1042) upgraded from the "standard" to the
 "enterprise" plan on 2024-06-01 at 14:30 UTC. The account cache took a copy of the record
 the evening before and, with its week-long TTL, still holds it on Monday 2024-06-03 at
-09:00 UTC, when Acme reports a production outage (ticket T-1001).
+09:00 UTC, when Acme reports a production outage (ticket T-1001). The same morning Initech
+reports payouts that stopped arriving (T-1004) in words that read like a question, and
+marked the ticket high priority itself.
 """
 
 from __future__ import annotations
@@ -84,9 +86,16 @@ TICKETS = (
            body=("Retried webhook deliveries sometimes arrive before the original event, "
                  "which looks like a bug in the retry queue."),
            priority="normal", created_at=_t("2024-06-03T06:55:00")),
+    Ticket(ticket_id="T-1004", account_id="INITECH-3307", requester="Priya Nair",
+           subject="When will today's EU merchant payouts arrive?",
+           body=("None of today's payouts to our EU merchants have arrived since 06:00 UTC and "
+                 "merchants keep calling us. Can you tell us when they will go through?"),
+           priority="high", created_at=_t("2024-06-03T08:40:00")),
 )
 
-TRUE_CATEGORY: dict[str, Category] = {"T-1001": "outage", "T-1002": "question", "T-1003": "bug"}
+TRUE_CATEGORY: dict[str, Category] = {
+    "T-1001": "outage", "T-1002": "question", "T-1003": "bug", "T-1004": "outage",
+}
 """What each ticket really is, as a support lead would label it (for the outcome check)."""
 
 TRACKER_NEXT_NUMBERS = {"ENG": 101, "SUP": 57}

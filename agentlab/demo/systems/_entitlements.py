@@ -6,6 +6,8 @@ from collections.abc import Iterable
 
 from pydantic import BaseModel, ConfigDict
 
+from agentlab.demo.systems._auth import check_bearer
+
 __all__ = ["Entitlement", "EntitlementService"]
 
 
@@ -22,13 +24,16 @@ class Entitlement(BaseModel):
 
 
 class EntitlementService:
-    """Looks up the entitlement of a plan in a fixed catalogue."""
+    """Looks up the entitlement of a plan in a fixed catalogue (part of the CRM's API: with
+    a ``token``, calls need the CRM's bearer header)."""
 
-    def __init__(self, catalogue: Iterable[Entitlement]) -> None:
+    def __init__(self, catalogue: Iterable[Entitlement], *, token: str | None = None) -> None:
         self._by_plan = {e.plan: e for e in catalogue}
+        self._token = token
 
-    def lookup(self, plan: str) -> Entitlement:
+    def lookup(self, plan: str, *, auth: str | None = None) -> Entitlement:
         """The entitlement of ``plan``."""
+        check_bearer("crm", self._token, auth)
         try:
             return self._by_plan[plan]
         except KeyError:

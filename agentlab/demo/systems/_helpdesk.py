@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from agentlab.demo.systems._auth import check_bearer
+
 __all__ = ["PRIORITY_RANK", "Draft", "Helpdesk", "Priority", "PriorityChange", "Ticket"]
 
 Priority = Literal["low", "normal", "high", "urgent"]
@@ -50,35 +52,45 @@ class PriorityChange(BaseModel):
 
 
 class Helpdesk:
-    """An in-memory helpdesk."""
+    """An in-memory helpdesk. With a ``token``, every call needs its bearer header."""
 
-    def __init__(self, tickets: Iterable[Ticket]) -> None:
+    def __init__(self, tickets: Iterable[Ticket], *, token: str | None = None) -> None:
+        self._token = token
         self._tickets = {t.ticket_id: t for t in tickets}
         self._drafts: dict[str, Draft] = {}
 
-    def ticket(self, ticket_id: str) -> Ticket:
+    def ticket(self, ticket_id: str, *, auth: str | None = None) -> Ticket:
         """The ticket as it is now."""
+        check_bearer("helpdesk", self._token, auth)
         try:
             return self._tickets[ticket_id]
         except KeyError:
             known = ", ".join(sorted(self._tickets))
             raise LookupError(f"no ticket {ticket_id!r} in the helpdesk; known: {known}") from None
 
-    def draft(self, ticket_id: str) -> Draft | None:
+    def draft(self, ticket_id: str, *, auth: str | None = None) -> Draft | None:
         """The latest reply draft of a ticket, if any."""
+        check_bearer("helpdesk", self._token, auth)
         return self._drafts.get(ticket_id)
 
-    def save_draft(self, ticket_id: str, body: str) -> Draft:
+    def save_draft(self, ticket_id: str, body: str, *, auth: str | None = None) -> Draft:
         """Save (or replace) the reply draft of a ticket."""
-        self.ticket(ticket_id)
+        self.ticket(ticket_id, auth=auth)
         previous = self._drafts.get(ticket_id)
         draft = Draft(ticket_id=ticket_id, body=body,
                       version=previous.version + 1 if previous else 1)
         self._drafts[ticket_id] = draft
         return draft
 
-    def set_priority(self, ticket_id: str, priority: Priority) -> PriorityChange:
-        """Change a ticket's priority."""
-        ticket = self.ticket(ticket_id)
+    def set_priority(self, ticket_id: str, priority: Priority, *, current: Priority | None = None,
+                     auth: str | None = None) -> PriorityChange:
+        """Change a ticket's priority; with ``current``, only if that is still its priority
+        (compare-and-set: a change decided on an old reading of the ticket is refused)."""
+        ticket = self.ticket(ticket_id, auth=auth)
+        if current is not None and ticket.priority != current:
+            raise ValueError(
+                f"ticket {ticket_id} has priority {ticket.priority!r}, not {current!r} as the "
+                "caller assumed; read the ticket again and decide on what it says now"
+            )
         self._tickets[ticket_id] = ticket.model_copy(update={"priority": priority})
         return PriorityChange(ticket_id=ticket_id, previous=ticket.priority, priority=priority)

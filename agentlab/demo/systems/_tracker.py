@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict
 
+from agentlab.demo.systems._auth import check_bearer
 from agentlab.demo.systems._helpdesk import Priority
 
 __all__ = ["Issue", "IssueTracker"]
@@ -30,20 +31,24 @@ class Issue(BaseModel):
 
 
 class IssueTracker:
-    """An in-memory tracker; ``next_numbers`` gives each project's next issue number."""
+    """An in-memory tracker; ``next_numbers`` gives each project's next issue number. With a
+    ``token``, every call needs its bearer header."""
 
-    def __init__(self, next_numbers: Mapping[str, int]) -> None:
+    def __init__(self, next_numbers: Mapping[str, int], *, token: str | None = None) -> None:
+        self._token = token
         self._next = dict(next_numbers)
         self._issues: dict[str, Issue] = {}
         self._by_idempotency_key: dict[str, str] = {}
 
-    def issues(self, *, ticket_id: str | None = None) -> list[Issue]:
+    def issues(self, *, ticket_id: str | None = None, auth: str | None = None) -> list[Issue]:
         """All issues (or those linked to ``ticket_id``), in creation order."""
+        check_bearer("jira", self._token, auth)
         return [i for i in self._issues.values() if ticket_id is None or i.ticket_id == ticket_id]
 
     def create(self, *, project: str, title: str, priority: Priority, description: str,
-               ticket_id: str, idempotency_key: str) -> Issue:
+               ticket_id: str, idempotency_key: str, auth: str | None = None) -> Issue:
         """Open an issue, or return the one already opened with ``idempotency_key``."""
+        check_bearer("jira", self._token, auth)
         existing = self._by_idempotency_key.get(idempotency_key)
         if existing is not None:
             return self._issues[existing]

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from agentlab.demo.systems._auth import ApiTokens, SystemName
 from agentlab.demo.systems._cache import AccountCache
 from agentlab.demo.systems._crm import CRM
 from agentlab.demo.systems._data import (
@@ -39,19 +40,32 @@ class Systems:
     tracker: IssueTracker
     helpdesk: Helpdesk
     now: datetime
+    tokens: ApiTokens | None = None
+
+    def bearer(self, system: SystemName) -> str | None:
+        """The header that opens ``system`` (None when the systems were built open), for
+        code that inspects them from outside the agent: the outcome check, the lead."""
+        return self.tokens.bearer(system) if self.tokens is not None else None
 
 
-def build_systems(scenario: Scenario) -> Systems:
-    """New systems loaded with the sample data, the cache prepared for ``scenario``."""
+def build_systems(scenario: Scenario, *, tokens: ApiTokens | None = None) -> Systems:
+    """New systems loaded with the sample data, the cache prepared for ``scenario``.
+
+    With ``tokens``, each system's API needs its bearer header; without, they are open.
+    """
     if scenario not in ("fresh", "stale"):
         raise ValueError(f"scenario must be 'fresh' or 'stale', not {scenario!r}")
+    crm_token = tokens.crm if tokens is not None else None
     crm = CRM(ACCOUNTS)
-    cache = AccountCache(crm, now=NOW)
+    cache = AccountCache(crm, now=NOW, token=crm_token)
     for account, cached_at in CACHED_ELSEWHERE:
         cache.seed(account, cached_at=cached_at)
     if scenario == "stale":
         cache.seed(ACME_BEFORE_UPGRADE, cached_at=STALE_CACHED_AT)
     return Systems(
-        crm=crm, cache=cache, entitlements=EntitlementService(PLANS),
-        tracker=IssueTracker(TRACKER_NEXT_NUMBERS), helpdesk=Helpdesk(TICKETS), now=NOW,
+        crm=crm, cache=cache, entitlements=EntitlementService(PLANS, token=crm_token),
+        tracker=IssueTracker(TRACKER_NEXT_NUMBERS,
+                             token=tokens.jira if tokens is not None else None),
+        helpdesk=Helpdesk(TICKETS, token=tokens.helpdesk if tokens is not None else None),
+        now=NOW, tokens=tokens,
     )

@@ -1,0 +1,44 @@
+"""Bearer tokens for the sample systems, checked the way a real API would check them.
+
+A system built with a token refuses every API call whose ``auth`` header does not carry
+it; one built without a token (the systems' own tests) is open. The agent's tools send the
+secret of the grant a call runs under, so a call made without a grant cannot reach them.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = ["ApiTokens", "SystemName", "check_bearer"]
+
+SystemName = Literal["crm", "jira", "helpdesk"]
+
+
+@dataclass(frozen=True, slots=True)
+class ApiTokens:
+    """The token each system accepts: the CRM's (accounts and entitlements), the issue
+    tracker's (Jira) and the helpdesk's. Never shown in a repr."""
+
+    crm: str = field(repr=False)
+    jira: str = field(repr=False)
+    helpdesk: str = field(repr=False)
+
+    def bearer(self, system: SystemName) -> str:
+        """The ``Authorization`` header value for ``system``."""
+        return f"Bearer {getattr(self, system)}"
+
+
+def check_bearer(system: SystemName, token: str | None, auth: str | None) -> None:
+    """Refuse the call unless ``auth`` is ``"Bearer <token>"`` (always allowed without a
+    token). The message never echoes what was sent."""
+    if token is None:
+        return
+    if auth is None:
+        raise PermissionError(
+            f"{system}: the call carries no Authorization header; send auth='Bearer <token>'"
+        )
+    if not hmac.compare_digest(auth.encode(), f"Bearer {token}".encode()):
+        raise PermissionError(f"{system}: the bearer token was not accepted; check the "
+                              "credential the call runs with")
