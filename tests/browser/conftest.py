@@ -98,7 +98,7 @@ def _wait_ready(proc: subprocess.Popen[bytes], base: str, token: str, log: Path)
     raise RuntimeError(f"JupyterLab not ready after 60 s:\n{log.read_text(errors='replace')[-3000:]}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     from playwright.sync_api import Route, sync_playwright
 
