@@ -104,11 +104,17 @@ class ApprovalManager:
         (a resumed run reaching the call it was waiting on). A stored request that expired
         unanswered does not block the call for ever: the call asks again, under a numbered
         key (``key#2``, ``key#3``...)."""
-        shown, _ = default_redactor().scrub(dict(arguments))
+        redactor = default_redactor()
+        shown, _ = redactor.scrub(dict(arguments))
         shown_data, _ = canonical(shown)
         from agentlab.model import loads
 
         shown_value = loads(shown_data)
+        # Rows hold what the record may hold: a key or scope built from a secret-bearing
+        # argument is stored scrubbed (the binding, over the real arguments, still tells
+        # two such calls apart).
+        call_key = redactor.scrub_text(call_key)
+        scope = redactor.scrub_text(scope) if scope is not None else None
         key = call_key
         for attempt in range(2, 1000):
             now = self._now_us()
@@ -194,6 +200,8 @@ class ApprovalManager:
         if action == "reject" and not reason:
             raise ApprovalError("a rejection needs a reason (reason=..., or --reason)")
         status = {"approve": "approved", "reject": "rejected", "edit": "edited"}[action]
+        by = default_redactor().scrub_text(by)
+        reason = default_redactor().scrub_text(reason) if reason is not None else None
         values: dict[str, Any] = {
             "status": status, "action": action, "decided_by": by, "decided_us": now,
             "channel": channel, "reason": reason,
@@ -224,7 +232,8 @@ class ApprovalManager:
                            arguments=arguments)
 
     def _expire(self, req: ApprovalRequest, reason: str = "no decision before expiry") -> None:
-        self.store.decide_approval(req.id, {"status": "expired", "reason": reason})
+        self.store.decide_approval(req.id, {"status": "expired",
+                                            "reason": default_redactor().scrub_text(reason)})
         _notify(req.id)
 
     def withdraw(self, request_id: str, reason: str) -> None:

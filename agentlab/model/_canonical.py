@@ -6,7 +6,8 @@ The portability rule (one rule, applied when a value is recorded):
 * integers outside the signed 64-bit range become their decimal string;
 * NUL characters and lone UTF-16 surrogates in strings (keys too) become U+FFFD;
 * non-string mapping keys become strings (``None``/``True``/``False`` as JSON spells them);
-* tuples become lists, sets become sorted lists, bytes become base64 text, pydantic
+* tuples become lists, sets become sorted lists, bytes become their text when they are
+  UTF-8 (so they stay readable, and secrets in them can be redacted) else base64, pydantic
   models and dataclasses become their JSON form, anything else its ``repr``.
 
 Every value that was changed is listed by JSON pointer, so nothing is altered silently;
@@ -64,7 +65,11 @@ def _default(value: Any) -> Any:
         except TypeError:
             return sorted(value, key=repr)
     if isinstance(value, bytes | bytearray | memoryview):
-        return base64.b64encode(bytes(value)).decode("ascii")
+        raw = bytes(value)
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return base64.b64encode(raw).decode("ascii")
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return dataclasses.asdict(value)
     return repr(value)

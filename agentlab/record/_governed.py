@@ -8,6 +8,7 @@ fingerprint of the secret it used, its scope, phase, the deciding rule and its a
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import typing
 from collections.abc import Callable, Mapping
@@ -33,7 +34,8 @@ from agentlab.record._tool import ToolSpec
 if TYPE_CHECKING:
     from agentlab.record._run import RunRecorder
 
-__all__ = ["Admission", "Governance", "admit", "admit_edit", "refuse", "validate_edit"]
+__all__ = ["Admission", "Governance", "admit", "admit_edit", "learn_secrets", "refuse",
+           "validate_edit"]
 
 _DENIED = EventStats(steps=1, tool_calls=1, denials=1)
 
@@ -80,6 +82,17 @@ def _grants_of(run: RunRecorder) -> list[Grant]:
         stored = {g.name: g for g in run.store.grants()}
         gov.loaded = [stored.get(g.name, g) for g in gov.loaded]
     return gov.loaded
+
+
+def learn_secrets(run: RunRecorder) -> None:
+    """Resolve the run's env/file grant secrets up front, so the redactor knows them before
+    anything is recorded (a secret echoed in the task input, say). Callables are left for
+    their first use; a secret that cannot be resolved now is refused at call time."""
+    for grant in _grants_of(run):
+        source = run.governance.secrets.get(grant.name) or grant.secret_ref
+        if isinstance(source, str) and source != "callable":
+            with contextlib.suppress(SecretError):
+                resolve_secret(source)
 
 
 def refuse(run: RunRecorder, spec: ToolSpec, arguments: Mapping[str, Any], denial: Denial,
@@ -205,6 +218,9 @@ def admit(run: RunRecorder, spec: ToolSpec, arguments: Mapping[str, Any], call_k
         return Admission(cred, fields)
 
     key = call_key or run._idempotency_key(spec, arguments, _canonical_bytes(arguments))
+    # The run must be on disk before its request is: a process that dies while waiting is
+    # then resumed (run_resumed), not started afresh under the same id.
+    run.flush()
     result = pass_through_gate(
         run.approvals, gov.approver, run_id=run.run_id, call_key=key, tool=spec.name,
         arguments=arguments, current_arguments=current_arguments,

@@ -27,7 +27,7 @@ from agentlab.model import (
 from agentlab.model._ids import Clock, IdFactory
 from agentlab.record._calls import NO_STATS, RunCore, error_info
 from agentlab.record._context import frame_var, run_var
-from agentlab.record._governed import Governance
+from agentlab.record._governed import Governance, learn_secrets
 from agentlab.record._prices import Price, price_call
 from agentlab.record._state import RunState
 from agentlab.record._writer import BackgroundWriter, writer_for
@@ -160,6 +160,7 @@ class RunRecorder(RunCore):
         if self._started:
             raise RecordingError(f"run {self.run_id} is already active; a recorder is entered once")
         self._started = True
+        learn_secrets(self)
         resumed = self._resume and self._take_up()
         if not resumed:
             body = {k: v for k, v in self._start_fields.items() if v is not None}

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
 
-from agentlab.identity import default_redactor
+from agentlab.identity import Redactor, default_redactor
 from agentlab.model import TreeEncoder, canonical, loads
 from agentlab.record._context import frame_var
 
@@ -31,6 +31,9 @@ class RunState(MutableMapping[str, Any]):
         self._refs: dict[str, tuple[str | None, Any]] = {}
         self._touched: set[str] = set()
         self._known: set[str] = set()
+        self._renamed: dict[str, str] = {}
+        self._names_version = -1
+        self._seen_keys: set[str] = set()
         self.root: str | None = None
 
     # -- reads ----------------------------------------------------------------------------
@@ -119,16 +122,44 @@ class RunState(MutableMapping[str, Any]):
                 changed_keys.append(key)
             self._refs[key] = ref
         self._touched.clear()
-        root = enc.map_from_refs(self._refs)
+        root = enc.map_from_refs(self._recorded_refs())
         if root == self.root and not force:
             return None
         self.root = root
         new_blobs = {h: b for h, b in enc.blobs.items() if h not in self._known}
         self._known.update(new_blobs)
-        written = sorted(set(writes or ()) | set(changed_keys))
+        written = sorted({self._renamed.get(k, k) for k in (*(writes or ()), *changed_keys)})
         self._run._emit_checkpoint(root, written, sorted(deletes or ()), new_blobs, normalized,
                                    sorted(redacted))
         return root
+
+    def _recorded_refs(self) -> Mapping[str, tuple[str | None, Any]]:
+        """The refs under the key names the record may hold: a key with a secret in it is
+        recorded scrubbed (``#2``, ``#3``... should two keys scrub alike)."""
+        redactor = default_redactor()
+        if redactor.version != self._names_version or not self._refs.keys() <= self._seen_keys:
+            self._rename(redactor)
+        if not self._renamed:
+            return self._refs
+        return {self._renamed.get(k, k): ref for k, ref in self._refs.items()}
+
+    def _rename(self, redactor: Redactor) -> None:
+        self._names_version = redactor.version
+        self._seen_keys = set(self._refs)
+        self._renamed = {}
+        keys = list(self._refs)
+        if not keys or not redactor.might_contain(canonical(keys)[0]):
+            return
+        taken: set[str] = set()
+        for key in keys:
+            name = redactor.scrub_text(key)
+            if name != key:
+                base, n = name, 1
+                while name in taken or name in self._refs:
+                    n += 1
+                    name = f"{base}#{n}"
+                self._renamed[key] = name
+            taken.add(name)
 
     def _restore(self, values: Mapping[str, Any]) -> None:
         """Take up a resumed run's last checkpointed state without recording a change."""

@@ -17,8 +17,8 @@ import pytest
 from pydantic import BaseModel
 
 import agentlab as al
-from agentlab.testing import allow_all
 from agentlab.store import SqlStore, open_store
+from agentlab.testing import allow_all
 
 
 @pytest.fixture

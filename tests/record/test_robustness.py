@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 import agentlab as al
-from agentlab.testing import allow_all
 from agentlab.model import new_id
 from agentlab.record import price_call
 from agentlab.store import SqlStore, open_store
+from agentlab.testing import allow_all
 
 
 @pytest.fixture
