@@ -8,7 +8,7 @@ import sqlite3
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 import orjson
@@ -56,7 +56,7 @@ def echo_json(value: Any) -> None:
     click.echo(data.decode())
 
 
-def fail(message: str, code: int = 1) -> None:
+def fail(message: str, code: int = 1) -> NoReturn:
     """Stop with a one-line reason on stderr and a non-zero exit."""
     click.echo(f"agentlab: error: {message}", err=True)
     sys.exit(code)

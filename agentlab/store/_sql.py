@@ -350,6 +350,10 @@ class SqlStore(RunStore):
                                   what="approval request")
 
     def approval(self, request_id: str) -> ApprovalRequest:
+        if not request_id:
+            from agentlab.errors import ApprovalNotFoundError
+
+            raise ApprovalNotFoundError(request_id)
         found = self.approvals(prefix=request_id)
         exact = [a for a in found if a.id == request_id]
         if exact:
