@@ -30,10 +30,10 @@ from typing import Any
 from _util import close_store, events_ddl, header, median, quantile, table, verdict
 
 import agentlab
-from agentlab.testing import allow_all
 from agentlab.model import EventStats, dumps, new_id, now_ns
 from agentlab.record import writer_for
 from agentlab.store import PendingEvent
+from agentlab.testing import allow_all
 
 SAMPLES = 300
 WARMUP = 20
