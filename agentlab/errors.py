@@ -11,6 +11,7 @@
     │   ├── IntegrityError       a hash chain or blob does not match its contents
     │   └── ImportFormatError    a portable file is malformed or inconsistent
     ├── RecordingError           the recorder was used in a way it cannot record
+    ├── InvestigationError       an investigation cannot be opened or concluded as asked
     └── GovernanceError          grants, secrets, policy and approvals
         ├── GrantError           a grant cannot be issued, found or revoked as asked
         ├── SecretError          a secret cannot be resolved, or the signing key is unusable
@@ -37,6 +38,7 @@ __all__ = [
     "GrantError",
     "ImportFormatError",
     "IntegrityError",
+    "InvestigationError",
     "PayloadTooLargeError",
     "PortabilityError",
     "RecordingError",
@@ -111,6 +113,10 @@ class ImportFormatError(StoreError):
 
 class RecordingError(AgentlabError):
     """The recorder was used in a way it cannot record (e.g. no active run)."""
+
+
+class InvestigationError(AgentlabError):
+    """An investigation cannot be opened or concluded as asked (e.g. no such culprit step)."""
 
 
 class GovernanceError(AgentlabError):

@@ -14,6 +14,7 @@ from agentlab.analysis._branch import (
     signature,
 )
 from agentlab.analysis._diff import Change, diff_trees, diff_values
+from agentlab.analysis._investigations import conclude, investigate, mtte_seconds, who
 from agentlab.analysis._lineage import Access, KeyLineage, lineage
 from agentlab.analysis._state import checkpoint_at, state_diff
 
@@ -24,11 +25,15 @@ __all__ = [
     "KeyLineage",
     "Signature",
     "checkpoint_at",
+    "conclude",
     "diff_trees",
     "diff_values",
     "divergence_from_expected",
     "first_divergence",
+    "investigate",
     "lineage",
+    "mtte_seconds",
     "signature",
     "state_diff",
+    "who",
 ]

@@ -34,7 +34,13 @@ from agentlab.model._events import (
     ToolCallEvent,
     ToolIntentEvent,
 )
-from agentlab.model._governance import ApprovalRequest, ApprovalStatus, Grant, GrantStatus
+from agentlab.model._governance import (
+    ApprovalRequest,
+    ApprovalStatus,
+    Grant,
+    GrantStatus,
+    Investigation,
+)
 from agentlab.model._ids import Clock, IdFactory, new_id, now_ns
 from agentlab.model._portable import (
     FORMAT,
@@ -88,6 +94,7 @@ __all__ = [
     "GrantStatus",
     "HeaderLine",
     "IdFactory",
+    "Investigation",
     "LLMCallEvent",
     "Phase",
     "PhaseEvent",

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agentlab.model._events import ApprovalAction, Phase
 
-__all__ = ["ApprovalRequest", "ApprovalStatus", "Grant", "GrantStatus"]
+__all__ = ["ApprovalRequest", "ApprovalStatus", "Grant", "GrantStatus", "Investigation"]
 
 GrantStatus = Literal["active", "expired", "revoked"]
 ApprovalStatus = Literal["pending", "approved", "rejected", "edited", "expired"]
@@ -90,3 +90,28 @@ class ApprovalRequest(BaseModel):
     @property
     def decided(self) -> bool:
         return self.action is not None
+
+
+class Investigation(BaseModel):
+    """Someone explaining a bad run: opened when they start, concluded with the culprit.
+
+    The time between the two is the run's time to explain; its mean over concluded
+    investigations is MTTE, the number agentlab exists to drive down.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    run_id: str
+    opened_at: datetime
+    opened_by: str
+    concluded_at: datetime | None = None
+    concluded_by: str | None = None
+    culprit_seq: int | None = Field(None, description="The step found to have caused it.")
+    note: str | None = None
+
+    @property
+    def seconds_to_explain(self) -> float | None:
+        if self.concluded_at is None:
+            return None
+        return (self.concluded_at - self.opened_at).total_seconds()

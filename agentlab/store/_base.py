@@ -34,6 +34,7 @@ from agentlab.model import (
     EventLine,
     EventStats,
     Grant,
+    Investigation,
     RunSummary,
     TreeReader,
     VerifyReport,
@@ -226,6 +227,21 @@ class RunStore(abc.ABC):
     @abc.abstractmethod
     def consume_approval(self, request_id: str, *, by: str, at_us: int) -> bool:
         """Mark a decided request executed; True for exactly one caller, ever."""
+
+    # -- investigations (MTTE is measured from these rows) ----------------------------------
+
+    @abc.abstractmethod
+    def open_investigation(self, run_id: str, *, by: str, at_us: int) -> Investigation:
+        """The run's open investigation, or a new one opened at ``at_us``."""
+
+    @abc.abstractmethod
+    def conclude_investigation(self, run_id: str, *, by: str, at_us: int,
+                               culprit_seq: int | None, note: str | None) -> Investigation:
+        """Conclude the run's open investigation (opened now if there is none)."""
+
+    @abc.abstractmethod
+    def investigations(self, run_id: str | None = None) -> list[Investigation]:
+        """Investigations, oldest first (of one run, or all)."""
 
     @abc.abstractmethod
     def atomic(self) -> AbstractContextManager[Any]:

@@ -29,6 +29,7 @@ __all__ = [
     "checkpoints",
     "events",
     "grants",
+    "investigations",
     "metadata",
     "migrations",
     "runs",
@@ -165,6 +166,21 @@ approvals = Table(
 )
 
 
+investigations = Table(
+    "agentlab_investigations",
+    metadata,
+    Column("investigation_id", ID, primary_key=True),
+    Column("run_id", ID, nullable=False),
+    Column("opened_us", BigInteger, nullable=False),
+    Column("opened_by", String(200), nullable=False),
+    Column("concluded_us", BigInteger),
+    Column("concluded_by", String(200)),
+    Column("culprit_seq", Integer),
+    Column("note", Text),
+    Index("ix_agentlab_investigations_run", "run_id", "opened_us"),
+)
+
+
 def _initial(conn: Connection) -> None:
     metadata.create_all(conn, tables=[runs, events, blobs, checkpoints])
 
@@ -181,8 +197,13 @@ def _governance(conn: Connection) -> None:
     metadata.create_all(conn, tables=[grants, approvals])
 
 
+def _investigations(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[investigations])
+
+
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0001_initial", _initial),
     ("0002_governance", _governance),
+    ("0003_investigations", _investigations),
 ]
 """Applied in order; names are permanent once released. Append, never edit."""

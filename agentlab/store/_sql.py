@@ -28,6 +28,7 @@ from agentlab.model import (
     Event,
     EventLine,
     Grant,
+    Investigation,
     RunSummary,
     TreeReader,
     VerifyReport,
@@ -43,6 +44,7 @@ from agentlab.store._governance import (
     insert_approval_in,
     select_approvals,
 )
+from agentlab.store._investigations import conclude_in, open_in, select_investigations
 from agentlab.store._portable_io import existing_head, export_lines, read_sections
 from agentlab.store._read import (
     checkpoint_rows,
@@ -376,6 +378,27 @@ class SqlStore(RunStore):
     def consume_approval(self, request_id: str, *, by: str, at_us: int) -> bool:
         return self._db.write(lambda conn: consume_approval_in(conn, request_id, by, at_us),
                               what="approval consume")
+
+    # -- investigations -----------------------------------------------------------------
+
+    def open_investigation(self, run_id: str, *, by: str, at_us: int) -> Investigation:
+        def write(conn: Connection) -> Investigation:
+            return open_in(conn, resolve_run_id(conn, run_id), by, at_us)
+
+        return self._db.write(write, what="investigation")
+
+    def conclude_investigation(self, run_id: str, *, by: str, at_us: int,
+                               culprit_seq: int | None, note: str | None) -> Investigation:
+        def write(conn: Connection) -> Investigation:
+            return conclude_in(conn, resolve_run_id(conn, run_id), by=by, at_us=at_us,
+                               culprit_seq=culprit_seq, note=note)
+
+        return self._db.write(write, what="investigation")
+
+    def investigations(self, run_id: str | None = None) -> list[Investigation]:
+        with self._db.read() as conn:
+            rid = resolve_run_id(conn, run_id) if run_id is not None else None
+            return select_investigations(conn, rid)
 
     # -- portable form ------------------------------------------------------------------
 
