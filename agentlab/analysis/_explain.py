@@ -1,0 +1,223 @@
+"""``explain(run)``: a postmortem of one run on one page, as data.
+
+It answers the four questions: which credential made each call; what state was carried from
+step to step; which tool result caused the bad branch (ranked culprits with their
+evidence); and whether the run can be replayed. Text (CLI), a dict (``--json``) and HTML
+(notebooks) are views of the same :class:`Explanation`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from agentlab.analysis._branch import Divergence, divergence_from_expected, first_divergence
+from agentlab.analysis._culprits import Culprit, rank_culprits
+from agentlab.analysis._diff import Change, diff_trees, diff_values
+from agentlab.analysis._stale import StaleRead, stale_reads
+from agentlab.model import (
+    ApprovalEvent,
+    CheckpointEvent,
+    Event,
+    RunSummary,
+    ToolCallEvent,
+    ToolIntentEvent,
+)
+from agentlab.store import RunFilter, RunStore
+
+__all__ = ["CallCredential", "Explanation", "Replayability", "StateStep", "explain"]
+
+
+@dataclass(frozen=True, slots=True)
+class CallCredential:
+    """Which credential made one tool call, under which rule, approved by whom."""
+
+    seq: int
+    tool: str
+    status: str
+    grant: str | None
+    credential: str | None
+    """The keyed fingerprint of the secret used (first 16 hex digits)."""
+    scope: str | None
+    phase: str | None
+    rule: str | None
+    approval: str | None
+    """``action by who via channel``, when a human decided."""
+    denial: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StateStep:
+    """One checkpoint: who wrote it and what changed from the previous one."""
+
+    seq: int
+    writer: str
+    changes: list[Change]
+
+
+@dataclass(frozen=True, slots=True)
+class Replayability:
+    """Whether the record holds what a replay needs (replay itself is a later feature)."""
+
+    ready: bool
+    reasons: list[str]
+    side_effects: int
+    unfinished_actions: list[str]
+
+
+@dataclass(slots=True)
+class Explanation:
+    """The answer to a postmortem's four questions about one run."""
+
+    run: RunSummary
+    calls: list[CallCredential]
+    state: list[StateStep]
+    culprits: list[Culprit]
+    stale: list[StaleRead]
+    sibling_run_id: str | None = None
+    sibling: Divergence | None = None
+    expected: Divergence | None = None
+    replay: Replayability | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def culprit(self) -> Culprit | None:
+        return self.culprits[0] if self.culprits else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able data (the ``--json`` output)."""
+        out = dataclasses.asdict(self)
+        out["run"] = self.run.model_dump(mode="json")
+        result: dict[str, Any] = _jsonable(out)
+        return result
+
+    def to_text(self) -> str:
+        from agentlab.analysis._explain_views import explanation_text
+
+        return explanation_text(self)
+
+    def _repr_html_(self) -> str:
+        from agentlab.analysis._explain_views import explanation_html
+
+        return explanation_html(self)
+
+    def __repr__(self) -> str:
+        top = self.culprit
+        first = f"seq {top.seq} {top.name} (score {top.score:g})" if top else "no culprit"
+        return f"<Explanation of run {self.run.run_id[:12]} {self.run.status}: {first}>"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def _credentials(events: Sequence[Event]) -> list[CallCredential]:
+    decisions = {e.request_id: e for e in events if isinstance(e, ApprovalEvent)}
+    out = []
+    for e in events:
+        if not isinstance(e, ToolCallEvent):
+            continue
+        d = decisions.get(e.approval) if e.approval else None
+        approval = (f"{d.action} by {d.by} via {d.channel}" if d is not None and d.action
+                    else None)
+        out.append(CallCredential(
+            e.seq, e.tool, e.status, e.grant, e.credential[:16] if e.credential else None,
+            e.scope, e.phase, e.policy_rule, approval,
+            f"{e.denial.code}: {e.denial.reason}" if e.denial else None))
+    return out
+
+
+def _state_steps(store: RunStore, events: Sequence[Event]) -> list[StateStep]:
+    by_id = {e.id: e for e in events}
+    reader = store.tree_reader()
+    out: list[StateStep] = []
+    prev: str | None = None
+    for e in events:
+        if not isinstance(e, CheckpointEvent):
+            continue
+        parent = by_id.get(e.parent_id) if e.parent_id else None
+        writer = (getattr(parent, "tool", None) or getattr(parent, "name", None) or "run"
+                  if parent is not None else "run")
+        changes = (diff_trees(reader, prev, e.root) if prev is not None
+                   else diff_values({}, reader.value(e.root)))
+        out.append(StateStep(e.seq, str(writer), changes))
+        prev = e.root
+    return out
+
+
+def _replayability(events: Sequence[Event]) -> Replayability:
+    intents = {e.call_id: e for e in events if isinstance(e, ToolIntentEvent)}
+    done = {e.intent_id for e in events if isinstance(e, ToolCallEvent) and e.intent_id}
+    unfinished = [f"seq {i.seq} {i.tool} (key {i.idempotency_key})"
+                  for cid, i in intents.items() if cid not in done]
+    reasons: list[str] = []
+    if unfinished:
+        reasons.append(f"{len(unfinished)} side-effecting call(s) started and never finished: "
+                       "whether they took effect must be checked before anything is re-run")
+    missing = [e.seq for e in events if e.kind == "llm_call" and getattr(e, "response", None)
+               is None and getattr(e, "status", "ok") == "ok"]
+    if missing:
+        reasons.append(f"LLM calls without a recorded response at seq {missing[:5]}")
+    side = sum(1 for e in events if isinstance(e, ToolCallEvent) and e.side_effect)
+    if not reasons:
+        reasons.append("every LLM response and tool result is recorded, and every "
+                       f"side-effecting call ({side}) finished with its idempotency key: a "
+                       "replay can serve recorded outputs without touching live systems")
+    return Replayability(not unfinished and not missing, reasons, side, unfinished)
+
+
+def explain(
+    store: RunStore,
+    run_id: str,
+    *,
+    siblings: Sequence[str] | None = None,
+    expected: Sequence[Mapping[str, Any]] | None = None,
+    freshness: Mapping[str, timedelta] | None = None,
+    limit: int = 10,
+) -> Explanation:
+    """Explain one run.
+
+    ``siblings`` are successful runs of the same task to compare with (default: the most
+    recent successful runs of its task id, up to 5); ``expected`` an expected action
+    sequence (``[{"name", "kwargs"}]``); ``freshness`` per-tool freshness bounds.
+
+    >>> ex = explain(store, bad_run)                      # doctest: +SKIP
+    >>> ex.culprit.name, [e.kind for e in ex.culprit.evidence]
+    ('lookup_account', ['differed-from-sibling', 'stale', 'fed-symptom'])
+    """
+    summary = store.run(run_id)
+    events = store.events(summary.run_id)
+    notes: list[str] = []
+    if siblings is None:
+        siblings = []
+        if summary.task_id is not None:
+            siblings = [r.run_id for r in store.runs(RunFilter(task_id=summary.task_id,
+                                                               status="succeeded", limit=5))
+                        if r.run_id != summary.run_id]
+        if not siblings:
+            notes.append("no successful run of the same task to compare with")
+    others = [store.events(s) for s in siblings]
+    best: tuple[str, Divergence] | None = None
+    for sid, evs in zip(siblings, others, strict=True):
+        div = first_divergence(events, evs)
+        if div is not None and (best is None or div.index > best[1].index):
+            best = (sid, div)  # the sibling that agrees longest is the closest comparison
+    exp = divergence_from_expected(events, expected) if expected else None
+    stale = stale_reads(events, freshness=freshness, others=others)
+    culprits = rank_culprits(events, sibling=best[1] if best else None, expected=exp,
+                             stale=stale, limit=limit)
+    return Explanation(
+        run=summary, calls=_credentials(events), state=_state_steps(store, events),
+        culprits=culprits, stale=stale, sibling_run_id=best[0] if best else None,
+        sibling=best[1] if best else None, expected=exp,
+        replay=_replayability(events), notes=notes,
+    )
