@@ -19,20 +19,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from fnmatch import fnmatchcase
 from typing import Any, Literal
 
 from agentlab.analysis._branch import signature
 from agentlab.model import Event, ToolCallEvent
+from agentlab.model._freshness import AGE_FIELDS, STAMP_FIELDS, result_age, result_stamp
 
 __all__ = ["AGE_FIELDS", "STAMP_FIELDS", "StaleRead", "stale_reads"]
-
-AGE_FIELDS = ("age_s", "cache_age_s", "age_seconds")
-"""Result fields read as the value's age in seconds."""
-STAMP_FIELDS = ("as_of", "fetched_at", "cached_at", "updated_at", "timestamp")
-"""Result fields read as when the value was true (the first present one counts)."""
-
 
 @dataclass(frozen=True, slots=True)
 class StaleRead:
@@ -47,29 +42,6 @@ class StaleRead:
     bound_s: float | None = None
     newer_run_id: str | None = None
     newer_seq: int | None = None
-
-
-def _stamp(result: Any) -> datetime | None:
-    if not isinstance(result, Mapping):
-        return None
-    for name in STAMP_FIELDS:
-        raw = result.get(name)
-        if isinstance(raw, str):
-            try:
-                return datetime.fromisoformat(raw.replace("Z", "+00:00"))
-            except ValueError:
-                continue
-    return None
-
-
-def _age(result: Any) -> float | None:
-    if not isinstance(result, Mapping):
-        return None
-    for name in AGE_FIELDS:
-        raw = result.get(name)
-        if isinstance(raw, int | float) and not isinstance(raw, bool):
-            return float(raw)
-    return None
 
 
 def _bound(tool: str, freshness: Mapping[str, timedelta]) -> timedelta | None:
@@ -106,7 +78,14 @@ def stale_reads(
 
     out: list[StaleRead] = []
     for call in mine:
-        age = _age(call.result)
+        if call.stale is not None:  # found over its bound when it was recorded
+            out.append(StaleRead(
+                call.seq, call.id, call.tool, "over-bound",
+                f"{call.tool} returned a value {_human(call.stale.age_s)} old; its freshness "
+                f"bound is {_human(call.stale.bound_s)} (flagged when recorded)",
+                age_s=call.stale.age_s, bound_s=call.stale.bound_s))
+            continue
+        age = result_age(call.result)
         bound = _bound(call.tool, freshness)
         if age is not None and bound is not None and age > bound.total_seconds():
             out.append(StaleRead(
@@ -115,17 +94,17 @@ def stale_reads(
                 f"{_human(bound.total_seconds())}",
                 age_s=age, bound_s=bound.total_seconds()))
             continue
-        stamp = _stamp(call.result)
+        stamp = result_stamp(call.result)
         if stamp is None:
             continue
         newer = [
             (other, rid) for other, rid in by_source.get(signature(call), [])
             if other is not call and other.ts <= call.ts
-            and (s := _stamp(other.result)) is not None and s > stamp
+            and (s := result_stamp(other.result)) is not None and s > stamp
         ]
         if newer:
-            other, rid = max(newer, key=lambda p: _stamp(p[0].result))  # type: ignore[arg-type,return-value]
-            fresher = _stamp(other.result)
+            other, rid = max(newer, key=lambda p: result_stamp(p[0].result))  # type: ignore[arg-type,return-value]
+            fresher = result_stamp(other.result)
             assert fresher is not None
             where = "earlier in this run" if rid == call.run_id else f"in run {rid[:12]}"
             out.append(StaleRead(

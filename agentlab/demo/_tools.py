@@ -16,6 +16,7 @@ Scopes, and the demo grant that holds each: ``read_ticket`` helpdesk:read,
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from agentlab.demo.systems import (
@@ -55,6 +56,9 @@ def _bearer() -> str | None:
     return f"Bearer {secret}" if secret is not None else None
 
 
+ACCOUNT_FRESHNESS = timedelta(hours=1)
+
+
 class TriageTools:
     """The tools of one triage run, bound to that run's systems."""
 
@@ -62,7 +66,10 @@ class TriageTools:
         self._s = systems
         # Wrapping bound methods keeps ``self`` out of the recorded arguments.
         self.read_ticket = tool(name="read_ticket", scope="helpdesk:read")(self._read_ticket)
-        self.lookup_account = tool(name="lookup_account", scope="crm:read")(self._lookup_account)
+        # Account data older than an hour is a stale-state incident (the bad run's cache
+        # serves a record 59 hours old).
+        self.lookup_account = tool(name="lookup_account", scope="crm:read",
+                                   freshness=ACCOUNT_FRESHNESS)(self._lookup_account)
         self.check_entitlement = tool(
             name="check_entitlement", scope="entitlements:read",
         )(self._check_entitlement)

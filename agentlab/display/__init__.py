@@ -1,4 +1,5 @@
-"""Notebook front ends: the only layer that imports ipywidgets and IPython.display.
+"""Notebook front ends: the only layer that imports ipywidgets, IPython.display and altair
+(altair only when a chart is built).
 
 >>> approver = WidgetApprover(by="ana")                       # doctest: +SKIP
 >>> with al.record_run("triage", agent="bot", policy=policy, approver=approver) as run:
@@ -6,5 +7,16 @@
 """
 
 from agentlab.display._approval import ApprovalWidget, WidgetApprover, pending_approvals
+from agentlab.display._metrics_charts import HEADLINE_METRICS, metrics_chart, metrics_charts
+from agentlab.display._timeline import save_timeline, timeline_chart
 
-__all__ = ["ApprovalWidget", "WidgetApprover", "pending_approvals"]
+__all__ = [
+    "HEADLINE_METRICS",
+    "ApprovalWidget",
+    "WidgetApprover",
+    "metrics_chart",
+    "metrics_charts",
+    "pending_approvals",
+    "save_timeline",
+    "timeline_chart",
+]

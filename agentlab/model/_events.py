@@ -31,6 +31,7 @@ __all__ = [
     "RunEndedEvent",
     "RunResumedEvent",
     "RunStartedEvent",
+    "Staleness",
     "StepEvent",
     "ToolCallEvent",
     "ToolIntentEvent",
@@ -150,6 +151,14 @@ class ToolIntentEvent(EventBase):
     approval: str | None = None
 
 
+class Staleness(BaseModel):
+    """A result older than its tool's declared freshness bound, as found at record time."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    age_s: float
+    bound_s: float
+
+
 class ToolCallEvent(EventBase):
     """A finished tool call with its structured result or error, or a call refused before it
     ran (``status="denied"`` with the reason in ``denial``)."""
@@ -178,6 +187,8 @@ class ToolCallEvent(EventBase):
     policy_rule: str | None = None
     approval: str | None = None
     cost_usd: float | None = None
+    stale: Staleness | None = Field(
+        None, description="Set when the result reported an age over the tool's freshness bound.")
 
 
 class ApprovalEvent(EventBase):

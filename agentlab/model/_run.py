@@ -41,6 +41,7 @@ class RunSummary(BaseModel):
     denied_count: int = 0
     approval_count: int = 0
     override_count: int = 0
+    stale_count: int = 0
     last_seq: int = 0
     head_hash: str = ""
     parent_run_id: str | None = None

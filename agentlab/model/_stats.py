@@ -22,6 +22,7 @@ class EventStats(NamedTuple):
     denials: int = 0
     approvals: int = 0
     overrides: int = 0
+    stale: int = 0
 
     def __add__(self, other: tuple[Any, ...]) -> EventStats:
         return EventStats(*(a + b for a, b in zip(self, other, strict=True)))
@@ -58,5 +59,5 @@ def event_stats(kind: str, body: Mapping[str, Any]) -> EventStats:
     if kind == "tool_call":
         denied = 1 if body.get("status") == "denied" else 0
         return EventStats(steps=1, tool_calls=1, errors=failed, cost_usd=float(cost),
-                          denials=denied)
+                          denials=denied, stale=1 if body.get("stale") else 0)
     return EventStats(steps=1)

@@ -20,6 +20,7 @@ from agentlab.errors import PayloadTooLargeError, RecordingError
 from agentlab.identity import scrubbed_logger
 from agentlab.model import PAYLOAD_FIELDS, Denial, EventStats, canonical, canonical_body
 from agentlab.model._canonical import _default as _json_default
+from agentlab.model._freshness import result_age
 from agentlab.model._ids import Clock, IdFactory
 from agentlab.record._context import Credential, Frame, credential_var, frame_var
 from agentlab.record._tool import ToolSpec
@@ -30,6 +31,7 @@ __all__ = ["NO_STATS", "RunCore", "error_info"]
 
 _TOOL_OK = EventStats(steps=1, tool_calls=1)
 _TOOL_ERR = EventStats(steps=1, tool_calls=1, errors=1)
+_TOOL_STALE = EventStats(steps=1, tool_calls=1, stale=1)
 _NONE = NO_STATS = EventStats()
 _FAST_OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
 _orjson_dumps = orjson.dumps
@@ -57,6 +59,16 @@ def error_info(exc: BaseException) -> dict[str, Any]:
         "traceback": "".join(traceback.format_exception(exc)),
     }
 
+
+
+def _mark_stale(spec: ToolSpec, body: dict[str, Any], result: Any) -> None:
+    """Note a result older than the tool's freshness bound (by the age it reports)."""
+    if spec.freshness is None:
+        return
+    age = result_age(result)
+    bound = spec.freshness.total_seconds()
+    if age is not None and age > bound:
+        body["stale"] = {"age_s": age, "bound_s": bound}
 
 
 class _Prepared(NamedTuple):
@@ -218,7 +230,7 @@ class RunCore:
 
     def _after(self, spec: ToolSpec, body: dict[str, Any], event_id: str, parent: str | None,
                t0: int, intent: dict[str, Any] | None, failed: bool) -> None:
-        stats = _TOOL_ERR if failed else _TOOL_OK
+        stats = _TOOL_ERR if failed else (_TOOL_STALE if "stale" in body else _TOOL_OK)
         if intent is None:
             self._emit("tool_call", body, event_id=event_id, parent_id=parent, ts_ns=t0,
                        stats=stats)
@@ -330,6 +342,7 @@ class RunCore:
             credential_var.reset(cred_token)
         body = self._tool_body(spec, p.intent_id, p.arguments, frame, t0, attempt, p.governed)
         body["result"] = result
+        _mark_stale(spec, body, result)
         self._after(spec, body, event_id, parent, t0, p.intent, False)
         return result
 
@@ -376,6 +389,7 @@ class RunCore:
                 frame_var.reset(token)
         body = self._tool_body(spec, p.intent_id, p.arguments, frame, t0, attempt, p.governed)
         body["result"] = result
+        _mark_stale(spec, body, result)
         await self._after_async(spec, body, event_id, parent, t0, p.intent, False)
         return result
 

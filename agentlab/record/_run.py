@@ -293,7 +293,10 @@ class RunRecorder(RunCore):
             steps=1, llm_calls=1, errors=1 if error is not None else 0, cost_usd=cost or 0.0,
             input_tokens=input_tokens or 0, output_tokens=output_tokens or 0,
         )
-        return self._emit("llm_call", body, stats=stats)
+        # An event's time is when the step started: a call reported after it finished
+        # (with its duration) started that long before now.
+        start = self._clock() - int(duration_ms * 1e6) if duration_ms is not None else None
+        return self._emit("llm_call", body, stats=stats, ts_ns=start)
 
     def enter_phase(self, phase: Phase) -> None:
         """Move the run to another phase (read → draft → act); recorded, and it changes

@@ -12,6 +12,7 @@ import functools
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, ParamSpec, TypeVar, overload
 
 from agentlab.identity import ScopeSpec
@@ -31,6 +32,8 @@ class ToolSpec:
     side_effect: bool = False
     scope: ScopeSpec | None = None
     """The scope a call needs, e.g. ``"jira:write:{project}"`` (filled from arguments)."""
+    freshness: timedelta | None = None
+    """The oldest a result may be; an older one (by the age it reports) is marked stale."""
     idempotency_key: Callable[[Mapping[str, Any]], str] | None = None
     retries: int = 0
     retry_on: tuple[type[BaseException], ...] = (Exception,)
@@ -92,7 +95,8 @@ def _spec_for(fn: Callable[..., Any], **options: Any) -> ToolSpec:
         from agentlab.identity import validate_scope
 
         validate_scope(scope.replace("{", "x").replace("}", "x") if "{" in scope else scope)
-    governed = bool(options.get("side_effect") or retries or scope is not None)
+    governed = bool(options.get("side_effect") or retries or scope is not None
+                    or options.get("freshness") is not None)
     return ToolSpec(name=name, params=params, signature=None if simple else sig,
                     skip_first=skip_first, governed=governed, **options)
 
@@ -107,6 +111,7 @@ def tool(
     name: str | None = None,
     side_effect: bool = False,
     scope: ScopeSpec | None = None,
+    freshness: timedelta | None = None,
     idempotency_key: Callable[[Mapping[str, Any]], str] | None = None,
     retries: int = 0,
     retry_on: tuple[type[BaseException], ...] = (Exception,),
@@ -121,6 +126,7 @@ def tool(
     name: str | None = None,
     side_effect: bool = False,
     scope: ScopeSpec | None = None,
+    freshness: timedelta | None = None,
     idempotency_key: Callable[[Mapping[str, Any]], str] | None = None,
     retries: int = 0,
     retry_on: tuple[type[BaseException], ...] = (Exception,),
@@ -136,6 +142,8 @@ def tool(
     ``scope`` is what a call needs from the run's grants (a template filled from the
     arguments, or a function of them); a side-effecting tool must declare one, or its calls
     are refused. Inside the tool, :func:`~agentlab.credential` gives the secret.
+    ``freshness`` marks a result stale when the age it reports (``age_s``, ``cache_age_s``)
+    exceeds it: a stale-state incident in the run's summary and in ``explain``.
 
     >>> @tool(scope="crm:read")
     ... def lookup_account(account_id: str) -> dict: ...
@@ -146,7 +154,8 @@ def tool(
 
     def wrap(f: Callable[P, R]) -> Callable[P, R]:
         spec = _spec_for(
-            f, name=name, side_effect=side_effect, scope=scope, idempotency_key=idempotency_key,
+            f, name=name, side_effect=side_effect, scope=scope, freshness=freshness,
+            idempotency_key=idempotency_key,
             retries=retries, retry_on=retry_on, backoff_s=backoff_s,
         )
         if inspect.iscoroutinefunction(f):

@@ -103,6 +103,7 @@ def summary_from_row(row: Row[Any] | Mapping[str, Any]) -> RunSummary:
         denied_count=m["denied_count"],
         approval_count=m["approval_count"],
         override_count=m["override_count"],
+        stale_count=m["stale_count"],
         last_seq=m["last_seq"],
         head_hash=m["head_hash"],
         parent_run_id=m["parent_run_id"],

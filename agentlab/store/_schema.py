@@ -74,6 +74,7 @@ runs = Table(
     Column("denied_count", Integer, nullable=False, default=0),
     Column("approval_count", Integer, nullable=False, default=0),
     Column("override_count", Integer, nullable=False, default=0),
+    Column("stale_count", Integer, nullable=False, default=0),
     Column("last_seq", Integer, nullable=False, default=0),
     Column("head_hash", HASH, nullable=False),
     Column("parent_run_id", ID),
@@ -198,6 +199,10 @@ def _governance(conn: Connection) -> None:
 
 
 def _investigations(conn: Connection) -> None:
+    have = {c["name"] for c in inspect(conn).get_columns(runs.name)}
+    if "stale_count" not in have:
+        conn.exec_driver_sql(
+            f"ALTER TABLE {runs.name} ADD COLUMN stale_count INTEGER NOT NULL DEFAULT 0")
     metadata.create_all(conn, tables=[investigations])
 
 

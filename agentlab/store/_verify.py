@@ -20,7 +20,7 @@ _SUMMARY_COUNTERS = (
     ("error_count", "errors"), ("retry_count", "retries"),
     ("input_tokens", "input_tokens"), ("output_tokens", "output_tokens"),
     ("denied_count", "denials"), ("approval_count", "approvals"),
-    ("override_count", "overrides"),
+    ("override_count", "overrides"), ("stale_count", "stale"),
 )
 
 

@@ -203,6 +203,7 @@ def _run_row(body: Mapping[str, Any], ev: PendingEvent) -> dict[str, Any]:
         "denied_count": 0,
         "approval_count": 0,
         "override_count": 0,
+        "stale_count": 0,
         "last_seq": 0,
         "head_hash": GENESIS,
         "parent_run_id": body.get("parent_run_id"),
@@ -329,7 +330,7 @@ def _append_runs(conn: Connection, cur: Any, sql: _Statements,
         t = EventStats(*(sum(column) for column in zip(*stats, strict=True)))
         cur.execute(sql.counters, (
             seq, prev, t.steps, t.llm_calls, t.tool_calls, t.errors, t.retries, t.cost_usd,
-            t.input_tokens, t.output_tokens, t.denials, t.approvals, t.overrides, run_id,
+            t.input_tokens, t.output_tokens, t.denials, t.approvals, t.overrides, t.stale, run_id,
         ))
         if ended is not None or phase is not None:
             values = dict(ended or {})
@@ -364,7 +365,7 @@ def _statements(mark: str, lock: str) -> _Statements:
             + ", ".join(f"{c} = {c} + {mark}" for c in (
                 "step_count", "llm_calls", "tool_calls", "error_count", "retry_count",
                 "cost_usd", "input_tokens", "output_tokens", "denied_count",
-                "approval_count", "override_count"))
+                "approval_count", "override_count", "stale_count"))
             + f" WHERE run_id = {mark}"
         ),
     )
