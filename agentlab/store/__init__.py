@@ -13,21 +13,43 @@ from agentlab.store._base import (
     chain_bytes,
     chain_hash,
 )
+from agentlab.store._columns import (
+    BUCKETS,
+    COUNTER_COLUMNS,
+    GROUP_COLUMNS,
+    RUN_COLUMNS,
+    Bucket,
+    approval_columns,
+    checkpoint_columns,
+    event_columns,
+    rollup_runs,
+    run_columns,
+)
 from agentlab.store._engine import Durability, normalise_url
 from agentlab.store._sql import DEFAULT_MAX_PAYLOAD_BYTES, SqlStore, open_store
 
 __all__ = [
+    "BUCKETS",
+    "COUNTER_COLUMNS",
     "DEFAULT_MAX_PAYLOAD_BYTES",
     "GENESIS",
+    "GROUP_COLUMNS",
+    "RUN_COLUMNS",
     "Appended",
+    "Bucket",
     "Durability",
     "ImportResult",
     "PendingEvent",
     "RunFilter",
     "RunStore",
     "SqlStore",
+    "approval_columns",
     "chain_bytes",
     "chain_hash",
+    "checkpoint_columns",
+    "event_columns",
     "normalise_url",
     "open_store",
+    "rollup_runs",
+    "run_columns",
 ]

@@ -71,10 +71,10 @@ runs = Table(
     Column("tool_calls", Integer, nullable=False, default=0),
     Column("error_count", Integer, nullable=False, default=0),
     Column("retry_count", Integer, nullable=False, default=0),
-    Column("denied_count", Integer, nullable=False, default=0),
-    Column("approval_count", Integer, nullable=False, default=0),
-    Column("override_count", Integer, nullable=False, default=0),
-    Column("stale_count", Integer, nullable=False, default=0),
+    Column("denied_count", Integer, nullable=False, default=0, server_default="0"),
+    Column("approval_count", Integer, nullable=False, default=0, server_default="0"),
+    Column("override_count", Integer, nullable=False, default=0, server_default="0"),
+    Column("stale_count", Integer, nullable=False, default=0, server_default="0"),
     Column("last_seq", Integer, nullable=False, default=0),
     Column("head_hash", HASH, nullable=False),
     Column("parent_run_id", ID),
@@ -199,16 +199,20 @@ def _governance(conn: Connection) -> None:
 
 
 def _investigations(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[investigations])
+
+
+def _stale_incidents(conn: Connection) -> None:
     have = {c["name"] for c in inspect(conn).get_columns(runs.name)}
     if "stale_count" not in have:
         conn.exec_driver_sql(
             f"ALTER TABLE {runs.name} ADD COLUMN stale_count INTEGER NOT NULL DEFAULT 0")
-    metadata.create_all(conn, tables=[investigations])
 
 
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0001_initial", _initial),
     ("0002_governance", _governance),
     ("0003_investigations", _investigations),
+    ("0004_stale_incidents", _stale_incidents),
 ]
 """Applied in order; names are permanent once released. Append, never edit."""

@@ -1,0 +1,69 @@
+"""The run filters every frame and metric takes, checked once and turned into a RunFilter."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Literal, get_args
+
+from agentlab.store import RunFilter
+
+__all__ = ["Engine", "Status", "run_filter", "to_us"]
+
+Engine = Literal["pandas", "polars"]
+"""Which frame library a function returns."""
+
+Status = Literal["running", "succeeded", "failed", "errored"]
+_STATUSES = get_args(Status)
+_PHASES = ("read", "draft", "act")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def to_us(value: datetime | date | str | None, name: str = "time") -> int | None:
+    """Microseconds since the epoch of a datetime, a date (midnight UTC) or an ISO 8601
+    string; a datetime without a time zone is taken as UTC, the store's zone."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(
+                f"{name}={value!r} is not an ISO 8601 date or time; write e.g. 2025-03-01 "
+                "or 2025-03-01T09:30:00+00:00"
+            ) from None
+    if not isinstance(value, datetime):
+        if not isinstance(value, date):
+            raise TypeError(f"{name} must be a datetime, a date or an ISO string, not "
+                            f"{type(value).__name__}")
+        value = datetime(value.year, value.month, value.day)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    delta = value - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def run_filter(
+    *,
+    workflow: str | None = None,
+    agent: str | None = None,
+    agent_version: str | None = None,
+    phase: str | None = None,
+    status: str | None = None,
+    task: str | None = None,
+    since: datetime | date | str | None = None,
+    until: datetime | date | str | None = None,
+) -> RunFilter:
+    """The store filter for these arguments: runs of this workflow, agent (name), agent
+    version, phase (the run's latest), status and task id, started at or after ``since``
+    and before ``until``; every argument is optional and they combine with AND."""
+    if status is not None and status not in _STATUSES:
+        raise ValueError(f"status={status!r} is not a run status; use one of {list(_STATUSES)}")
+    if phase is not None and phase not in _PHASES:
+        raise ValueError(f"phase={phase!r} is not a phase; use one of {list(_PHASES)}")
+    since_us, until_us = to_us(since, "since"), to_us(until, "until")
+    if since_us is not None and until_us is not None and until_us <= since_us:
+        raise ValueError(f"until ({until}) is not after since ({since}): no run could match; "
+                         "swap them or widen the window")
+    return RunFilter(workflow=workflow, agent_name=agent, agent_version=agent_version,
+                     status=status, phase=phase, task_id=task, since_us=since_us,
+                     until_us=until_us)
