@@ -13,24 +13,21 @@ from agentlab.cli._common import (
     fail,
     json_option,
     open_cli_store,
+    parse_duration,
     store_option,
     wrap_errors,
 )
 
 __all__: list[str] = []
 
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-
-
 def _freshness(specs: tuple[str, ...]) -> dict[str, timedelta]:
     out: dict[str, timedelta] = {}
     for spec in specs:
-        tool, _, bound = spec.partition("=")
-        unit = bound[-1:] if bound else ""
-        if not tool or unit not in _UNITS or not bound[:-1].isdigit():
+        tool, sep, bound = spec.partition("=")
+        if not tool or not sep:
             fail(f"--freshness {spec!r}: write TOOL=DURATION, e.g. lookup_account=1h "
-                 "(units s, m, h, d; TOOL may be a glob)")
-        out[tool] = timedelta(**{_UNITS[unit]: int(bound[:-1])})
+                 "(TOOL may be a glob)")
+        out[tool] = parse_duration(bound, f"--freshness {tool}=")
     return out
 
 

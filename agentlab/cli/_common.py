@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import sqlite3
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any, NoReturn, TypeVar
 
 import click
@@ -131,3 +133,23 @@ def store_location(store: SqlStore) -> str:
     if url.get_backend_name() == "sqlite" and url.database:
         return url.database
     return url.render_as_string(hide_password=True)
+
+
+_DURATION = re.compile(r"(\d+)([smhd])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_duration(text: str, option: str) -> timedelta:
+    """``90s``, ``30m``, ``12h`` or ``30d`` as a positive timedelta; else a one-line error
+    naming ``option``."""
+    m = _DURATION.fullmatch(text.strip())
+    if m is None:
+        fail(f"{option} {text!r} is not a duration; write a whole number and a unit: "
+             "90s, 30m, 12h or 30d")
+    amount = int(m.group(1))
+    if amount == 0:
+        fail(f"{option} {text!r} is zero; give a positive duration")
+    try:
+        return timedelta(**{_UNITS[m.group(2)]: amount})
+    except OverflowError:
+        fail(f"{option} {text!r} is too long; give at most a few years, e.g. 365d")

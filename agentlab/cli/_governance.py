@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -22,6 +21,7 @@ from agentlab.cli._common import (
     fail,
     json_option,
     open_cli_store,
+    parse_duration,
     store_option,
     wrap_errors,
 )
@@ -42,26 +42,9 @@ __all__: list[str] = []  # commands register themselves on ``cli``
 
 CHANNEL = "cli"
 _CALL_KINDS = ["tool_call", "tool_intent"]
-_DURATION = re.compile(r"(\d+)([dhm])")
-_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
 
 
 # -- helpers ----------------------------------------------------------------------------------
-
-def parse_duration(text: str) -> timedelta:
-    """``30d``, ``12h`` or ``90m`` as a timedelta; anything else is a one-line error."""
-    m = _DURATION.fullmatch(text.strip())
-    if m is None:
-        fail(f"--expires-in {text!r} is not a duration; write a whole number and a unit: "
-             "30d, 12h or 90m")
-    amount = int(m.group(1))
-    if amount == 0:
-        fail(f"--expires-in {text!r} would expire the grant at once; give a positive duration")
-    try:
-        return timedelta(**{_UNITS[m.group(2)]: amount})
-    except OverflowError:
-        fail(f"--expires-in {text!r} is too long; give at most a few years, e.g. 365d")
-
 
 def _when(dt: datetime | None, never: str = "never") -> str:
     return never if dt is None else dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
@@ -257,7 +240,7 @@ def grant_cmd(name: str, store_url: str | None, as_json: bool, principal: str, o
         --workflow support-triage --scope 'jira:write:SUP-*' --expires-in 30d \\
         --secret env:JIRA_TOKEN --by ana
     """
-    lifetime = parse_duration(expires_in) if expires_in is not None else None
+    lifetime = parse_duration(expires_in, "--expires-in") if expires_in is not None else None
     with open_cli_store(store_url, create=True) as store:
         g = issue_grant(store, name, principal=principal, owner=owner, workflow=workflow,
                         scopes=scopes, expires_in=lifetime, secret=secret, issued_by=issued_by)
