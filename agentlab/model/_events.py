@@ -248,6 +248,9 @@ class ErrorEvent(EventBase):
     kind: Literal["error"] = "error"
     error: ErrorInfo
     handled: bool = False
+    recorded_as: str | None = Field(
+        None, description="The event that already recorded (and counted) this exception, "
+        "e.g. the tool call it escaped from; such an error is not counted twice.")
 
 
 class StepEvent(EventBase):

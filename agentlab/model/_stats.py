@@ -36,7 +36,7 @@ def event_stats(kind: str, body: Mapping[str, Any]) -> EventStats:
     if kind == "retry":
         return EventStats(retries=1)
     if kind == "error":
-        return EventStats(errors=1)
+        return ZERO if body.get("recorded_as") else EventStats(errors=1)
     if kind == "approval":
         # An override is a human changing what the agent would have done: an edit or a
         # rejection. A request that got no decision is neither.

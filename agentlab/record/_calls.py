@@ -27,7 +27,7 @@ from agentlab.record._tool import ToolSpec
 from agentlab.record._writer import BackgroundWriter
 from agentlab.store import Appended, PendingEvent
 
-__all__ = ["NO_STATS", "RunCore", "error_info"]
+__all__ = ["NO_STATS", "RunCore", "error_info", "note_recorded", "recorded_as"]
 
 _TOOL_OK = EventStats(steps=1, tool_calls=1)
 _TOOL_ERR = EventStats(steps=1, tool_calls=1, errors=1)
@@ -81,6 +81,22 @@ class _Prepared(NamedTuple):
     intent: dict[str, Any] | None
     governed: dict[str, Any]
     credential: Credential | None
+
+
+def note_recorded(exc: BaseException, event_id: str) -> None:
+    """Mark an exception as recorded by ``event_id`` (a failed tool call), so the run's own
+    error event for it, if it escapes, refers to that event instead of counting it again."""
+    try:
+        if getattr(exc, "_agentlab_recorded_as", None) is None:
+            exc._agentlab_recorded_as = event_id  # type: ignore[attr-defined]
+    except (AttributeError, TypeError):  # an exception type that takes no attributes
+        pass
+
+
+def recorded_as(exc: BaseException) -> str | None:
+    """The event that already recorded this exception, if any."""
+    found = getattr(exc, "_agentlab_recorded_as", None)
+    return found if isinstance(found, str) else None
 
 
 class RunCore:
@@ -280,6 +296,7 @@ class RunCore:
             body["error"] = error_info(exc)
             self._after(spec, body, frame.event_id,
                         parent.event_id if parent is not None else None, t0, None, True)
+            note_recorded(exc, frame.event_id)
             raise
         t1 = clock()
         frame_var.reset(token)
@@ -337,6 +354,7 @@ class RunCore:
             body["status"] = "error"
             body["error"] = error_info(exc)
             self._after(spec, body, event_id, parent, t0, p.intent, True)
+            note_recorded(exc, event_id)
             raise
         finally:
             credential_var.reset(cred_token)
@@ -382,6 +400,7 @@ class RunCore:
             body["status"] = "error"
             body["error"] = error_info(exc)
             await self._after_async(spec, body, event_id, parent, t0, p.intent, True)
+            note_recorded(exc, event_id)
             raise
         finally:
             credential_var.reset(cred_token)

@@ -25,7 +25,7 @@ from agentlab.model import (
     now_ns,
 )
 from agentlab.model._ids import Clock, IdFactory
-from agentlab.record._calls import NO_STATS, RunCore, error_info
+from agentlab.record._calls import NO_STATS, RunCore, error_info, recorded_as
 from agentlab.record._context import frame_var, run_var
 from agentlab.record._governed import Governance, learn_secrets
 from agentlab.record._prices import Price, price_call
@@ -61,6 +61,14 @@ def _forget_stores_after_fork() -> None:
 
 
 os.register_at_fork(after_in_child=_forget_stores_after_fork)
+
+
+def _error_body(exc: BaseException, info: dict[str, Any]) -> dict[str, Any]:
+    body: dict[str, Any] = {"error": info}
+    seen = recorded_as(exc)
+    if seen is not None:
+        body["recorded_as"] = seen
+    return body
 
 
 class RunRecorder(RunCore):
@@ -210,7 +218,7 @@ class RunRecorder(RunCore):
             body: dict[str, Any] = {}
             if exc is not None:
                 info = error_info(exc)
-                self._emit("error", {"error": info}, parent_id=None)
+                self._emit("error", _error_body(exc, info), parent_id=None)
                 body["status"] = "errored"
                 body["error"] = info
             else:
@@ -312,7 +320,9 @@ class RunRecorder(RunCore):
 
     def error(self, exc: BaseException, *, handled: bool = True) -> str:
         """Record an error the agent handled (or, with ``handled=False``, one it did not)."""
-        return self._emit("error", {"error": error_info(exc), "handled": handled})
+        body = _error_body(exc, error_info(exc))
+        body["handled"] = handled
+        return self._emit("error", body)
 
     def flush(self) -> None:
         """Wait until everything recorded so far is committed; raise if the store refused

@@ -349,3 +349,25 @@ def test_record_run_rejects_bad_arguments(db: SqlStore) -> None:
     run = al.record_run("w", agent="a", store=db)
     with run, pytest.raises(al.RecordingError, match="entered once"):
         run.__enter__()
+
+
+def test_an_exception_recorded_by_its_tool_call_is_counted_once(db: SqlStore) -> None:
+    @al.tool
+    def flaky() -> None:
+        raise TimeoutError("upstream")
+
+    with pytest.raises(TimeoutError):
+        with al.record_run("w", agent="a", store=db) as run:
+            flaky()                          # fails, and the failure ends the run
+    with al.record_run("w", agent="a", store=db) as handled:
+        try:
+            flaky()
+        except TimeoutError as exc:
+            handled.error(exc)               # the agent records the error it handled
+    for rid in (run.run_id, handled.run_id):
+        events = db.events(rid)
+        [call] = [e for e in events if e.kind == "tool_call"]
+        [err] = [e for e in events if e.kind == "error"]
+        assert err.recorded_as == call.id    # type: ignore[union-attr]
+        assert db.run(rid).error_count == 1
+        assert db.verify(rid)[0].ok
