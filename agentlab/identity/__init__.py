@@ -10,12 +10,11 @@ from agentlab.identity._grants import (
     revoke_grant,
 )
 from agentlab.identity._keys import fingerprint, key_path, keyed_hash, signing_key
-from agentlab.identity._logs import scrubbed_logger
+from agentlab.identity._logs import ScrubbedLogFilter, scrubbed_logger
 from agentlab.identity._redact import (
     DEFAULT_PATTERNS,
     MARKER_PREFIX,
     Redactor,
-    ScrubbedLogFilter,
     SecretPattern,
     default_redactor,
 )

@@ -33,8 +33,8 @@ import os
 import re
 import threading
 import weakref
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -54,11 +54,11 @@ __all__ = [
     "MARKER_PREFIX",
     "MIN_SECRET_LEN",
     "Redactor",
-    "ScrubbedLogFilter",
     "SecretPattern",
     "default_redactor",
 ]
 
+from agentlab.identity._compiled import Callback, Compiled, Config, compile_config
 from agentlab.identity._patterns import (
     _ERROR_MARK,
     _SECRET_MARK,
@@ -66,7 +66,6 @@ from agentlab.identity._patterns import (
     MARKER_PREFIX,
     MIN_SECRET_LEN,
     SecretPattern,
-    _marker,
 )
 
 log = logging.getLogger("agentlab.identity")
@@ -75,101 +74,11 @@ _MAX_DEPTH = 250  # as agentlab.model.canonical: deeper values are refused (here
 _MAX_PASSES = 4  # secret passes over one string before it is given up as unscrubbable
 _ENTRY_VALUE_MAX = 4096  # how much of a mapping value the ``key=value`` reading looks at
 
-Callback = Callable[[str], str | None]
-_Repl = Callable[[re.Match[str]], str]
-
-
-@dataclass(frozen=True, slots=True)
-class _Config:
-    secrets: frozenset[str]
-    patterns: tuple[SecretPattern, ...]
-    callbacks: tuple[Callback, ...]
-    version: int
-
-
-@dataclass(frozen=True, slots=True)
-class _Compiled:
-    """Everything a scrub or a byte scan needs, built once per configuration."""
-
-    config: _Config
-    secrets: tuple[str, ...]  # longest first
-    secret_gate: re.Pattern[str] | None
-    patterns: tuple[tuple[re.Pattern[str], int | str, str, _Repl], ...]  # + marker, repl
-    callbacks: tuple[Callback, ...]
-    trigger: re.Pattern[bytes] | None
-    always: bool  # some callback or pattern has no trigger: every value might change
-
-
-# Bytes ordered from common to rare in event JSON; a known secret's scan anchor starts at
-# its rarest byte, so the combined scan stops at few places. Unlisted bytes are rarest.
-_COMMON_BYTES = b'" etaoinsrlhdcu:,mpf_gyw.b0123456789{}[]vkTSAICEONRLDMPBUFHGWY-/xjqz'
-_ANCHOR_LEN = 10
-
-
-def _secret_anchor(secret: str) -> bytes | None:
-    """A slice of the secret's canonical JSON form (None if it cannot occur there)."""
-    try:
-        escaped = orjson.dumps(secret)[1:-1]
-    except orjson.JSONEncodeError:  # a lone surrogate: canonical JSON replaces it
-        return None
-    width = min(len(escaped), _ANCHOR_LEN)
-
-    def rarity(i: int) -> int:
-        found = _COMMON_BYTES.find(escaped[i : i + 1])
-        return len(_COMMON_BYTES) if found < 0 else found
-
-    start = max(range(len(escaped) - width + 1), key=rarity)
-    return re.escape(escaped[start : start + width])
-
-
-_HEAD = re.compile(rb"(?:[A-Za-z0-9_/\"' :=,@]|\\[^A-Za-z0-9])(?![*+?{])")
-
-
-def _combine(alternatives: Iterable[bytes]) -> re.Pattern[bytes]:
-    """One byte regex matching where any alternative does.
-
-    Alternatives starting with the same literal byte are merged behind it, so that the
-    regex engine's first-byte filter stops at few places and tries few branches there.
-    """
-    groups: dict[bytes, list[bytes]] = {}
-    alone: list[bytes] = []
-    for alt in dict.fromkeys(alternatives):
-        m = _HEAD.match(alt)
-        if m is None or b"|" in alt:
-            alone.append(alt)
-        else:
-            groups.setdefault(m.group(), []).append(alt[m.end() :])
-    parts = [
-        head if b"" in rests else head + b"(?:" + b"|".join(rests) + b")"
-        for head, rests in groups.items()
-    ]
-    return re.compile(b"|".join(parts + alone))
-
-
-def _compile(config: _Config) -> _Compiled:
-    secrets = tuple(sorted(config.secrets, key=lambda s: (-len(s), s)))
-    alternatives = [a for a in map(_secret_anchor, secrets) if a is not None]
-    for p in config.patterns:
-        alternatives.extend(p.triggers)
-    return _Compiled(
-        config=config,
-        secrets=secrets,
-        secret_gate=re.compile("|".join(map(re.escape, secrets))) if secrets else None,
-        patterns=tuple(
-            (p.regex, p.group, _marker(p.name), _replacer(p.group, _marker(p.name)))
-            for p in config.patterns
-        ),
-        callbacks=config.callbacks,
-        trigger=_combine(alternatives) if alternatives else None,
-        always=bool(config.callbacks) or any(not p.triggers for p in config.patterns),
-    )
-
-
 class _Failed(Exception):
     """A string could not be scrubbed; the caller substitutes the error marker."""
 
 
-def _replace_secrets(c: _Compiled, text: str) -> str:
+def _replace_secrets(c: Compiled, text: str) -> str:
     """``text`` with every known secret replaced; overlapping occurrences merge into one
     marker, and a marker that, with its neighbours, spells a secret again is scrubbed too."""
     gate = c.secret_gate
@@ -202,21 +111,7 @@ def _replace_secrets(c: _Compiled, text: str) -> str:
     raise _Failed
 
 
-def _replacer(group: int | str, marker: str) -> _Repl:
-    """A ``re.sub`` replacement that swaps only the group's span for the marker."""
-
-    def repl(m: re.Match[str]) -> str:
-        s, e = m.span(group)
-        if s == e:  # the group did not take part, or is empty: nothing to hide
-            return m.group()
-        base = m.start()
-        whole = m.group()
-        return whole[: s - base] + marker + whole[e - base :]
-
-    return repl
-
-
-def _may_change(c: _Compiled, value: str | dict[str, str]) -> bool:
+def _may_change(c: Compiled, value: str | dict[str, str]) -> bool:
     """The byte scan of :meth:`Redactor.might_contain` on one string or mapping entry,
     which lets the walk skip the (far slower) patterns for nearly every string."""
     if c.always:
@@ -230,7 +125,7 @@ def _may_change(c: _Compiled, value: str | dict[str, str]) -> bool:
     return c.trigger.search(data) is not None
 
 
-def _scrub_str(c: _Compiled, text: str) -> str:
+def _scrub_str(c: Compiled, text: str) -> str:
     if not _may_change(c, text):
         return text
     try:
@@ -239,7 +134,7 @@ def _scrub_str(c: _Compiled, text: str) -> str:
         return _ERROR_MARK
 
 
-def _scrub_str_unsafe(c: _Compiled, text: str) -> str:
+def _scrub_str_unsafe(c: Compiled, text: str) -> str:
     out = _replace_secrets(c, text)
     first = out
     for regex, _, _, repl in c.patterns:
@@ -259,7 +154,7 @@ def _scrub_str_unsafe(c: _Compiled, text: str) -> str:
     return out
 
 
-def _scrub_entry(c: _Compiled, key: str, value: str) -> str | None:
+def _scrub_entry(c: Compiled, key: str, value: str) -> str | None:
     """A mapping entry read as the text ``key=value``: a match that begins in the key and
     puts its secret group in the value hides the value from there on (None: no match)."""
     value_start = value[:_ENTRY_VALUE_MAX]
@@ -291,7 +186,7 @@ def _unique_key(key: str, original: Mapping[Any, Any], out: dict[Any, Any] | Non
     return candidate
 
 
-def _walk(c: _Compiled, value: Any, path: str, changed: list[str], depth: int) -> Any:
+def _walk(c: Compiled, value: Any, path: str, changed: list[str], depth: int) -> Any:
     if isinstance(value, str):
         new = _scrub_str(c, value)
         if new == value:
@@ -336,7 +231,7 @@ def _walk(c: _Compiled, value: Any, path: str, changed: list[str], depth: int) -
 
 
 def _walk_mapping(
-    c: _Compiled, value: Mapping[Any, Any], path: str, changed: list[str], depth: int
+    c: Compiled, value: Mapping[Any, Any], path: str, changed: list[str], depth: int
 ) -> Any:
     out: dict[Any, Any] | None = None
     items = list(value.items())
@@ -387,8 +282,8 @@ class Redactor:
         callbacks: Iterable[Callback] = (),
     ) -> None:
         self._lock = threading.Lock()
-        self._config = _Config(frozenset(), (), (), 0)
-        self._cache: _Compiled | None = None
+        self._config = Config(frozenset(), (), (), 0)
+        self._cache: Compiled | None = None
         for p in patterns:
             self.add_pattern(p)
         for s in secrets:
@@ -453,11 +348,11 @@ class Redactor:
             if fn not in self._config.callbacks:
                 self._change(callbacks=(*self._config.callbacks, fn))
 
-    def _compiled(self) -> _Compiled:
+    def _compiled(self) -> Compiled:
         cfg = self._config
         c = self._cache
         if c is None or c.config is not cfg:
-            c = self._cache = _compile(cfg)  # a race only builds it twice
+            c = self._cache = compile_config(cfg)  # a race only builds it twice
         return c
 
     def scrub_text(self, text: str) -> str:
@@ -547,46 +442,3 @@ def _after_fork_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-class ScrubbedLogFilter(logging.Filter):
-    """Scrubs a log record's message, arguments and traceback, so no log line carries a
-    secret. Never drops a record. Attach it to handlers: a logger's filters do not see
-    records propagated from its children.
-
-    >>> logging.getLogger().handlers[0].addFilter(ScrubbedLogFilter())  # doctest: +SKIP
-    """
-
-    def __init__(self, *, redactor: Redactor | None = None, name: str = "") -> None:
-        super().__init__(name)
-        self._redactor = redactor
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        r = self._redactor if self._redactor is not None else default_redactor()
-        try:
-            _scrub_record(r, record)
-        except Exception:
-            record.msg, record.args = _ERROR_MARK, None
-            record.exc_info, record.exc_text, record.stack_info = None, None, None
-        return True
-
-
-def _scrub_record(r: Redactor, record: logging.LogRecord) -> None:
-    try:
-        message = record.getMessage()
-        formatted = True
-    except Exception:  # a bad format string: logging would print msg and args raw
-        message, formatted = f"{record.msg} {record.args!r}", False
-    scrubbed = r.scrub_text(message)
-    if scrubbed != message or not formatted:
-        record.msg, record.args = scrubbed, None
-    if record.exc_info and not record.exc_text:
-        # Formatters reuse exc_text when it is set, so format the traceback once, here.
-        record.exc_text = logging.Formatter().formatException(record.exc_info)
-    if record.exc_text:
-        text = r.scrub_text(record.exc_text)
-        if text != record.exc_text:
-            # Handlers that render exc_info themselves would show the secret again.
-            record.exc_text, record.exc_info = text, None
-    if record.stack_info:
-        record.stack_info = r.scrub_text(record.stack_info)

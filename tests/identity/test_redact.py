@@ -18,15 +18,15 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from agentlab.identity._redact import (
+from agentlab.identity import (
     DEFAULT_PATTERNS,
     MARKER_PREFIX,
-    MIN_SECRET_LEN,
     Redactor,
     ScrubbedLogFilter,
     SecretPattern,
     default_redactor,
 )
+from agentlab.identity._patterns import MIN_SECRET_LEN
 from agentlab.model import canonical, dumps, loads
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
