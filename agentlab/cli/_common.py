@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 import re
 import sqlite3
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn, TypeVar
 
 import click
@@ -153,3 +154,17 @@ def parse_duration(text: str, option: str) -> timedelta:
         return timedelta(**{_UNITS[m.group(2)]: amount})
     except OverflowError:
         fail(f"{option} {text!r} is too long; give at most a few years, e.g. 365d")
+
+
+def when(dt: datetime | None, never: str = "never") -> str:
+    return never if dt is None else dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def short_json(value: Any, width: int) -> str:
+    """Compact JSON of a value, cut to ``width`` characters."""
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)

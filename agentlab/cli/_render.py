@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from agentlab.model import Event, RunSummary
 
-__all__ = ["event_line", "runs_table", "summary_block", "timeline"]
+__all__ = ["event_line", "runs_table", "summary_block", "text_table", "timeline"]
 
 
 def _cost(c: float) -> str:
     return f"${c:,.4f}"
 
 
+def text_table(head: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """Left-aligned columns two spaces apart, a header row first."""
+    all_rows = [tuple(head), *(tuple(r) for r in rows)]
+    widths = [max(len(r[i]) for r in all_rows) for i in range(len(head))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+                     for r in all_rows)
+
+
 def runs_table(runs: Sequence[RunSummary]) -> str:
     if not runs:
         return "no runs in this store (record one, or try `agentlab demo`)"
     head = ("RUN", "WORKFLOW", "AGENT", "STATUS", "OK", "STEPS", "ERR", "COST", "STARTED")
-    rows = [head]
+    rows = []
     for r in runs:
         ok = "-" if r.success is None else ("yes" if r.success else "no")
         agent = r.agent_name + (f"@{r.agent_version}" if r.agent_version else "")
@@ -26,9 +34,7 @@ def runs_table(runs: Sequence[RunSummary]) -> str:
             r.run_id[:12], r.workflow, agent, r.status, ok, str(r.step_count),
             str(r.error_count), _cost(r.cost_usd), r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
         ))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-                     for row in rows)
+    return text_table(head, rows)
 
 
 def summary_block(r: RunSummary) -> str:
