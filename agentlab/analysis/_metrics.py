@@ -12,15 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Unpack
 
-from agentlab.query import ColumnType, Engine, run_filter, to_frame, to_us
+from agentlab.query import ColumnType, Engine, RunSelection, run_filter, to_frame, to_us
 from agentlab.store import GROUP_COLUMNS, Bucket, SqlStore, rollup_runs
 
 __all__ = ["GROUP_BY", "METRICS", "Bucket", "MetricsRow", "metrics", "metrics_summary"]
 
-When = datetime | date | str | None
 
 GROUP_BY: dict[str, str] = {
     **{c: c for c in GROUP_COLUMNS},
@@ -136,14 +135,7 @@ def metrics_summary(
     *,
     by: Iterable[str] = ("workflow",),
     bucket: Bucket | None = None,
-    workflow: str | None = None,
-    agent: str | None = None,
-    agent_version: str | None = None,
-    phase: str | None = None,
-    status: str | None = None,
-    task: str | None = None,
-    since: When = None,
-    until: When = None,
+    **select: Unpack[RunSelection],
 ) -> list[MetricsRow]:
     """The metrics per group of runs, as rows sorted by group then bucket.
 
@@ -152,8 +144,7 @@ def metrics_summary(
     filters select runs as in :func:`agentlab.query.runs_df`.
     """
     cols = _group_columns(by)
-    where = run_filter(workflow=workflow, agent=agent, agent_version=agent_version,
-                       phase=phase, status=status, task=task, since=since, until=until)
+    where = run_filter(**select)
     if bucket is not None and bucket not in ("hour", "day", "week"):
         raise ValueError(f"bucket={bucket!r} is not a time bucket; use 'hour', 'day' or 'week'")
     raw = rollup_runs(store, where, by=cols, bucket=bucket, sums=_SUMS, any_of=_ANY_OF)
@@ -227,15 +218,8 @@ def metrics(
     *,
     by: Iterable[str] = ("workflow",),
     bucket: Bucket | None = None,
-    workflow: str | None = None,
-    agent: str | None = None,
-    agent_version: str | None = None,
-    phase: str | None = None,
-    status: str | None = None,
-    task: str | None = None,
-    since: When = None,
-    until: When = None,
     engine: Engine = "pandas",
+    **select: Unpack[RunSelection],
 ) -> Any:
     """The metrics per group as a pandas (or polars) frame: the group columns, ``bucket``
     (when bucketed: a UTC datetime), then every column of :data:`METRICS`.
@@ -244,9 +228,7 @@ def metrics(
     >>> m[["workflow", "agent_version", "bucket", "completion_rate", "override_rate"]]
     """
     cols = _group_columns(by)
-    rows = metrics_summary(store, by=cols, bucket=bucket, workflow=workflow, agent=agent,
-                           agent_version=agent_version, phase=phase, status=status, task=task,
-                           since=since, until=until)
+    rows = metrics_summary(store, by=cols, bucket=bucket, **select)
     types: dict[str, ColumnType] = {c: "str" for c in cols}
     if bucket is not None:
         types["bucket"] = "time"

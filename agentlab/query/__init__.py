@@ -11,7 +11,7 @@ importing this package costs neither. Rows are read through the driver in one sn
 """
 
 from agentlab.query._build import ColumnType, to_frame
-from agentlab.query._filters import Engine, Status, run_filter, to_us
+from agentlab.query._filters import Engine, RunSelection, Status, run_filter, to_us
 from agentlab.query._frames import (
     APPROVAL_TYPES,
     CHECKPOINT_TYPES,
@@ -30,6 +30,7 @@ __all__ = [
     "STEP_TYPES",
     "ColumnType",
     "Engine",
+    "RunSelection",
     "Status",
     "approvals_df",
     "checkpoints_df",

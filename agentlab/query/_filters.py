@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Literal, get_args
+from typing import Literal, TypedDict, Unpack, get_args
 
 from agentlab.store import RunFilter
 
-__all__ = ["Engine", "Status", "run_filter", "to_us"]
+__all__ = ["Engine", "RunSelection", "Status", "run_filter", "to_us"]
 
 Engine = Literal["pandas", "polars"]
 """Which frame library a function returns."""
@@ -42,20 +42,32 @@ def to_us(value: datetime | date | str | None, name: str = "time") -> int | None
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-def run_filter(
-    *,
-    workflow: str | None = None,
-    agent: str | None = None,
-    agent_version: str | None = None,
-    phase: str | None = None,
-    status: str | None = None,
-    task: str | None = None,
-    since: datetime | date | str | None = None,
-    until: datetime | date | str | None = None,
-) -> RunFilter:
-    """The store filter for these arguments: runs of this workflow, agent (name), agent
-    version, phase (the run's latest), status and task id, started at or after ``since``
-    and before ``until``; every argument is optional and they combine with AND."""
+class RunSelection(TypedDict, total=False):
+    """Which runs a frame or a metric covers: the keyword filters every frame function and
+    ``metrics`` take. Runs of this workflow, agent (name), agent version, phase (the run's
+    latest), status and task id, started at or after ``since`` and before ``until``; every
+    key is optional and they combine with AND."""
+
+    workflow: str | None
+    agent: str | None
+    agent_version: str | None
+    phase: str | None
+    status: str | None
+    task: str | None
+    since: datetime | date | str | None
+    until: datetime | date | str | None
+
+
+def run_filter(**select: Unpack[RunSelection]) -> RunFilter:
+    """The store filter for a :class:`RunSelection`."""
+    unknown = sorted(set(select) - set(RunSelection.__annotations__))
+    if unknown:  # a typo must not silently widen the selection to every run
+        raise TypeError(f"unknown run filter(s) {unknown}; use any of "
+                        f"{sorted(RunSelection.__annotations__)}")
+    workflow, agent, agent_version = (select.get("workflow"), select.get("agent"),
+                                      select.get("agent_version"))
+    phase, status, task = select.get("phase"), select.get("status"), select.get("task")
+    since, until = select.get("since"), select.get("until")
     if status is not None and status not in _STATUSES:
         raise ValueError(f"status={status!r} is not a run status; use one of {list(_STATUSES)}")
     if phase is not None and phase not in _PHASES:

@@ -12,12 +12,11 @@ a list of run ids, and returns one row per run, event, checkpoint or approval re
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, datetime
-from typing import Any
+from typing import Any, Unpack
 
 from agentlab.model import loads
 from agentlab.query._build import ColumnType, to_frame
-from agentlab.query._filters import Engine, run_filter
+from agentlab.query._filters import Engine, RunSelection, run_filter
 from agentlab.store import (
     SqlStore,
     approval_columns,
@@ -37,7 +36,6 @@ __all__ = [
     "steps_df",
 ]
 
-When = datetime | date | str | None
 
 RUN_TYPES: dict[str, ColumnType] = {
     "run_id": "str", "workflow": "str", "agent_name": "str", "agent_version": "str",
@@ -95,15 +93,8 @@ def runs_df(
     store: SqlStore,
     run_ids: Iterable[str] | None = None,
     *,
-    workflow: str | None = None,
-    agent: str | None = None,
-    agent_version: str | None = None,
-    phase: str | None = None,
-    status: str | None = None,
-    task: str | None = None,
-    since: When = None,
-    until: When = None,
     engine: Engine = "pandas",
+    **select: Unpack[RunSelection],
 ) -> Any:
     """One row per run from the run summaries, oldest first (:data:`RUN_TYPES`).
 
@@ -113,8 +104,7 @@ def runs_df(
 
     >>> runs_df(store, workflow="support-triage", status="failed")     # doctest: +SKIP
     """
-    where = run_filter(workflow=workflow, agent=agent, agent_version=agent_version,
-                       phase=phase, status=status, task=task, since=since, until=until)
+    where = run_filter(**select)
     cols = run_columns(store, where, run_ids=_ids(run_ids))
     started, ended = cols["started_us"], cols["ended_us"]
     cols["started_at"], cols["ended_at"] = started, ended
@@ -131,15 +121,8 @@ def steps_df(
     run_ids: Iterable[str] | None = None,
     *,
     kinds: Iterable[str] | None = None,
-    workflow: str | None = None,
-    agent: str | None = None,
-    agent_version: str | None = None,
-    phase: str | None = None,
-    status: str | None = None,
-    task: str | None = None,
-    since: When = None,
-    until: When = None,
     engine: Engine = "pandas",
+    **select: Unpack[RunSelection],
 ) -> Any:
     """One row per event of the selected runs, by run id then seq (:data:`STEP_TYPES`).
 
@@ -151,8 +134,7 @@ def steps_df(
     older than the tool's freshness bound (a stale-state incident). Payloads (arguments, results,
     messages) are left out: ``store.events(run_id)`` has them. The filters select runs.
     """
-    where = run_filter(workflow=workflow, agent=agent, agent_version=agent_version,
-                       phase=phase, status=status, task=task, since=since, until=until)
+    where = run_filter(**select)
     cols = event_columns(store, where, run_ids=_ids(run_ids),
                          kinds=None if kinds is None else list(kinds))
     extracted: dict[str, list[Any]] = {n: [] for n in (
@@ -192,21 +174,13 @@ def checkpoints_df(
     store: SqlStore,
     run_ids: Iterable[str] | None = None,
     *,
-    workflow: str | None = None,
-    agent: str | None = None,
-    agent_version: str | None = None,
-    phase: str | None = None,
-    status: str | None = None,
-    task: str | None = None,
-    since: When = None,
-    until: When = None,
     engine: Engine = "pandas",
+    **select: Unpack[RunSelection],
 ) -> Any:
     """One row per checkpoint of the selected runs, by run id then seq
     (:data:`CHECKPOINT_TYPES`): the root of the state tree (``store.value(root)`` is the
     state) and the top-level keys written and deleted."""
-    where = run_filter(workflow=workflow, agent=agent, agent_version=agent_version,
-                       phase=phase, status=status, task=task, since=since, until=until)
+    where = run_filter(**select)
     cols = checkpoint_columns(store, where, run_ids=_ids(run_ids))
     bodies = [loads(b) for b in cols["body"]]
     cols["ts"] = cols["ts_us"]
@@ -219,15 +193,8 @@ def approvals_df(
     store: SqlStore,
     run_ids: Iterable[str] | None = None,
     *,
-    workflow: str | None = None,
-    agent: str | None = None,
-    agent_version: str | None = None,
-    phase: str | None = None,
-    status: str | None = None,
-    task: str | None = None,
-    since: When = None,
-    until: When = None,
     engine: Engine = "pandas",
+    **select: Unpack[RunSelection],
 ) -> Any:
     """One row per approval request of the selected runs, oldest first
     (:data:`APPROVAL_TYPES`).
@@ -238,8 +205,7 @@ def approvals_df(
     ``wait_s`` is the time from request to decision. Arguments are canonical JSON text,
     redacted as stored.
     """
-    where = run_filter(workflow=workflow, agent=agent, agent_version=agent_version,
-                       phase=phase, status=status, task=task, since=since, until=until)
+    where = run_filter(**select)
     cols = approval_columns(store, where, run_ids=_ids(run_ids))
     cols["grant"] = cols["grant_name"]
     cols["overridden"] = [a in ("edit", "reject") for a in cols["action"]]

@@ -11,6 +11,7 @@ import math
 import subprocess
 import sys
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -265,3 +266,11 @@ def test_importing_the_read_path_imports_no_frame_library() -> None:
     code = ("import sys, agentlab.query, agentlab.analysis; "
             "assert not {'pandas', 'polars'} & set(sys.modules), sorted(sys.modules)")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_misspelt_filter_is_an_error_not_every_run(tmp_path: Path) -> None:
+    from agentlab.query import runs_df
+
+    store = al.open_store(tmp_path / "typo.db")
+    with pytest.raises(TypeError, match="unknown run filter"):
+        runs_df(store, wokflow="triage")  # type: ignore[call-arg]
