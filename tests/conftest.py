@@ -26,6 +26,10 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 # folder (child processes inherit it), never the user's ~/.config/agentlab/key.
 os.environ.setdefault("AGENTLAB_KEY_FILE", os.path.join(tempfile.mkdtemp(prefix="agentlab-key-"), "key"))
 
+# Runs written by others, vendored with their licences (sample_traces/README.md). Tests read
+# them from inside the repository only; missing data is a failure, never a skip.
+THIRD_PARTY = Path(__file__).resolve().parents[1] / "sample_traces" / "third_party"
+
 PG_URL = os.environ.get("AGENTLAB_TEST_PG_URL")
 PG_SKIP = (
     "PostgreSQL tests are off: set AGENTLAB_TEST_PG_URL="
@@ -84,3 +88,34 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         sqlite_only = any(m.name == "sqlite_only" for m in metafunc.definition.iter_markers())
         metafunc.parametrize("store_url", BACKENDS[:1] if sqlite_only else BACKENDS,
                              indirect=True)
+
+
+@pytest.fixture(scope="session")
+def third_party() -> Path:
+    """The folder of vendored third-party runs (sample_traces/third_party)."""
+    assert THIRD_PARTY.is_dir(), f"{THIRD_PARTY} is missing: the repository is incomplete"
+    return THIRD_PARTY
+
+
+@pytest.fixture(scope="session")
+def airline_subset(third_party: Path) -> Path:
+    """48 tau-bench airline runs (12 tasks x 4 trials), gzipped JSON as vendored."""
+    return third_party / "tau-bench" / "gpt-4o-airline.subset.json.gz"
+
+
+# A skip hides coverage. Only two may happen, each for something outside the repository that
+# its message says how to provide: the PostgreSQL URL, and Debian's Chromium for the browser
+# tests (which `.ci/run` installs). Any other skip (missing data, a missing extra) fails.
+ALLOWED_SKIPS = ("AGENTLAB_TEST_PG_URL", "Debian Chromium is not at")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    if report.skipped and not hasattr(report, "wasxfail"):
+        reason = str(report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longrepr)
+        if not any(allowed in reason for allowed in ALLOWED_SKIPS):
+            report.outcome = "failed"
+            report.longrepr = (f"{item.nodeid} skipped ({reason}); only the PostgreSQL and "
+                               "browser tests may skip: provide what it needs instead")

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from agentlab.errors import ImportFormatError
+from agentlab.integrations._files import read_source
 from agentlab.model import canonical_body, event_stats
 from agentlab.store import PendingEvent, RunStore
 
@@ -121,8 +122,9 @@ def _events(run: dict[str, Any], run_id: str, domain: str, model: str) -> Iterat
 
 def import_tau_bench(path: str | Path, store: RunStore, *, domain: str = "airline",
                      model: str = "unknown") -> list[str]:
-    """Import every run of a tau-bench results file; returns the run ids (new or present)."""
-    raw = Path(path).read_bytes()
+    """Import every run of a tau-bench results file (plain or gzipped JSON); returns the run
+    ids (new or present). Ids come from the decompressed content, so both forms agree."""
+    raw = read_source(path)
     try:
         data = json.loads(raw)
     except ValueError as exc:

@@ -5,15 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 import agentlab as al
 from agentlab.analysis import Signature, divergence_from_expected, first_divergence
 from agentlab.demo import run_demo
 from agentlab.integrations import import_tau_bench
+from agentlab.integrations._files import read_source
 from agentlab.model import RunSummary, ToolCallEvent
-
-AIRLINE = Path(__file__).resolve().parents[3] / "shared/real_traces/tau-bench/gpt-4o-airline.subset.json"
 
 
 def test_demo_runs_part_at_the_entitlement_check_after_the_stale_lookup(tmp_path: Path) -> None:
@@ -50,11 +47,10 @@ def test_divergence_from_expected_actions(tmp_path: Path) -> None:
     store.close()
 
 
-@pytest.mark.skipif(not AIRLINE.exists(), reason=f"real traces not found at {AIRLINE}")
-def test_tau_bench_failed_trials_part_from_passing_ones(tmp_path: Path) -> None:
-    raw = json.loads(AIRLINE.read_text())
+def test_tau_bench_failed_trials_part_from_passing_ones(tmp_path: Path, airline_subset: Path) -> None:
+    raw = json.loads(read_source(airline_subset))
     store = al.open_store(tmp_path / "t.db")
-    import_tau_bench(AIRLINE, store, model="gpt-4o")
+    import_tau_bench(airline_subset, store, model="gpt-4o")
     by_task: dict[str, list[RunSummary]] = {}
     for r in store.runs():
         by_task.setdefault(r.task_id or "", []).append(r)

@@ -1,4 +1,4 @@
-"""The tau-bench importer on the real runs in ../shared/real_traces (nobody here wrote them)."""
+"""The tau-bench importer on real runs nobody here wrote (vendored in sample_traces/third_party)."""
 
 from __future__ import annotations
 
@@ -10,22 +10,14 @@ import pytest
 from agentlab.analysis import diff_values
 from agentlab.errors import ImportFormatError
 from agentlab.integrations import import_tau_bench
+from agentlab.integrations._files import read_source
 from agentlab.store import open_store
 
-TRACES = Path(__file__).resolve().parents[3] / "shared" / "real_traces"
-AIRLINE = TRACES / "tau-bench" / "gpt-4o-airline.subset.json"
 
-needs_traces = pytest.mark.skipif(
-    not AIRLINE.exists(),
-    reason=f"real traces not found at {AIRLINE} (they live in ../shared beside the repo)",
-)
-
-
-@needs_traces
-def test_imports_the_airline_subset_faithfully(tmp_path: Path) -> None:
-    raw = json.loads(AIRLINE.read_text())
+def test_imports_the_airline_subset_faithfully(tmp_path: Path, airline_subset: Path) -> None:
+    raw = json.loads(read_source(airline_subset))
     store = open_store(tmp_path / "tau.db")
-    ids = import_tau_bench(AIRLINE, store, model="gpt-4o")
+    ids = import_tau_bench(airline_subset, store, model="gpt-4o")
     assert len(ids) == len(set(ids)) == len(raw) == 48
     runs = store.runs()
     assert sum(r.success is True for r in runs) == sum(r["reward"] == 1.0 for r in raw)
@@ -41,15 +33,14 @@ def test_imports_the_airline_subset_faithfully(tmp_path: Path) -> None:
     assert first.task_id == f"tau-bench:airline:{raw[0]['task_id']}"
     assert len({r.task_id for r in runs}) == 12
     # Re-importing the same file adds nothing.
-    assert import_tau_bench(AIRLINE, store, model="gpt-4o") == ids
+    assert import_tau_bench(airline_subset, store, model="gpt-4o") == ids
     assert len(store.runs()) == 48 and sum(r.tool_calls for r in store.runs()) == 240
     store.close()
 
 
-@needs_traces
-def test_failed_trials_part_from_their_gold_actions(tmp_path: Path) -> None:
+def test_failed_trials_part_from_their_gold_actions(tmp_path: Path, airline_subset: Path) -> None:
     store = open_store(tmp_path / "tau.db")
-    import_tau_bench(AIRLINE, store)
+    import_tau_bench(airline_subset, store)
     parted = 0
     for r in store.runs():
         started = store.events(r.run_id, kinds=["run_started"])[0]
@@ -71,15 +62,30 @@ def test_rejects_files_that_are_not_tau_bench(tmp_path: Path) -> None:
         import_tau_bench(bad, open_store(tmp_path / "t.db"))
 
 
-@needs_traces
-def test_cli_imports_tau_bench(tmp_path: Path) -> None:
+def test_cli_imports_tau_bench(tmp_path: Path, airline_subset: Path) -> None:
     from click.testing import CliRunner
 
     from agentlab.cli import cli
 
     db = str(tmp_path / "cli.db")
-    args = ["import", str(AIRLINE), "--format", "tau-bench", "--store", db, "--json"]
+    args = ["import", str(airline_subset), "--format", "tau-bench", "--store", db, "--json"]
     first = json.loads(CliRunner().invoke(cli, args).output)
     assert len(first["imported"]) == 48 and first["skipped"] == []
     again = json.loads(CliRunner().invoke(cli, args).output)
     assert again == {"imported": [], "skipped": first["imported"]}
+
+
+def test_gzipped_and_plain_files_import_as_the_same_runs(tmp_path: Path, airline_subset: Path) -> None:
+    plain = tmp_path / "airline.json"
+    plain.write_bytes(read_source(airline_subset))
+    store = open_store(tmp_path / "t.db")
+    assert import_tau_bench(plain, store) == import_tau_bench(airline_subset, store)
+    assert len(store.runs()) == 48
+    damaged = tmp_path / "damaged.json.gz"
+    damaged.write_bytes(airline_subset.read_bytes()[:5000])
+    with pytest.raises(ImportFormatError, match="damaged gzip"):
+        import_tau_bench(damaged, store)
+    with pytest.raises(ImportFormatError, match="no such file"):
+        import_tau_bench(tmp_path / "absent.json", store)
+    assert len(store.runs()) == 48 and all(v.ok for v in store.verify())
+    store.close()
