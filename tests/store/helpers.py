@@ -17,11 +17,11 @@ from agentlab.store import PendingEvent
 from agentlab.store._schema import blobs as blobs_table
 
 try:  # ``tests`` is a package only when run with the repository root on sys.path
-    from tests.conftest import PG_URL, drop_pg_schema
+    from tests.conftest import PG_SKIP, PG_URL, drop_pg_schema
 except ModuleNotFoundError:  # pytest's default rootdir-less import: conftest is top-level
-    from conftest import PG_URL, drop_pg_schema  # type: ignore[no-redef]
+    from conftest import PG_SKIP, PG_URL, drop_pg_schema  # type: ignore[no-redef]
 
-__all__ = ["PG_URL", "RunBuilder", "blob_bytes", "blob_count", "drop_pg_schema", "new_run_id"]
+__all__ = ["PG_SKIP", "PG_URL", "RunBuilder", "blob_bytes", "blob_count", "drop_pg_schema", "new_run_id"]
 
 T0_US = 1_700_000_000_000_000
 

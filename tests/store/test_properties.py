@@ -33,7 +33,7 @@ from agentlab.model import (
 from agentlab.model._canonical import INT64_MAX, INT64_MIN
 from agentlab.store import PendingEvent, SqlStore, open_store
 
-from .helpers import PG_URL
+from .helpers import PG_SKIP, PG_URL
 
 SETTINGS = settings(max_examples=100, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -238,7 +238,7 @@ def _same_json(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
-@pytest.mark.skipif(not PG_URL, reason="needs AGENTLAB_TEST_PG_URL")
+@pytest.mark.skipif(not PG_URL, reason=PG_SKIP)
 @pytest.mark.postgres
 def test_canonical_output_is_accepted_by_postgres_jsonb() -> None:
     from sqlalchemy import create_engine, text
