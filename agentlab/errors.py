@@ -12,6 +12,10 @@
     │   └── ImportFormatError    a portable file is malformed or inconsistent
     ├── RecordingError           the recorder was used in a way it cannot record
     ├── InvestigationError       an investigation cannot be opened or concluded as asked
+    ├── RecoveryError            a replay, resume, fork or rollback cannot go on
+    │   ├── ReplayDivergence     the code did something the record does not hold
+    │   ├── ResumeBlockedError   an interrupted side effect needs a reconcile hook or a human
+    │   └── ReplayedError        a recorded tool error, raised again where its type is unknown
     └── GovernanceError          grants, secrets, policy and approvals
         ├── GrantError           a grant cannot be issued, found or revoked as asked
         ├── SecretError          a secret cannot be resolved, or the signing key is unusable
@@ -24,10 +28,17 @@ Each message says what happened, shows the offending value and says what to do n
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from agentlab.model import Denial
+
+class _Denial(Protocol):
+    """What an error needs of a denial (``agentlab.model.Denial``)."""
+
+    @property
+    def code(self) -> str: ...
+
+    @property
+    def reason(self) -> str: ...
 
 __all__ = [
     "AgentlabError",
@@ -42,6 +53,10 @@ __all__ = [
     "PayloadTooLargeError",
     "PortabilityError",
     "RecordingError",
+    "RecoveryError",
+    "ReplayDivergence",
+    "ReplayedError",
+    "ResumeBlockedError",
     "RunNotFoundError",
     "SchemaError",
     "SecretError",
@@ -119,6 +134,60 @@ class InvestigationError(AgentlabError):
     """An investigation cannot be opened or concluded as asked (e.g. no such culprit step)."""
 
 
+class RecoveryError(AgentlabError):
+    """A replay, resume, fork or rollback cannot go on as asked."""
+
+
+def _call_text(call: Any) -> str:
+    if not call:
+        return "nothing"
+    args = call.get("arguments")
+    shown = "" if args is None else str(args)
+    if len(shown) > 200:
+        shown = shown[:197] + "..."
+    return f"{call.get('kind', 'call')} {call.get('name')}({shown})"
+
+
+class ReplayDivergence(RecoveryError):
+    """The replayed code did something other than what the record holds at ``seq``.
+
+    ``expected`` and ``actual`` describe the two calls (``kind``, ``name``, ``arguments``);
+    either is None when a call is missing on that side. ``result`` holds the replay's
+    partial result (its run id, the divergences so far) when the replay set it.
+    """
+
+    def __init__(self, seq: int | None, expected: dict[str, Any] | None,
+                 actual: dict[str, Any] | None, *, why: str = "", hint: str = "") -> None:
+        where = f"at seq {seq}" if seq is not None else "after the recorded run's last call"
+        text = (f"replay diverged {where}: the record has {_call_text(expected)}, the code "
+                f"made {_call_text(actual)}")
+        if why:
+            text += f" ({why})"
+        if hint:
+            text += f"; {hint}"
+        super().__init__(text)
+        self.seq = seq
+        self.expected = expected
+        self.actual = actual
+        self.why = why
+        self.result: Any = None
+
+
+class ResumeBlockedError(RecoveryError):
+    """A side-effecting call was interrupted after its intent and before its result, and
+    nothing can tell whether it took effect: a human must look before the run goes on."""
+
+
+class ReplayedError(RecoveryError):
+    """A tool error recorded in the run and raised again by a replay whose process cannot
+    rebuild its type; ``type`` names the original."""
+
+    def __init__(self, type_name: str, message: str) -> None:
+        super().__init__(f"{type_name}: {message}")
+        self.type = type_name
+        self.message = message
+
+
 class GovernanceError(AgentlabError):
     """Root of the errors of grants, secrets, policies and approvals."""
 
@@ -134,7 +203,7 @@ class SecretError(GovernanceError):
 class ToolDeniedError(GovernanceError):
     """A tool call was refused before it ran; it is recorded as a denied step."""
 
-    def __init__(self, tool: str, denial: Denial) -> None:
+    def __init__(self, tool: str, denial: Any) -> None:
         super().__init__(f"{tool} was not run: {denial.reason}")
         self.tool = tool
         self.denial = denial

@@ -61,6 +61,12 @@ class GateResult:
     edited: dict[str, Any] | None = None
 
 
+def _reclaimable(req: ApprovalRequest, consumer: str, before_us: int | None) -> bool:
+    if before_us is None or req.consumed_by != consumer or req.consumed_at is None:
+        return False
+    return int(req.consumed_at.timestamp() * 1_000_000) < before_us
+
+
 def pass_through_gate(
     manager: ApprovalManager,
     approver: Approver | None,
@@ -76,11 +82,17 @@ def pass_through_gate(
     phase: Phase | None,
     timeout: timedelta,
     consumer: str,
+    reclaim_before_us: int | None = None,
 ) -> GateResult:
     """Ask for approval of one call and wait; see the module docstring for the checks.
 
     ``current_arguments`` re-reads the call's arguments just before the decision is used,
     so an argument object mutated after approval no longer matches its binding.
+    ``reclaim_before_us`` lets a resumed run use a decision that its own earlier process
+    consumed before this one took the run up (at that time) and then died before the call
+    ran: the caller passes it only when the run has no intent for the call, so the
+    decision has run nothing yet. A decision consumed later, by a concurrent resumer, is
+    never taken twice.
     """
     req = manager.request(run_id=run_id, call_key=call_key, tool=tool, arguments=arguments,
                           grant=grant, scope=scope, rule=rule, phase=phase, timeout=timeout)
@@ -122,7 +134,8 @@ def pass_through_gate(
     if not hmac.compare_digest(now, req.binding):
         return deny("binding", f"the call no longer matches what approval {req.id} was "
                     "given for (tool, arguments, grant or run changed); not run")
-    if not manager.consume(req.id, by=consumer):
+    if not manager.consume(req.id, by=consumer) and not _reclaimable(
+            manager.get(req.id), consumer, reclaim_before_us):
         return deny("consumed", f"approval {req.id} was already used by "
                     f"{manager.get(req.id).consumed_by}; a decision runs its call once")
     return GateResult(manager.get(req.id), None,

@@ -20,6 +20,7 @@ __all__ = [
     "PAYLOAD_FIELDS",
     "ApprovalEvent",
     "CheckpointEvent",
+    "CodeRef",
     "Denial",
     "ErrorEvent",
     "ErrorInfo",
@@ -27,8 +28,10 @@ __all__ = [
     "EventBase",
     "LLMCallEvent",
     "PhaseEvent",
+    "Replayed",
     "RetryEvent",
     "RunEndedEvent",
+    "RunKind",
     "RunResumedEvent",
     "RunStartedEvent",
     "Staleness",
@@ -45,6 +48,9 @@ DenialCode = Literal[
     "binding", "consumed", "invalid_edit",
 ]
 ApprovalAction = Literal["approve", "reject", "edit"]
+RunKind = Literal["replay", "fork", "rollback"]
+"""What made a run that is not an ordinary recording: a replay of another run, a fork of
+one, or the rollback of one's side effects (its ``parent_run_id``)."""
 
 
 class ErrorInfo(BaseModel):
@@ -64,6 +70,27 @@ class Denial(BaseModel):
     reason: str
     rule: str | None = None
     grant: str | None = None
+
+
+class CodeRef(BaseModel):
+    """The code a run executed: an importable entry point, its version and, when the code
+    lives in a git working tree, the commit (and whether the tree had local changes)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    entry: str | None = Field(None, description="Importable 'module:qualname' of the agent.")
+    version: str | None = None
+    git_commit: str | None = None
+    git_dirty: bool | None = None
+
+
+class Replayed(BaseModel):
+    """Set on a call a replay, fork or resume did not execute: where its result came from."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    source: Literal["record", "stub", "edit"] = Field(
+        description="record: served from the recorded run; stub: answered by a stub, the "
+        "tool never ran; edit: the value a fork substituted.")
+    seq: int | None = Field(None, description="The call's seq in the recorded run.")
 
 
 class EventBase(BaseModel):
@@ -103,6 +130,9 @@ class RunStartedEvent(EventBase):
     phase: Phase | None = None
     parent_run_id: str | None = None
     fork_seq: int | None = None
+    run_kind: RunKind | None = None
+    replay_mode: Literal["strict", "after_fix"] | None = None
+    code: CodeRef | None = None
     tags: list[str] = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict)
 
@@ -124,6 +154,8 @@ class LLMCallEvent(EventBase):
     model: str
     provider: str | None = None
     messages: list[Any] = Field(default_factory=list)
+    parameters: dict[str, Any] | None = Field(
+        None, description="The request's other arguments (temperature, tools...).")
     response: Any = None
     input_tokens: int | None = None
     output_tokens: int | None = None
@@ -131,6 +163,7 @@ class LLMCallEvent(EventBase):
     cost_source: Literal["provider", "price_table", "unknown"] = "unknown"
     status: Literal["ok", "error"] = "ok"
     error: ErrorInfo | None = None
+    replayed: Replayed | None = None
 
 
 class ToolIntentEvent(EventBase):
@@ -149,6 +182,8 @@ class ToolIntentEvent(EventBase):
     phase: Phase | None = None
     policy_rule: str | None = None
     approval: str | None = None
+    compensates: int | None = Field(
+        None, description="In a rollback run: the seq of the parent run's action this undoes.")
 
 
 class Staleness(BaseModel):
@@ -189,6 +224,9 @@ class ToolCallEvent(EventBase):
     cost_usd: float | None = None
     stale: Staleness | None = Field(
         None, description="Set when the result reported an age over the tool's freshness bound.")
+    replayed: Replayed | None = None
+    compensates: int | None = Field(
+        None, description="In a rollback run: the seq of the parent run's action this undoes.")
 
 
 class ApprovalEvent(EventBase):

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agentlab.model._events import Phase, RunStatus
+from agentlab.model._events import Phase, RunKind, RunStatus
 
 __all__ = ["ActionStatus", "CheckpointInfo", "RunSummary", "VerifyReport"]
 
@@ -46,6 +46,8 @@ class RunSummary(BaseModel):
     head_hash: str = ""
     parent_run_id: str | None = None
     fork_seq: int | None = None
+    run_kind: RunKind | None = None
+    """None for an ordinary run; replay, fork or rollback for one made from another."""
 
     @property
     def duration_s(self) -> float | None:

@@ -7,13 +7,15 @@ from typing import Literal, TypedDict, Unpack, get_args
 
 from agentlab.store import RunFilter
 
-__all__ = ["Engine", "RunSelection", "Status", "run_filter", "to_us"]
+__all__ = ["Engine", "Kind", "RunSelection", "Status", "run_filter", "to_us"]
 
 Engine = Literal["pandas", "polars"]
 """Which frame library a function returns."""
 
 Status = Literal["running", "succeeded", "failed", "errored"]
 _STATUSES = get_args(Status)
+Kind = Literal["run", "replay", "fork", "rollback", "any"]
+_KINDS = get_args(Kind)
 _PHASES = ("read", "draft", "act")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -46,7 +48,9 @@ class RunSelection(TypedDict, total=False):
     """Which runs a frame or a metric covers: the keyword filters every frame function and
     ``metrics`` take. Runs of this workflow, agent (name), agent version, phase (the run's
     latest), status and task id, started at or after ``since`` and before ``until``; every
-    key is optional and they combine with AND."""
+    key is optional and they combine with AND. ``kind`` is ``"run"`` unless given: the
+    recorded work itself, not the replays, forks and rollbacks made from it (``"any"``
+    takes every run)."""
 
     workflow: str | None
     agent: str | None
@@ -56,6 +60,7 @@ class RunSelection(TypedDict, total=False):
     task: str | None
     since: datetime | date | str | None
     until: datetime | date | str | None
+    kind: Kind
 
 
 def run_filter(**select: Unpack[RunSelection]) -> RunFilter:
@@ -68,6 +73,9 @@ def run_filter(**select: Unpack[RunSelection]) -> RunFilter:
                                       select.get("agent_version"))
     phase, status, task = select.get("phase"), select.get("status"), select.get("task")
     since, until = select.get("since"), select.get("until")
+    kind = select.get("kind", "run")
+    if kind not in _KINDS:
+        raise ValueError(f"kind={kind!r} is not a run kind; use one of {list(_KINDS)}")
     if status is not None and status not in _STATUSES:
         raise ValueError(f"status={status!r} is not a run status; use one of {list(_STATUSES)}")
     if phase is not None and phase not in _PHASES:
@@ -78,4 +86,4 @@ def run_filter(**select: Unpack[RunSelection]) -> RunFilter:
                          "swap them or widen the window")
     return RunFilter(workflow=workflow, agent_name=agent, agent_version=agent_version,
                      status=status, phase=phase, task_id=task, since_us=since_us,
-                     until_us=until_us)
+                     until_us=until_us, run_kind=None if kind == "any" else kind)

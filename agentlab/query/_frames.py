@@ -45,7 +45,7 @@ RUN_TYPES: dict[str, ColumnType] = {
     "step_count": "int", "llm_calls": "int", "tool_calls": "int", "error_count": "int",
     "retry_count": "int", "denied_count": "int", "stale_count": "int",
     "incident_count": "int", "approval_count": "int", "override_count": "int", "last_seq": "int",
-    "parent_run_id": "str", "fork_seq": "int?",
+    "parent_run_id": "str", "fork_seq": "int?", "run_kind": "str",
 }
 """Columns of :func:`runs_df` and their types (see :mod:`agentlab.query._build`)."""
 

@@ -1,29 +1,83 @@
-"""The write path: record runs, steps, tool calls, LLM calls and state into a store."""
+"""The write path: record runs, steps, tool calls, model calls and state into a store.
 
-from agentlab.record._calls import error_info
-from agentlab.record._context import Credential, credential, current_run
+Every call passes one pipeline of named stages (:mod:`agentlab.record._pipeline`) that the
+run's mode configures (:mod:`agentlab.record._calls`): a recording executes calls live, a
+resumed run catches up with its record first, and :mod:`agentlab.replay` plugs in modes
+that serve calls from a recorded run.
+"""
+
+from agentlab.record._agent import Agent, AgentResult, agent, code_ref, load_agent
+from agentlab.record._calls import (
+    LIVE,
+    LIVE_PLAN,
+    RECORDING,
+    CallMode,
+    Live,
+    ModelCall,
+    Plan,
+    Reconcile,
+    Serve,
+    Stub,
+    ToolCall,
+)
+from agentlab.record._context import Credential, credential
+from agentlab.record._core import error_info
+from agentlab.record._llm import ModelReply, llm
 from agentlab.record._prices import DEFAULT_PRICES, Price, price_call, set_prices
-from agentlab.record._run import RunRecorder, record_run
+from agentlab.record._recorded import (
+    RecordedCall,
+    RecordedRun,
+    describe_call,
+    model_signature,
+    tool_signature,
+)
+from agentlab.record._run import RunRecorder, current_run, record_run
+from agentlab.record._spec import NOT_APPLIED, ModelSpec, ToolSpec
 from agentlab.record._state import RunState
 from agentlab.record._step import step
-from agentlab.record._tool import ToolSpec, tool
+from agentlab.record._tool import tool
 from agentlab.record._writer import BackgroundWriter, writer_for
 
 __all__ = [
     "DEFAULT_PRICES",
+    "LIVE",
+    "LIVE_PLAN",
+    "NOT_APPLIED",
+    "RECORDING",
+    "Agent",
+    "AgentResult",
     "BackgroundWriter",
+    "CallMode",
     "Credential",
+    "Live",
+    "ModelCall",
+    "ModelReply",
+    "ModelSpec",
+    "Plan",
     "Price",
+    "Reconcile",
+    "RecordedCall",
+    "RecordedRun",
     "RunRecorder",
     "RunState",
+    "Serve",
+    "Stub",
+    "ToolCall",
     "ToolSpec",
+    "agent",
+    "code_ref",
     "credential",
     "current_run",
+    "describe_call",
     "error_info",
+    "llm",
+    "load_agent",
+    "model_signature",
     "price_call",
     "record_run",
     "set_prices",
     "step",
     "tool",
+    "tool_signature",
     "writer_for",
 ]

@@ -1,18 +1,22 @@
-"""Context variables: the active run and the innermost step, per thread and asyncio task."""
+"""Context variables: the active run, the innermost step and the call's credential, per
+thread and asyncio task.
+
+The decorators only need to hand a call to whatever run is active, so the run is typed
+here as the small protocol they use (:class:`CallHost`), which keeps this module, the
+decorators and the specs below the recorder in the import graph.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from agentlab.errors import RecordingError
+from agentlab.record._spec import ModelSpec, ToolSpec
 
-if TYPE_CHECKING:
-    from agentlab.record._run import RunRecorder
-
-__all__ = ["Credential", "Frame", "credential", "credential_var", "current_run", "frame_var",
+__all__ = ["CallHost", "Credential", "Frame", "credential", "credential_var", "frame_var",
            "run_var"]
 
 
@@ -46,14 +50,24 @@ class Frame:
             self.reads.add(key)
 
 
-run_var: ContextVar[RunRecorder | None] = ContextVar("agentlab_run", default=None)
+class CallHost(Protocol):
+    """What a decorated function hands its calls to: the active run."""
+
+    def _call_tool(self, spec: ToolSpec, fn: Callable[..., Any], args: tuple[Any, ...],
+                   kwargs: dict[str, Any]) -> Any: ...
+
+    async def _call_tool_async(self, spec: ToolSpec, fn: Callable[..., Any],
+                               args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any: ...
+
+    def _call_model(self, spec: ModelSpec, fn: Callable[..., Any], args: tuple[Any, ...],
+                    kwargs: dict[str, Any]) -> Any: ...
+
+    async def _call_model_async(self, spec: ModelSpec, fn: Callable[..., Any],
+                                args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any: ...
+
+
+run_var: ContextVar[CallHost | None] = ContextVar("agentlab_run", default=None)
 frame_var: ContextVar[Frame | None] = ContextVar("agentlab_frame", default=None)
-
-
-def current_run() -> RunRecorder | None:
-    """The run being recorded in this context, if any."""
-    return run_var.get()
-
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,8 @@
 """``record_run``: the context manager that records one agent run into a store.
 
-The run's lifecycle, state, LLM calls and outcome live here; building events and running
-tool calls are in :mod:`agentlab.record._calls`.
+The run's lifecycle, state, LLM calls and outcome live here; events are built in
+:mod:`agentlab.record._core` and every call goes through :mod:`agentlab.record._pipeline`
+as the run's mode plans it.
 """
 
 from __future__ import annotations
@@ -10,32 +11,43 @@ import asyncio
 import os
 import re
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
-from types import TracebackType
-from typing import Any, Literal
+from types import MappingProxyType, TracebackType
+from typing import Any, Literal, cast
 
 from agentlab.approval import DEFAULT_TIMEOUT, ApprovalManager, Approver, Policy
 from agentlab.config import settings
 from agentlab.errors import RecordingError, RunNotFoundError
 from agentlab.identity import SecretSource
 from agentlab.model import (
-    EventStats,
+    CodeRef,
+    RunKind,
     new_id,
     now_ns,
 )
 from agentlab.model._ids import Clock, IdFactory
-from agentlab.record._calls import NO_STATS, RunCore, error_info, recorded_as
+from agentlab.record._admission import learn_secrets
+from agentlab.record._calls import RECORDING, CallMode
 from agentlab.record._context import frame_var, run_var
-from agentlab.record._governed import Governance, learn_secrets
-from agentlab.record._prices import Price, price_call
+from agentlab.record._core import NO_STATS, Governance, Phase, RunCore, error_info, recorded_as
+from agentlab.record._model_calls import (
+    call_model,
+    call_model_async,
+    check_messages,
+    model_event,
+    model_request,
+)
+from agentlab.record._pipeline import call_read_only, call_tool, call_tool_async, warn_unrecorded
+from agentlab.record._prices import Price
+from agentlab.record._recorded import RecordedRun
+from agentlab.record._resume import CatchUp
+from agentlab.record._spec import ModelSpec, ToolSpec
 from agentlab.record._state import RunState
 from agentlab.record._writer import BackgroundWriter, writer_for
 from agentlab.store import RunStore, normalise_url, open_store
 
-__all__ = ["RunRecorder", "error_info", "record_run"]
-
-Phase = Literal["read", "draft", "act"]
+__all__ = ["RunRecorder", "current_run", "error_info", "record_run"]
 
 _stores: dict[str, RunStore] = {}
 _stores_lock = threading.Lock()
@@ -100,6 +112,10 @@ class RunRecorder(RunCore):
         id_factory: IdFactory | None,
         governance: Governance | None = None,
         resume: bool = False,
+        code: CodeRef | None = None,
+        run_kind: RunKind | None = None,
+        replay_mode: Literal["strict", "after_fix"] | None = None,
+        mode: CallMode | None = None,
     ) -> None:
         if not workflow or not agent:
             raise RecordingError("record_run needs a workflow name and an agent name")
@@ -128,15 +144,23 @@ class RunRecorder(RunCore):
             "workflow": workflow, "agent_name": agent, "agent_version": agent_version,
             "task_id": task_id, "task_input": task_input, "owner": owner, "team": team,
             "phase": phase, "parent_run_id": parent_run_id, "fork_seq": fork_seq,
+            "run_kind": run_kind, "replay_mode": replay_mode,
+            "code": code.model_dump(exclude_none=True) if code is not None else None,
             "tags": list(tags) or None, "metadata": dict(metadata) if metadata else None,
         }
+        self._metadata = MappingProxyType(dict(metadata or {}))
         self._initial_state = dict(state) if state else None
         self.governance = governance or Governance()
         self._governed = self.governance.active
         self.approvals = ApprovalManager(store, clock=self._clock)
+        self.mode: CallMode = mode or RECORDING
+        self._fast = self.mode.live and not self._governed
+        self._taken_up_us: int | None = None
         self._resume = resume
         if resume and run_id is None:
             raise RecordingError("resume=True needs the run_id of the run to continue")
+        if resume and mode is not None:
+            raise RecordingError("resume=True brings its own mode (catch-up); pass no mode")
         self._success: bool | None = None
         self._score: float | None = None
         self._occurrences: dict[str, int] = {}
@@ -148,19 +172,47 @@ class RunRecorder(RunCore):
     def __repr__(self) -> str:
         return f"<RunRecorder {self.run_id} {self.workflow}/{self.agent}>"
 
-    # -- emitting -------------------------------------------------------------------------
+    @property
+    def metadata(self) -> Mapping[str, Any]:
+        """The run's metadata, as given to ``record_run`` (read-only)."""
+        return self._metadata
 
-    def _emit_checkpoint(self, root: str, writes: list[str], deletes: list[str],
-                         blobs: dict[str, bytes], normalized: list[str],
-                         redacted: list[str]) -> None:
-        body: dict[str, Any] = {"root": root, "writes": writes}
-        if deletes:
-            body["deletes"] = deletes
-        if normalized:
-            body["normalized"] = normalized
-        if redacted:
-            body["redacted"] = redacted
-        self._emit("checkpoint", body, blobs=blobs, stats=NO_STATS)
+    @property
+    def task_input(self) -> Any:
+        """The task input the run was given."""
+        return self._start_fields["task_input"]
+
+    # -- calls (the decorators hand them over through run_var) -------------------------------
+
+    def _call_tool(self, spec: ToolSpec, fn: Callable[..., Any], args: tuple[Any, ...],
+                   kwargs: dict[str, Any]) -> Any:
+        if self._ended:  # a thread or task that outlived its run
+            warn_unrecorded(self.run_id, spec.name)
+            return fn(*args, **kwargs)
+        if self._fast and not spec.governed:
+            return call_read_only(self, spec, fn, args, kwargs)
+        return call_tool(self, spec, fn, args, kwargs)
+
+    async def _call_tool_async(self, spec: ToolSpec, fn: Callable[..., Any],
+                               args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if self._ended:
+            warn_unrecorded(self.run_id, spec.name)
+            return await fn(*args, **kwargs)
+        return await call_tool_async(self, spec, fn, args, kwargs)
+
+    def _call_model(self, spec: ModelSpec, fn: Callable[..., Any], args: tuple[Any, ...],
+                    kwargs: dict[str, Any]) -> Any:
+        if self._ended:
+            warn_unrecorded(self.run_id, spec.name)
+            return fn(*args, **kwargs)
+        return call_model(self, spec, fn, args, kwargs)
+
+    async def _call_model_async(self, spec: ModelSpec, fn: Callable[..., Any],
+                                args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if self._ended:
+            warn_unrecorded(self.run_id, spec.name)
+            return await fn(*args, **kwargs)
+        return await call_model_async(self, spec, fn, args, kwargs)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -182,13 +234,13 @@ class RunRecorder(RunCore):
                 raise
 
     def _take_up(self) -> bool:
-        """Continue a stored run that has not ended (``resume=True``); False if it does not
-        exist yet, so the same code starts a run or resumes it."""
+        """Continue a stored run that has not ended, or ended in an error (``resume=True``);
+        False if it does not exist yet, so the same code starts a run or resumes it."""
         try:
             summary = self.store.run(self.run_id)
         except RunNotFoundError:
             return False
-        if summary.status != "running":
+        if summary.status in ("succeeded", "failed"):
             self._started = False
             raise RecordingError(
                 f"run {self.run_id} has already ended ({summary.status}); a finished run is "
@@ -200,17 +252,33 @@ class RunRecorder(RunCore):
                 f"run {self.run_id} is {summary.workflow}/{summary.agent_name}, not "
                 f"{self.workflow}/{self.agent}; resume it with the same workflow and agent"
             )
-        if self.phase is None:
-            self.phase = summary.phase
-        self.state._restore(self.store.state_at(self.run_id))
-        self._emit("run_resumed", {"from_seq": summary.last_seq}, parent_id=None,
-                   stats=NO_STATS)
+        try:
+            catch_up = CatchUp(RecordedRun.load(self.store, self.run_id))
+        except BaseException:
+            self._started = False
+            raise
+        self.mode = catch_up
+        self._fast = False
+        self._taken_up_us = self._clock() // 1000
+        reason = (f"catching up: {catch_up.remaining} recorded events are served, not "
+                  "executed again; live from there")
+        if summary.status == "errored":
+            reason += f" (the run had ended in an error: {summary.status})"
+        self._emit("run_resumed", {"from_seq": summary.last_seq, "reason": reason},
+                   parent_id=None, stats=NO_STATS)
         return True
 
     def _finish(self, exc: BaseException | None, *, flush: bool = True) -> None:
         """Record how the run ended; ``run_ended`` is written whatever else fails."""
         run_tok, frame_tok = self._tokens
+        late: BaseException | None = None
         try:
+            if not self.mode.live:
+                try:
+                    self.mode.finish(exc)
+                except BaseException as mode_exc:  # e.g. the code did less than the record
+                    if exc is None:
+                        exc = late = mode_exc
             try:
                 self.state.checkpoint(force=False)
             except Exception as cp_exc:  # e.g. a value mutated into something unrecordable
@@ -235,6 +303,8 @@ class RunRecorder(RunCore):
             self._ended = True
             frame_var.reset(frame_tok)
             run_var.reset(run_tok)
+        if late is not None:  # the code returned, but the mode found the run wanting
+            raise late
 
     def __enter__(self) -> RunRecorder:
         self._start()
@@ -264,6 +334,11 @@ class RunRecorder(RunCore):
         if score is not None:
             self._score = score
 
+    @property
+    def success(self) -> bool | None:
+        """The success the agent has set so far with :meth:`outcome` (None if not yet)."""
+        return self._success
+
     def llm_call(
         self,
         model: str,
@@ -277,30 +352,20 @@ class RunRecorder(RunCore):
         duration_ms: float | None = None,
         error: BaseException | None = None,
     ) -> str:
-        """Record a model call. ``cost_usd`` is the provider-reported cost and wins over the
-        price table. Returns the event id."""
-        if isinstance(messages, str | bytes | Mapping):
-            raise TypeError(
-                "messages must be a sequence of messages, e.g. [{'role': 'user', 'content': "
-                f"'...'}}]; got a {type(messages).__name__}"
-            )
-        cost, source = price_call(model, input_tokens, output_tokens, cost_usd, self._prices)
-        body: dict[str, Any] = {"model": model, "messages": list(messages), "cost_source": source}
-        for key, value in (("response", response), ("input_tokens", input_tokens),
-                           ("output_tokens", output_tokens), ("cost_usd", cost),
-                           ("provider", provider), ("duration_ms", duration_ms)):
-            if value is not None:
-                body[key] = value
-        frame = frame_var.get()
-        if frame is not None and frame.reads:
-            body["reads"] = sorted(frame.reads)
-        if error is not None:
-            body["status"] = "error"
-            body["error"] = error_info(error)
-        stats = EventStats(
-            steps=1, llm_calls=1, errors=1 if error is not None else 0, cost_usd=cost or 0.0,
-            input_tokens=input_tokens or 0, output_tokens=output_tokens or 0,
-        )
+        """Record a model call the agent already made. ``cost_usd`` is the provider-reported
+        cost and wins over the price table. Returns the event id.
+
+        A replay cannot serve such a call (the agent had the response first), only compare
+        its request; decorate the function that asks the model with :func:`~agentlab.llm`
+        to make its responses replayable."""
+        messages = check_messages(messages)
+        if not self.mode.live:
+            self.mode.model_noted(model_request(_NOTED, _noted, (list(messages),),
+                                                {"model": model}))
+        body, stats = model_event(
+            model, messages, response=response, input_tokens=input_tokens,
+            output_tokens=output_tokens, provider_cost=cost_usd, provider=provider,
+            duration_ms=duration_ms, error=error, prices=self._prices)
         # An event's time is when the step started: a call reported after it finished
         # (with its duration) started that long before now.
         start = self._clock() - int(duration_ms * 1e6) if duration_ms is not None else None
@@ -324,11 +389,17 @@ class RunRecorder(RunCore):
         body["handled"] = handled
         return self._emit("error", body)
 
-    def flush(self) -> None:
-        """Wait until everything recorded so far is committed; raise if the store refused
-        any of this run's events."""
-        self.writer.flush()
-        self.writer.check([self.run_id])
+
+def _noted(messages: Sequence[Any], model: str) -> None:
+    """Stands for a model call reported after the fact (``llm_call``): never called."""
+
+
+_NOTED = ModelSpec(model=None, params=("messages", "model"), name="llm_call")
+
+
+def current_run() -> RunRecorder | None:
+    """The run being recorded in this context, if any."""
+    return cast("RunRecorder | None", run_var.get())
 
 def record_run(
     workflow: str,
@@ -356,6 +427,10 @@ def record_run(
     approver: Approver | None = None,
     approval_timeout: timedelta = DEFAULT_TIMEOUT,
     resume: bool = False,
+    code: CodeRef | None = None,
+    run_kind: RunKind | None = None,
+    replay_mode: Literal["strict", "after_fix"] | None = None,
+    mode: CallMode | None = None,
 ) -> RunRecorder:
     """Record one agent run; use the result with ``with`` or ``async with``.
 
@@ -372,7 +447,12 @@ def record_run(
     decides per call; ``approver`` is told of each approval request (without one, calls
     that need approval are refused); a request expires after ``approval_timeout``.
     ``resume=True`` with a ``run_id`` continues that run if it exists and has not ended
-    (after a crash or a restart), with its last checkpointed state.
+    (after a crash, a restart, a pending approval) or ended in an error: the code catches
+    up with the record (nothing recorded is executed or written again) and goes on live
+    (see :mod:`agentlab.record._resume`).
+
+    ``code`` names the code that runs (an :func:`~agentlab.agent` fills it in); ``run_kind``,
+    ``replay_mode`` and ``mode`` are set by the recovery functions (:mod:`agentlab.replay`).
     """
     return RunRecorder(
         _resolve_store(store), workflow=workflow, agent=agent, agent_version=agent_version,
@@ -383,5 +463,5 @@ def record_run(
             grants=tuple(grants), secrets=dict(secrets or {}), policy=policy,
             approver=approver, approval_timeout=approval_timeout,
         ),
-        resume=resume,
+        resume=resume, code=code, run_kind=run_kind, replay_mode=replay_mode, mode=mode,
     )

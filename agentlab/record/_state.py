@@ -10,14 +10,12 @@ checkpoint of a large state proportional to what changed.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, MutableMapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from agentlab.identity import Redactor, default_redactor
 from agentlab.model import TreeEncoder, canonical, loads
 from agentlab.record._context import frame_var
-
-if TYPE_CHECKING:
-    from agentlab.record._run import RunRecorder
+from agentlab.record._core import RunCore
 
 __all__ = ["RunState"]
 
@@ -25,7 +23,7 @@ __all__ = ["RunState"]
 class RunState(MutableMapping[str, Any]):
     """A ``dict``-like run state; see the module docstring for what gets recorded."""
 
-    def __init__(self, run: RunRecorder) -> None:
+    def __init__(self, run: RunCore) -> None:
         self._run = run
         self._data: dict[str, Any] = {}
         self._refs: dict[str, tuple[str | None, Any]] = {}

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from contextvars import Token
 from types import TracebackType
 from typing import Any
 
-from agentlab.record._calls import error_info
 from agentlab.record._context import Frame, frame_var, run_var
-from agentlab.record._run import RunRecorder
+from agentlab.record._core import RunCore, error_info
 
 __all__ = ["step"]
 
@@ -22,19 +22,23 @@ class step:
     """
 
     __slots__ = ("_frame", "_parent", "_run", "_t0", "_token", "name", "output")
+    _frame: Frame
+    _parent: str | None
+    _t0: int
+    _token: Token[Frame | None]
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.output: Any = None
-        self._run: RunRecorder | None = None
+        self._run: RunCore | None = None
 
     @property
     def event_id(self) -> str | None:
         return self._frame.event_id if self._run is not None else None
 
     def __enter__(self) -> step:
-        run = run_var.get()
-        self._run = run
+        host = run_var.get()
+        run = self._run = host if isinstance(host, RunCore) else None
         if run is None:
             return self
         self._parent = run._parent_id()

@@ -3,7 +3,9 @@
 A read-only tool costs the caller one serialisation and a queue append. A tool marked
 ``side_effect=True`` is recorded write-ahead: its intent (arguments and idempotency key) is
 committed before it runs and its result right after, so after a crash it is known whether
-the action never ran, started, or finished.
+the action never ran, started, or finished. Its recovery hooks (``stub``, ``reconcile``,
+``compensate``) say how a replay answers for it, how a resumed run learns whether an
+interrupted call took effect, and how a rollback undoes it.
 """
 
 from __future__ import annotations
@@ -11,94 +13,17 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, ParamSpec, TypeVar, overload
 
 from agentlab.identity import ScopeSpec
 from agentlab.record._context import run_var
+from agentlab.record._spec import tool_spec_for
 
-__all__ = ["ToolSpec", "tool"]
+__all__ = ["tool"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-@dataclass(frozen=True, slots=True)
-class ToolSpec:
-    """How a tool is recorded. Made by :func:`tool`; read it from ``wrapper.agentlab``."""
-
-    name: str
-    side_effect: bool = False
-    scope: ScopeSpec | None = None
-    """The scope a call needs, e.g. ``"jira:write:{project}"`` (filled from arguments)."""
-    freshness: timedelta | None = None
-    """The oldest a result may be; an older one (by the age it reports) is marked stale."""
-    idempotency_key: Callable[[Mapping[str, Any]], str] | None = None
-    retries: int = 0
-    retry_on: tuple[type[BaseException], ...] = (Exception,)
-    backoff_s: float = 0.0
-    params: tuple[str, ...] = ()
-    skip_first: bool = False
-    """A method's ``self``/``cls``: not an argument worth recording (its repr holds a memory
-    address, which would also make default idempotency keys differ between processes)."""
-    signature: inspect.Signature | None = field(default=None, compare=False)
-    governed: bool = False
-    """Takes the full path: side effects, retries or a scope (set by :func:`tool`)."""
-
-    def arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
-        """The call's arguments by parameter name (defaults not filled in)."""
-        if self.skip_first and args:
-            args = args[1:]
-        if self.signature is None:
-            if len(args) > len(self.params):
-                raise TypeError(
-                    f"{self.name}() takes {len(self.params)} positional arguments "
-                    f"but {len(args)} were given"
-                )
-            out = dict(zip(self.params, args, strict=False))
-            if kwargs:
-                out.update(kwargs)
-            return out
-        bound = self.signature.bind(*args, **kwargs)  # ``self`` already dropped above
-        out = {}
-        for name, value in bound.arguments.items():
-            kind = self.signature.parameters[name].kind
-            if kind is inspect.Parameter.VAR_KEYWORD:
-                out.update(value)
-            elif kind is inspect.Parameter.VAR_POSITIONAL:
-                out[name] = list(value)
-            else:
-                out[name] = value
-        return out
-
-
-def _spec_for(fn: Callable[..., Any], **options: Any) -> ToolSpec:
-    sig = inspect.signature(fn)
-    first = next(iter(sig.parameters), None)
-    skip_first = first in ("self", "cls")
-    if skip_first:
-        sig = sig.replace(parameters=list(sig.parameters.values())[1:])
-    simple = all(
-        p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-        for p in sig.parameters.values()
-    )
-    params = tuple(
-        n for n, p in sig.parameters.items() if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
-    )
-    retries = options.get("retries", 0)
-    if retries < 0:
-        raise ValueError(f"retries must be >= 0, not {retries}")
-    name = options.pop("name", None) or getattr(fn, "__name__", "tool")
-    scope = options.get("scope")
-    if scope is not None and not callable(scope):
-        from agentlab.identity import validate_scope
-
-        validate_scope(scope.replace("{", "x").replace("}", "x") if "{" in scope else scope)
-    governed = bool(options.get("side_effect") or retries or scope is not None
-                    or options.get("freshness") is not None)
-    return ToolSpec(name=name, params=params, signature=None if simple else sig,
-                    skip_first=skip_first, governed=governed, **options)
 
 
 @overload
@@ -116,6 +41,10 @@ def tool(
     retries: int = 0,
     retry_on: tuple[type[BaseException], ...] = (Exception,),
     backoff_s: float = 0.0,
+    stub: Callable[..., Any] | None = None,
+    reconcile: Callable[[Mapping[str, Any], str], Any] | None = None,
+    compensate: Callable[[Mapping[str, Any], Any], Any] | None = None,
+    compensate_scope: ScopeSpec | None = None,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
 
 
@@ -131,6 +60,10 @@ def tool(
     retries: int = 0,
     retry_on: tuple[type[BaseException], ...] = (Exception,),
     backoff_s: float = 0.0,
+    stub: Callable[..., Any] | None = None,
+    reconcile: Callable[[Mapping[str, Any], str], Any] | None = None,
+    compensate: Callable[[Mapping[str, Any], Any], Any] | None = None,
+    compensate_scope: ScopeSpec | None = None,
 ) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
     """Record every call of a function (sync or async) as a tool call of the active run.
 
@@ -145,6 +78,13 @@ def tool(
     ``freshness`` marks a result stale when the age it reports (``age_s``, ``cache_age_s``)
     exceeds it: a stale-state incident in the run's summary and in ``explain``.
 
+    Recovery hooks of a side-effecting tool: ``stub`` answers for it (same arguments, no
+    effect on the world) when a replay or fork may not run it; ``reconcile(arguments,
+    idempotency_key)`` tells a resumed run whether a call interrupted between its intent
+    and its result took effect (its result) or not (:data:`~agentlab.NOT_APPLIED`);
+    ``compensate(arguments, result)`` undoes a finished call in a rollback, governed like
+    a call of its own (scope ``compensate_scope``, default the tool's).
+
     >>> @tool(scope="crm:read")
     ... def lookup_account(account_id: str) -> dict: ...
     >>> @tool(side_effect=True, scope="jira:write:{project}",
@@ -153,10 +93,11 @@ def tool(
     """
 
     def wrap(f: Callable[P, R]) -> Callable[P, R]:
-        spec = _spec_for(
+        spec = tool_spec_for(
             f, name=name, side_effect=side_effect, scope=scope, freshness=freshness,
-            idempotency_key=idempotency_key,
-            retries=retries, retry_on=retry_on, backoff_s=backoff_s,
+            idempotency_key=idempotency_key, retries=retries, retry_on=retry_on,
+            backoff_s=backoff_s, stub=stub, reconcile=reconcile, compensate=compensate,
+            compensate_scope=compensate_scope,
         )
         if inspect.iscoroutinefunction(f):
 

@@ -110,6 +110,9 @@ class RunFilter:
     since_us: int | None = None
     until_us: int | None = None
     limit: int | None = None
+    run_kind: str | None = None
+    """``"run"``: ordinary runs only; ``"replay"``, ``"fork"``, ``"rollback"``: runs made
+    from another; None: every run."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,7 +42,7 @@ RUN_COLUMNS: tuple[str, ...] = (
     "status", "success", "score", "started_us", "ended_us", "cost_usd", "input_tokens",
     "output_tokens", "step_count", "llm_calls", "tool_calls", "error_count", "retry_count",
     "denied_count", "approval_count", "override_count", "stale_count", "last_seq",
-    "parent_run_id", "fork_seq",
+    "parent_run_id", "fork_seq", "run_kind",
 )
 """The summary columns :func:`run_columns` can return (all but the chain head)."""
 
@@ -94,6 +94,11 @@ def _run_where(store: SqlStore, where: RunFilter | None, run_ids: Sequence[str] 
         if value is not None:
             conds.append(f"{alias}.{col} = {mark}")
             params.append(value)
+    if w.run_kind == "run":
+        conds.append(f"{alias}.run_kind IS NULL")
+    elif w.run_kind is not None:
+        conds.append(f"{alias}.run_kind = {mark}")
+        params.append(w.run_kind)
     if w.since_us is not None:
         conds.append(f"{alias}.started_us >= {mark}")
         params.append(w.since_us)
@@ -119,7 +124,8 @@ def _where_sql(conds: Sequence[str]) -> str:
 def _join_runs(where: RunFilter | None, on: str) -> str:
     """The join to the runs table that run conditions other than ids need."""
     w = where or RunFilter()
-    needed = any(getattr(w, c) is not None for c in (*_EQUAL, "since_us", "until_us"))
+    needed = any(getattr(w, c) is not None
+                 for c in (*_EQUAL, "since_us", "until_us", "run_kind"))
     return f" JOIN {runs.name} r ON r.run_id = {on}.run_id" if needed else ""
 
 

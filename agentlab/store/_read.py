@@ -108,6 +108,7 @@ def summary_from_row(row: Row[Any] | Mapping[str, Any]) -> RunSummary:
         head_hash=m["head_hash"],
         parent_run_id=m["parent_run_id"],
         fork_seq=m["fork_seq"],
+        run_kind=m["run_kind"],
     )
 
 
@@ -117,6 +118,10 @@ def select_runs(conn: Connection, where: RunFilter) -> list[RunSummary]:
         value = getattr(where, col)
         if value is not None:
             q = q.where(runs.c[col] == value)
+    if where.run_kind == "run":
+        q = q.where(runs.c.run_kind.is_(None))
+    elif where.run_kind is not None:
+        q = q.where(runs.c.run_kind == where.run_kind)
     if where.since_us is not None:
         q = q.where(runs.c.started_us >= where.since_us)
     if where.until_us is not None:

@@ -79,9 +79,11 @@ runs = Table(
     Column("head_hash", HASH, nullable=False),
     Column("parent_run_id", ID),
     Column("fork_seq", Integer),
+    Column("run_kind", String(16)),
     Index("ix_agentlab_runs_workflow_started", "workflow", "started_us"),
     Index("ix_agentlab_runs_task", "task_id"),
     Index("ix_agentlab_runs_started", "started_us"),
+    Index("ix_agentlab_runs_parent", "parent_run_id"),
 )
 
 events = Table(
@@ -209,10 +211,23 @@ def _stale_incidents(conn: Connection) -> None:
             f"ALTER TABLE {runs.name} ADD COLUMN stale_count INTEGER NOT NULL DEFAULT 0")
 
 
+def _recovery(conn: Connection) -> None:
+    # Replays, forks and rollbacks are runs too, told apart by their kind (NULL: an
+    # ordinary run), so listings show them and metrics leave them out.
+    have = {c["name"] for c in inspect(conn).get_columns(runs.name)}
+    if "run_kind" not in have:
+        conn.exec_driver_sql(f"ALTER TABLE {runs.name} ADD COLUMN run_kind VARCHAR(16)")
+    have_ix = {ix["name"] for ix in inspect(conn).get_indexes(runs.name)}
+    if "ix_agentlab_runs_parent" not in have_ix:
+        conn.exec_driver_sql(
+            f"CREATE INDEX ix_agentlab_runs_parent ON {runs.name} (parent_run_id)")
+
+
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0001_initial", _initial),
     ("0002_governance", _governance),
     ("0003_investigations", _investigations),
     ("0004_stale_incidents", _stale_incidents),
+    ("0005_recovery", _recovery),
 ]
 """Applied in order; names are permanent once released. Append, never edit."""

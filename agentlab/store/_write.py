@@ -208,6 +208,7 @@ def _run_row(body: Mapping[str, Any], ev: PendingEvent) -> dict[str, Any]:
         "head_hash": GENESIS,
         "parent_run_id": body.get("parent_run_id"),
         "fork_seq": body.get("fork_seq"),
+        "run_kind": body.get("run_kind"),
     }
 
 
@@ -315,6 +316,10 @@ def _append_runs(conn: Connection, cur: Any, sql: _Statements,
                     }
                 elif kind == "phase":
                     phase = body["phase"]
+                elif kind == "run_resumed":
+                    # A resumed run is running again, even one that had ended in an error.
+                    ended = {"status": "running", "success": None, "score": None,
+                             "ended_us": None}
                 elif kind == "checkpoint":
                     checkpoint_rows.append(
                         {"run_id": run_id, "seq": seq, "event_id": event_id,
@@ -344,7 +349,7 @@ def _append_runs(conn: Connection, cur: Any, sql: _Statements,
     return out
 
 
-_PARSED_KINDS = frozenset({"run_started", "run_ended", "checkpoint", "phase"})
+_PARSED_KINDS = frozenset({"run_started", "run_ended", "checkpoint", "phase", "run_resumed"})
 
 
 class _Statements(NamedTuple):

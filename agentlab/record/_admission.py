@@ -1,9 +1,15 @@
-"""Governance on the write path: grant check, policy, approval, then the credential.
+"""Admission: the stage that decides whether a call may run, and with which credential.
 
-Runs before a tool executes when the tool declares a scope, has side effects, or the run
-has a policy. Every refusal is recorded as a denied tool call with its reason and raised as
+Live admission runs scope → grant → policy → approval → credential before a tool executes
+when the tool declares a scope, has side effects, or the run has a policy. Every refusal
+is recorded as a denied tool call with its reason and raised as
 :class:`~agentlab.errors.ToolDeniedError`; a call that passes carries its grant, the keyed
 fingerprint of the secret it used, its scope, phase, the deciding rule and its approval.
+
+A replay admits in two more ways: *as recorded* (a call served from the record carries the
+facts the record holds, and nothing is re-resolved or asked again) and *checked* (a call
+answered by a stub passes the grant and policy checks, with no secret resolved and no human
+asked, because nothing acts).
 """
 
 from __future__ import annotations
@@ -12,51 +18,38 @@ import contextlib
 import inspect
 import typing
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from agentlab.approval import Approver, Policy, PolicyDecision, pass_through_gate
-from agentlab.errors import GrantError, SecretError, ToolDeniedError
+from agentlab.approval import Policy, PolicyDecision, pass_through_gate
+from agentlab.errors import GrantError, ResumeBlockedError, SecretError, ToolDeniedError
 from agentlab.identity import (
-    SecretSource,
     choose_grant,
     fingerprint,
     render_scope,
     resolve_secret,
 )
-from agentlab.model import ApprovalRequest, Denial, EventStats, Grant
+from agentlab.model import (
+    ApprovalRequest,
+    Denial,
+    EventStats,
+    Grant,
+    ToolCallEvent,
+    ToolIntentEvent,
+)
 from agentlab.record._context import Credential
-from agentlab.record._tool import ToolSpec
+from agentlab.record._core import RunCore
+from agentlab.record._spec import ToolSpec
 
-if TYPE_CHECKING:
-    from agentlab.record._run import RunRecorder
-
-__all__ = ["Admission", "Governance", "admit", "admit_edit", "learn_secrets", "refuse",
+__all__ = ["RECORDED_FIELDS", "Admission", "admit", "admit_checked", "admit_edit",
+           "admit_recorded", "credential_for_grant", "learn_secrets", "refuse",
            "validate_edit"]
 
 _DENIED = EventStats(steps=1, tool_calls=1, denials=1)
-
-
-@dataclass(slots=True)
-class Governance:
-    """What a run was given to govern its calls (made by ``record_run``)."""
-
-    grants: tuple[str, ...] = ()
-    secrets: Mapping[str, SecretSource] = field(default_factory=dict)
-    policy: Policy | None = None
-    approver: Approver | None = None
-    approval_timeout: timedelta = timedelta(hours=1)
-    loaded: list[Grant] | None = None
-    """The grant rows, read at the first governed call (see ``_grants_of``)."""
-
-    @property
-    def active(self) -> bool:
-        """Whether every tool call (not only scoped or side-effecting ones) is checked."""
-        return self.policy is not None
-
+RECORDED_FIELDS = ("scope", "grant", "credential", "phase", "policy_rule", "approval")
+"""The admission facts a call carries in the record."""
 
 @dataclass(frozen=True, slots=True)
 class Admission:
@@ -68,7 +61,7 @@ class Admission:
     approval: ApprovalRequest | None = None
 
 
-def _grants_of(run: RunRecorder) -> list[Grant]:
+def _grants_of(run: RunCore) -> list[Grant]:
     """The run's grants as they stand now. Grants are never edited, only revoked, so the
     rows are read once per run and each call asks the store only which are revoked."""
     gov = run.governance
@@ -84,7 +77,7 @@ def _grants_of(run: RunRecorder) -> list[Grant]:
     return gov.loaded
 
 
-def learn_secrets(run: RunRecorder) -> None:
+def learn_secrets(run: RunCore) -> None:
     """Resolve the run's env/file grant secrets up front, so the redactor knows them before
     anything is recorded (a secret echoed in the task input, say). Callables are left for
     their first use; a secret that cannot be resolved now is refused at call time."""
@@ -95,7 +88,7 @@ def learn_secrets(run: RunRecorder) -> None:
                 resolve_secret(source)
 
 
-def refuse(run: RunRecorder, spec: ToolSpec, arguments: Mapping[str, Any], denial: Denial,
+def refuse(run: RunCore, spec: ToolSpec, arguments: Mapping[str, Any], denial: Denial,
             fields: Mapping[str, Any]) -> ToolDeniedError:
     body: dict[str, Any] = {"tool": spec.name, "arguments": dict(arguments), "status": "denied",
                             "denial": denial.model_dump(exclude_none=True), **fields}
@@ -105,7 +98,7 @@ def refuse(run: RunRecorder, spec: ToolSpec, arguments: Mapping[str, Any], denia
     return ToolDeniedError(spec.name, denial)
 
 
-def _record_decision(run: RunRecorder, req: ApprovalRequest) -> None:
+def _record_decision(run: RunCore, req: ApprovalRequest) -> None:
     body: dict[str, Any] = {"request_id": req.id, "tool": req.tool}
     for key, value in (("action", req.action), ("by", req.decided_by),
                        ("channel", req.channel), ("reason", req.reason), ("rule", req.rule),
@@ -143,7 +136,7 @@ def validate_edit(spec: ToolSpec, fn: Callable[..., Any], args: tuple[Any, ...],
     return bound.args, bound.kwargs
 
 
-def _grant_and_credential(run: RunRecorder, spec: ToolSpec, arguments: Mapping[str, Any],
+def _grant_and_credential(run: RunCore, spec: ToolSpec, arguments: Mapping[str, Any],
                           fields: dict[str, Any]) -> tuple[Grant | None, Credential | None]:
     """The grant that covers this call and the credential it runs with (recording the
     scope, grant and fingerprint in ``fields``), or a recorded refusal."""
@@ -158,18 +151,7 @@ def _grant_and_credential(run: RunRecorder, spec: ToolSpec, arguments: Mapping[s
                 "covers it; declare one: @tool(side_effect=True, scope='system:write')"),
                 fields)
         return None, None
-    try:
-        scope = render_scope(spec.scope, arguments)
-    except GrantError as exc:
-        raise refuse(run, spec, arguments, Denial(code="scope", reason=str(exc)),
-                     fields) from None
-    fields["scope"] = scope
-    grant, denial = choose_grant(_grants_of(run), scope, principal=run.agent,
-                                 workflow=run.workflow, now=_utc(run._clock()))
-    if denial is not None:
-        raise refuse(run, spec, arguments, denial, fields)
-    assert grant is not None
-    fields["grant"] = grant.name
+    grant = _covering_grant(run, spec, arguments, fields)
     source = run.governance.secrets.get(grant.name) or grant.secret_ref
     if source is None:
         return grant, Credential(grant.name, None, None)
@@ -189,7 +171,27 @@ def _grant_and_credential(run: RunRecorder, spec: ToolSpec, arguments: Mapping[s
     return grant, cred
 
 
-def _policy(run: RunRecorder, spec: ToolSpec, arguments: Mapping[str, Any],
+def _covering_grant(run: RunCore, spec: ToolSpec, arguments: Mapping[str, Any],
+                    fields: dict[str, Any]) -> Grant:
+    """The run's grant that covers the call's scope (noting scope and grant in
+    ``fields``), or a recorded refusal."""
+    assert spec.scope is not None
+    try:
+        scope = render_scope(spec.scope, arguments)
+    except GrantError as exc:
+        raise refuse(run, spec, arguments, Denial(code="scope", reason=str(exc)),
+                     fields) from None
+    fields["scope"] = scope
+    grant, denial = choose_grant(_grants_of(run), scope, principal=run.agent,
+                                 workflow=run.workflow, now=_utc(run._clock()))
+    if denial is not None:
+        raise refuse(run, spec, arguments, denial, fields)
+    assert grant is not None
+    fields["grant"] = grant.name
+    return grant
+
+
+def _policy(run: RunCore, spec: ToolSpec, arguments: Mapping[str, Any],
             fields: dict[str, Any]) -> PolicyDecision:
     decision = (run.governance.policy or _PHASE_ONLY).decide(
         tool=spec.name, scope=fields.get("scope"), phase=run.phase,
@@ -202,7 +204,7 @@ def _policy(run: RunRecorder, spec: ToolSpec, arguments: Mapping[str, Any],
     return decision
 
 
-def admit(run: RunRecorder, spec: ToolSpec, arguments: Mapping[str, Any], call_key: str | None,
+def admit(run: RunCore, spec: ToolSpec, arguments: Mapping[str, Any], call_key: str | None,
           current_arguments: Callable[[], Mapping[str, Any]]) -> Admission:
     """Check one call before it runs; record and raise a denial, or return the admission.
 
@@ -226,6 +228,7 @@ def admit(run: RunRecorder, spec: ToolSpec, arguments: Mapping[str, Any], call_k
         arguments=arguments, current_arguments=current_arguments,
         grant=grant.name if grant else None, scope=fields.get("scope"), rule=decision.rule,
         phase=run.phase, timeout=gov.approval_timeout, consumer=f"{run.agent}@{run.run_id}",
+        reclaim_before_us=run._taken_up_us if key not in _intent_keys(run) else None,
     )
     if result.request is not None:
         fields["approval"] = result.request.id
@@ -235,7 +238,7 @@ def admit(run: RunRecorder, spec: ToolSpec, arguments: Mapping[str, Any], call_k
     return Admission(cred, fields, result.edited, result.request)
 
 
-def admit_edit(run: RunRecorder, spec: ToolSpec, edited: Mapping[str, Any],
+def admit_edit(run: RunCore, spec: ToolSpec, edited: Mapping[str, Any],
                admission: Admission) -> Admission:
     """Check a call again after an approver edited its arguments: the edit is an approval
     of *these* arguments, not a way around the grant or a rule that refuses them."""
@@ -246,6 +249,57 @@ def admit_edit(run: RunRecorder, spec: ToolSpec, edited: Mapping[str, Any],
     if rule is not None:
         fields["policy_rule"] = rule  # the rule that asked for the approval just given
     return Admission(cred, fields, dict(edited), admission.approval)
+
+
+def _intent_keys(run: RunCore) -> set[str]:
+    """Idempotency keys of the run's recorded intents; only a resumed run asks (a decision
+    its earlier process consumed may be used again if that process wrote no intent)."""
+    if run._taken_up_us is None:
+        return set()
+    return {a.idempotency_key for a in run.store.actions(run.run_id)}
+
+
+def admit_recorded(run: RunCore, spec: ToolSpec, arguments: Mapping[str, Any],
+                   recorded: ToolCallEvent | ToolIntentEvent) -> Admission:
+    """A call served from the record (or reconciled under its recorded intent): it carries
+    the facts the record holds for it; a recorded refusal is recorded and raised again."""
+    fields = {k: v for k in RECORDED_FIELDS if (v := getattr(recorded, k, None)) is not None}
+    if isinstance(recorded, ToolCallEvent) and recorded.denial is not None:
+        raise refuse(run, spec, arguments, recorded.denial, fields)
+    return Admission(None, fields)
+
+
+def admit_checked(run: RunCore, spec: ToolSpec, arguments: Mapping[str, Any]) -> Admission:
+    """A call answered by a stub: its scope must be covered by one of the run's grants and
+    the policy must not refuse it, but no secret is resolved and nobody is asked (a stub
+    acts on nothing). What live admission would have asked for is noted on the call."""
+    fields: dict[str, Any] = {}
+    if run.phase is not None:
+        fields["phase"] = run.phase
+    if spec.scope is not None:
+        _covering_grant(run, spec, arguments, fields)
+    _policy(run, spec, arguments, fields)
+    return Admission(None, fields)
+
+
+def credential_for_grant(run: RunCore, spec: ToolSpec, grant_name: str | None) -> Credential | None:
+    """The credential of a grant that admitted a call before the run was interrupted: a
+    resumed run reconciles the call under it. Revoked or gone since, it is not used."""
+    if grant_name is None:
+        return None
+    grant = next((g for g in _grants_of(run) if g.name == grant_name), None)
+    if grant is None or grant.revoked_at is not None:
+        raise ResumeBlockedError(
+            f"{spec.name} was admitted under grant {grant_name!r}, which this run no longer "
+            "holds (revoked, or not in grants=): reconcile the interrupted call by hand")
+    source = run.governance.secrets.get(grant.name) or grant.secret_ref
+    if source is None:
+        return Credential(grant.name, None, None)
+    if source == "callable":
+        raise ResumeBlockedError(f"grant {grant.name}'s secret comes from a callable this run "
+                                 "was not given; pass secrets={name: callable} to resume")
+    secret = resolve_secret(source)
+    return Credential(grant.name, fingerprint(secret), secret)
 
 
 def _canonical_bytes(arguments: Mapping[str, Any]) -> bytes:
