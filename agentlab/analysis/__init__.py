@@ -16,7 +16,6 @@ from agentlab.analysis._branch import (
     signature,
 )
 from agentlab.analysis._culprits import WEIGHTS, Culprit, Evidence, rank_culprits
-from agentlab.analysis._diff import Change, diff_trees, diff_values
 from agentlab.analysis._explain import (
     CallCredential,
     Explanation,
@@ -36,6 +35,7 @@ from agentlab.analysis._metrics import (
 from agentlab.analysis._stale import StaleRead, stale_reads
 from agentlab.analysis._state import checkpoint_at, state_diff
 from agentlab.analysis._timeline import TimelineRow, timeline_rows
+from agentlab.model import Change, diff_trees, diff_values
 
 __all__ = [
     "GROUP_BY",

@@ -4,6 +4,10 @@ Deterministic and evidence-based (no model): each kind of evidence adds a weight
 steps it points at, and the steps are ranked by total weight (earlier steps first on a tie,
 as a cause precedes its effects). The evidence, strongest first:
 
+* a counterfactual: forking the run with this step answered as a successful sibling saw
+  it flips the outcome (``counterfactual``); a flipping step whose own input came from an
+  earlier flipping step gets less (``counterfactual-downstream``): the earlier one is
+  where the wrong value entered;
 * a tool result that differed from a successful sibling run's while the calls were still
   identical, before the runs parted (``differed-from-sibling``);
 * a stale result (over its freshness bound, or a newer value existed) (``stale``);
@@ -12,23 +16,23 @@ as a cause precedes its effects). The evidence, strongest first:
 * a tool error the run carried on after (``error-continued``);
 * a call a human overrode (edited or rejected) or the policy denied (``overridden`` /
   ``denied``): symptoms, whose inputs are traced back through lineage.
-
-Counterfactual forks join this list when replay exists.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from agentlab.analysis._branch import Divergence
 from agentlab.analysis._lineage import lineage
 from agentlab.analysis._stale import StaleRead
 from agentlab.model import ApprovalEvent, CheckpointEvent, Event, ToolCallEvent
+from agentlab.replay import CounterfactualReport
 
 __all__ = ["WEIGHTS", "Culprit", "Evidence", "rank_culprits"]
 
 WEIGHTS: Mapping[str, float] = {
+    "counterfactual": 5.0,
     "differed-from-sibling": 3.0,
     "stale": 2.5,
     "fed-symptom": 1.5,
@@ -36,6 +40,7 @@ WEIGHTS: Mapping[str, float] = {
     "error-continued": 1.0,
     "overridden": 0.5,
     "denied": 0.5,
+    "counterfactual-downstream": 0.5,
 }
 
 
@@ -116,19 +121,42 @@ def _inside(e: Event, step: Event, by_id: Mapping[str, Event]) -> bool:
     return False
 
 
+def _weigh_counterfactuals(events: Sequence[Event], report: CounterfactualReport,
+                          by_seq: Mapping[int, Event],
+                          at: Callable[[int | None], Culprit | None]) -> None:
+    flips = {t.seq: t for t in report.flipping}
+    for seq, trial in sorted(flips.items()):
+        step = by_seq.get(seq)
+        if step is None or (c := at(seq)) is None:
+            continue
+        upstream = sorted({s.seq for s, _ in _sources(events, step)
+                           if s.seq in flips and s.seq < seq})
+        if upstream:
+            first = by_seq[upstream[0]]
+            c.add("counterfactual-downstream",
+                  f"answering it as {trial.source} did flips the outcome too (fork run "
+                  f"{trial.fork_run_id}), but its input came from seq {first.seq} "
+                  f"{_name(first)}, whose substitution flips it as well")
+        else:
+            c.add("counterfactual",
+                  f"answering it with what {trial.source} got, all else as recorded, flips "
+                  f"the outcome: fork run {trial.fork_run_id} succeeded")
+
+
 def rank_culprits(
     events: Sequence[Event],
     *,
     sibling: Divergence | None = None,
     expected: Divergence | None = None,
     stale: Sequence[StaleRead] = (),
+    counterfactual: CounterfactualReport | None = None,
     limit: int | None = 10,
 ) -> list[Culprit]:
     """Rank the run's steps as candidate causes of its failure (see the module docstring).
 
     ``sibling`` is the first divergence from a successful run of the same task (this run as
     side ``a``), ``expected`` the divergence from the expected actions, ``stale`` the stale
-    reads found in this run.
+    reads found in this run, ``counterfactual`` the forks tried on it.
     """
     by_seq = {e.seq: e for e in events}
     found: dict[int, Culprit] = {}
@@ -175,6 +203,8 @@ def rank_culprits(
                 c.add("overridden", f"a human {'edited' if e.action == 'edit' else 'rejected'} "
                       f"this call ({e.by} via {e.channel}{': ' + e.reason if e.reason else ''})")
                 symptoms.append((call, f"the overridden call (seq {call.seq})"))
+    if counterfactual is not None:
+        _weigh_counterfactuals(events, counterfactual, by_seq, at)
     traced: set[int] = set()
     for symptom, what in symptoms:
         if symptom.seq in traced:  # a call both overridden and denied is one symptom

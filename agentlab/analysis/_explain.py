@@ -9,23 +9,26 @@ evidence); and whether the run can be replayed. Text (CLI), a dict (``--json``) 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from agentlab.analysis._branch import Divergence, divergence_from_expected, first_divergence
 from agentlab.analysis._culprits import Culprit, rank_culprits
-from agentlab.analysis._diff import Change, diff_trees, diff_values
 from agentlab.analysis._stale import StaleRead, stale_reads
 from agentlab.model import (
     ApprovalEvent,
+    Change,
     CheckpointEvent,
     Event,
     RunSummary,
     ToolCallEvent,
     ToolIntentEvent,
+    diff_trees,
+    diff_values,
 )
+from agentlab.replay import DEFAULT_BUDGET, Budget, CounterfactualReport, counterfactuals
 from agentlab.store import RunFilter, RunStore
 
 __all__ = ["CallCredential", "Explanation", "Replayability", "StateStep", "explain"]
@@ -82,6 +85,7 @@ class Explanation:
     expected: Divergence | None = None
     replay: Replayability | None = None
     notes: list[str] = field(default_factory=list)
+    counterfactual: CounterfactualReport | None = None
 
     @property
     def culprit(self) -> Culprit | None:
@@ -183,12 +187,18 @@ def explain(
     expected: Sequence[Mapping[str, Any]] | None = None,
     freshness: Mapping[str, timedelta] | None = None,
     limit: int = 10,
+    counterfactual: bool = False,
+    budget: Budget = DEFAULT_BUDGET,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Explanation:
     """Explain one run.
 
     ``siblings`` are successful runs of the same task to compare with (default: the most
     recent successful runs of its task id, up to 5); ``expected`` an expected action
     sequence (``[{"name", "kwargs"}]``); ``freshness`` per-tool freshness bounds.
+    ``counterfactual=True`` forks a failed run at each call with what the closest
+    successful sibling saw there (within ``budget``; ``progress(done, total)`` is told
+    along the way) and takes a flipped outcome as the strongest evidence.
 
     >>> ex = explain(store, bad_run)                      # doctest: +SKIP
     >>> ex.culprit.name, [e.kind for e in ex.culprit.evidence]
@@ -200,8 +210,8 @@ def explain(
     if siblings is None:
         siblings = []
         if summary.task_id is not None:
-            siblings = [r.run_id for r in store.runs(RunFilter(task_id=summary.task_id,
-                                                               status="succeeded", limit=5))
+            siblings = [r.run_id for r in store.runs(RunFilter(
+                task_id=summary.task_id, status="succeeded", run_kind="run", limit=5))
                         if r.run_id != summary.run_id]
         if not siblings:
             notes.append("no successful run of the same task to compare with")
@@ -213,11 +223,18 @@ def explain(
             best = (sid, div)  # the sibling that agrees longest is the closest comparison
     exp = divergence_from_expected(events, expected) if expected else None
     stale = stale_reads(events, freshness=freshness, others=others)
+    report: CounterfactualReport | None = None
+    if counterfactual and summary.success is not True and summary.status != "running":
+        report = counterfactuals(store, summary.run_id, sibling=best[0] if best else None,
+                                 budget=budget, progress=progress)
+        if not report.trials:
+            notes.append("counterfactuals: no call could be answered differently "
+                         f"({len(report.skipped)} skipped)")
     culprits = rank_culprits(events, sibling=best[1] if best else None, expected=exp,
-                             stale=stale, limit=limit)
+                             stale=stale, counterfactual=report, limit=limit)
     return Explanation(
         run=summary, calls=_credentials(events), state=_state_steps(store, events),
         culprits=culprits, stale=stale, sibling_run_id=best[0] if best else None,
         sibling=best[1] if best else None, expected=exp,
-        replay=_replayability(events), notes=notes,
+        replay=_replayability(events), notes=notes, counterfactual=report,
     )

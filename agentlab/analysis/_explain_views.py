@@ -57,7 +57,21 @@ def explanation_text(ex: Explanation) -> str:
     if ex.replay is not None:
         lines.append(f"   {'yes' if ex.replay.ready else 'not safely'}: "
                      + "; ".join(ex.replay.reasons))
+    lines.extend(f"   {line}" for line in _counterfactual_lines(ex))
     return "\n".join(lines)
+
+
+def _counterfactual_lines(ex: Explanation) -> list[str]:
+    cf = ex.counterfactual
+    if cf is None:
+        return []
+    head = (f"counterfactuals: {len(cf.trials)} forks in {cf.seconds:.2f} s"
+            + (" (budget exhausted)" if cf.exhausted else ""))
+    if not cf.flipping:
+        return [head + "; no single substitution flips the outcome"]
+    return [head + "; these flip the outcome:"] + [
+        f"  seq {t.seq} {t.name} answered from {t.source} (fork run {t.fork_run_id})"
+        for t in cf.flipping]
 
 
 def explanation_html(ex: Explanation) -> str:
@@ -88,5 +102,9 @@ def explanation_html(ex: Explanation) -> str:
     if ex.replay is not None:
         parts.append(f"<p>{'Yes' if ex.replay.ready else 'Not safely'}: "
                      f"{e('; '.join(ex.replay.reasons))}</p>")
+    cf_lines = _counterfactual_lines(ex)
+    if cf_lines:
+        parts.append(f"<p>{e(cf_lines[0])}</p><ul>"
+                     + "".join(f"<li>{e(line.strip())}</li>" for line in cf_lines[1:]) + "</ul>")
     parts.append("</div>")
     return "".join(parts)

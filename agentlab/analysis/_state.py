@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from agentlab.analysis._diff import Change, diff_trees, diff_values
-from agentlab.model import CheckpointInfo
+from agentlab.model import Change, CheckpointInfo, diff_trees, diff_values
 from agentlab.store import RunStore
 
 __all__ = ["checkpoint_at", "state_diff"]

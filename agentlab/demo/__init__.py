@@ -21,12 +21,15 @@ from agentlab.demo._agent import (
     AGENT_VERSION,
     APPROVAL_WAIT,
     DEMO_TICKET,
+    FIXED_VERSION,
     LEAD,
     OWNER,
     TEAM,
     WORKFLOW,
     run_triage,
     task_id_for,
+    triage,
+    triage_fixed,
 )
 from agentlab.demo._demo import REJECTED_TICKET, DemoResult, run_demo, waiting_approver
 from agentlab.demo._governance import (
@@ -49,6 +52,7 @@ __all__ = [
     "AGENT_VERSION",
     "APPROVAL_WAIT",
     "DEMO_TICKET",
+    "FIXED_VERSION",
     "GRANTS",
     "LEAD",
     "MODEL",
@@ -76,5 +80,7 @@ __all__ = [
     "run_demo",
     "run_triage",
     "task_id_for",
+    "triage",
+    "triage_fixed",
     "waiting_approver",
 ]

@@ -1,5 +1,11 @@
 """The support-triage agent: one recorded, governed run over one ticket.
 
+Two versions of its code are declared as agent entry points, so a run records which code
+made it and recovery can run either again: :data:`triage` (1.0.0, the code of the demo's
+runs) and :data:`triage_fixed` (1.1.0, which does not trust an account record older than
+the freshness bound and reads the CRM again; replayed after the fix against the bad run,
+it flips its outcome).
+
 The run keeps its working memory in ``run.state`` (ticket, classification, account,
 entitlement, decision, issue, priority, reply): each step writes what it learned and
 reads, through ``run.state[...]``, what it decides on, so every state key carries lineage
@@ -34,19 +40,20 @@ from agentlab.demo._names import (
     TEAM,
     WORKFLOW,
 )
-from agentlab.demo._outcome import check_outcome
+from agentlab.demo._outcome import OutcomeReport, check_outcome
 from agentlab.demo._policy import Classification, Decision, ScriptedPolicy
-from agentlab.demo._tools import TriageTools
+from agentlab.demo._tools import ACCOUNT_FRESHNESS, TriageTools
 from agentlab.demo.systems import (
     AccountLookup,
     Entitlement,
     Issue,
     Scenario,
+    Systems,
     Ticket,
     build_systems,
 )
-from agentlab.errors import ToolDeniedError
-from agentlab.record import RunRecorder, record_run, step
+from agentlab.errors import RecordingError, ToolDeniedError
+from agentlab.record import RunRecorder, agent, current_run, step
 from agentlab.store import RunStore
 
 __all__ = [
@@ -54,13 +61,19 @@ __all__ = [
     "AGENT_VERSION",
     "APPROVAL_WAIT",
     "DEMO_TICKET",
+    "FIXED_VERSION",
     "LEAD",
     "OWNER",
     "TEAM",
     "WORKFLOW",
     "run_triage",
     "task_id_for",
+    "triage",
+    "triage_fixed",
 ]
+
+FIXED_VERSION = "1.1.0"
+"""The version that checks the freshness of the account record before deciding on it."""
 
 APPROVAL_WAIT = timedelta(minutes=10)
 """How long an approval request waits for a decision before its call is refused."""
@@ -93,10 +106,16 @@ def _triage(run: RunRecorder, tools: TriageTools, policy: ScriptedPolicy, ticket
         f"(signals: {', '.join(classification.signals) or 'none'})")
 
 
-def _look_up_account(run: RunRecorder, tools: TriageTools, say: Say) -> None:
+def _look_up_account(run: RunRecorder, tools: TriageTools, say: Say, *,
+                     check_freshness: bool) -> None:
     with step("account"):
         account_id = run.state["ticket"]["account_id"]
         account = tools.lookup_account(account_id)
+        limit = ACCOUNT_FRESHNESS.total_seconds()
+        if check_freshness and account.cache_age_s is not None and account.cache_age_s > limit:
+            say(f"  lookup_account {account_id}: cached {account.cache_age_s // 3600}h ago, "
+                f"older than {limit / 3600:g}h: reading the CRM again")
+            account = tools.refresh_account(account_id)
         run.state["account"] = _dump(account)
     age = f", cached {account.cache_age_s // 3600}h ago" if account.cache_age_s is not None else ""
     source = "CRM" if account.source == "crm" else "cache"
@@ -196,6 +215,60 @@ def _reply(run: RunRecorder, tools: TriageTools, policy: ScriptedPolicy, say: Sa
         + (f", issue {reply.issue_key}" if reply.issue_key else ""))
 
 
+def _work(task_input: Any, systems: Systems | None, out: Say | None, *,
+          check_freshness: bool) -> OutcomeReport:
+    """One triage of ``task_input["ticket_id"]`` inside the active run."""
+    run = current_run()
+    if run is None:
+        raise RecordingError("the triage agent runs inside a run: call triage.run(...)")
+    say = out or _quiet
+    ticket_id = str(task_input["ticket_id"])
+    if systems is None:  # a replay or resume in another process: the scenario's world
+        systems = build_systems(run.metadata.get("demo_scenario", "fresh"),
+                                tokens=demo_tokens())
+    tools = TriageTools(systems)
+    policy = ScriptedPolicy()
+    say(f"run {run.run_id} ({run.metadata.get('demo_scenario', 'fresh')} cache): "
+        f"ticket {ticket_id}")
+    _triage(run, tools, policy, ticket_id, say)
+    _look_up_account(run, tools, say, check_freshness=check_freshness)
+    _check_entitlement(run, tools, say)
+    _decide(run, policy, say)
+    run.enter_phase("act")
+    _act(run, tools, say)
+    run.enter_phase("draft")
+    _reply(run, tools, policy, say)
+    with step("check") as s:
+        report = check_outcome(systems, ticket_id, run.state.snapshot())
+        s.output = _dump(report)
+        run.outcome(success=report.success, score=report.score)
+    verdict = "succeeded" if report.success else f"failed ({', '.join(report.failed)})"
+    say(f"  outcome: {verdict}, score {report.score:.2f}")
+    return report
+
+
+_GOVERNED: dict[str, Any] = {
+    "grants": [g.name for g in GRANTS], "policy": demo_policy(), "phase": "read",
+    "owner": OWNER, "team": TEAM, "tags": ["demo"],
+}
+
+
+@agent(WORKFLOW, version=AGENT_VERSION, name=AGENT, **_GOVERNED)
+def triage(task_input: Any, *, systems: Systems | None = None,
+           out: Say | None = None) -> OutcomeReport:
+    """The triage agent as the demo recorded it (1.0.0): it decides on the account record
+    the cache returns, however old."""
+    return _work(task_input, systems, out, check_freshness=False)
+
+
+@agent(WORKFLOW, version=FIXED_VERSION, name=AGENT, **_GOVERNED)
+def triage_fixed(task_input: Any, *, systems: Systems | None = None,
+                 out: Say | None = None) -> OutcomeReport:
+    """The fixed triage agent (1.1.0): an account record older than the freshness bound
+    is read again from the CRM before anything is decided on it."""
+    return _work(task_input, systems, out, check_freshness=True)
+
+
 def run_triage(
     store: RunStore,
     *,
@@ -204,6 +277,8 @@ def run_triage(
     out: Say | None = None,
     approver: Approver | None = None,
     approval_timeout: timedelta = APPROVAL_WAIT,
+    fixed: bool = False,
+    systems: Systems | None = None,
 ) -> str:
     """Record one governed triage run of ``ticket_id`` against fresh sample systems; its
     run id.
@@ -212,35 +287,18 @@ def run_triage(
     ``"stale"`` (the cache serves Acme's pre-upgrade record). ``out`` receives progress.
     The demo's grants are issued into ``store`` if missing. ``approver`` is told of each
     approval request (default: the scripted support lead, who decides at once); a request
-    left undecided for ``approval_timeout`` refuses its call.
+    left undecided for ``approval_timeout`` refuses its call. ``fixed`` runs version 1.1.0;
+    ``systems`` replaces the fresh sample systems (to inspect them afterwards).
 
     >>> run_id = run_triage(open_store("demo.db"), scenario="stale")   # doctest: +SKIP
     """
-    say = out or _quiet
     ensure_grants(store)
-    systems = build_systems(scenario, tokens=demo_tokens())
-    tools = TriageTools(systems)
-    with record_run(
-        WORKFLOW, agent=AGENT, agent_version=AGENT_VERSION, task_id=task_id_for(ticket_id),
-        task_input={"ticket_id": ticket_id}, owner=OWNER, team=TEAM, phase="read",
-        store=store, tags=["demo"], metadata={"demo_scenario": scenario},
-        grants=[g.name for g in GRANTS], policy=demo_policy(),
-        approver=approver or ScriptedLead(systems, out=say), approval_timeout=approval_timeout,
-    ) as run:
-        say(f"run {run.run_id} ({scenario} cache): ticket {ticket_id}")
-        policy = ScriptedPolicy(run)
-        _triage(run, tools, policy, ticket_id, say)
-        _look_up_account(run, tools, say)
-        _check_entitlement(run, tools, say)
-        _decide(run, policy, say)
-        run.enter_phase("act")
-        _act(run, tools, say)
-        run.enter_phase("draft")
-        _reply(run, tools, policy, say)
-        with step("check") as s:
-            report = check_outcome(systems, ticket_id)
-            s.output = _dump(report)
-            run.outcome(success=report.success, score=report.score)
-        verdict = "succeeded" if report.success else f"failed ({', '.join(report.failed)})"
-        say(f"  outcome: {verdict}, score {report.score:.2f}")
-    return run.run_id
+    systems = systems or build_systems(scenario, tokens=demo_tokens())
+    code = triage_fixed if fixed else triage
+    result = code.run(
+        {"ticket_id": ticket_id}, store=store, task_id=task_id_for(ticket_id),
+        metadata={"demo_scenario": scenario}, approval_timeout=approval_timeout,
+        approver=approver or ScriptedLead(systems, out=out or _quiet),
+        kwargs={"systems": systems, "out": out},
+    )
+    return result.run_id

@@ -6,9 +6,9 @@ and ``reply-drafter`` (the helpdesk: read the ticket, set its priority, save the
 draft). Their secrets are ``env:`` references; the demo puts throwaway tokens in its own
 environment when they are missing, so the redaction of real-looking secrets can be seen.
 
-The policy asks a human before a Jira issue is created and before a ticket's priority is
-lowered; the run's phase adds its floor (no side effects while reading, a human's approval
-for every side effect while drafting).
+The policy asks a human before a Jira issue is created, before a ticket's priority is
+lowered and before a rollback closes an issue; the run's phase adds its floor (no side
+effects while reading, a human's approval for every side effect while drafting).
 """
 
 from __future__ import annotations
@@ -110,10 +110,13 @@ def lowers_priority(arguments: Mapping[str, Any]) -> bool:
 
 
 def demo_policy() -> Policy:
-    """Ask the support lead before a Jira issue is filed or a priority lowered."""
+    """Ask the support lead before a Jira issue is filed or a priority lowered, and before
+    a rollback closes an issue the agent filed."""
     return Policy([
         Rule("jira-issue-needs-lead", "approve", tool="create_issue",
              reason="a support lead confirms every issue filed in Jira"),
         Rule("priority-drop-needs-lead", "approve", tool="set_priority", when=lowers_priority,
              reason="lowering a customer's priority needs a support lead"),
+        Rule("closing-an-issue-needs-lead", "approve", tool="undo:create_issue",
+             reason="an issue engineering may already work on is closed by a support lead"),
     ])

@@ -8,6 +8,7 @@ plan in the CRM, what the ticket really is, and the handbook applied to both.
   otherwise she *edits* them to what it requires (an override); an issue for a ticket that
   needs none is rejected.
 - ``set_priority``: a drop below what the handbook requires is *rejected*; else approved.
+- a rollback's undo (``undo:...``): approved; she asked for the rollback.
 - anything else (the reply draft, while drafting): approved; a draft is read again before
   it is sent.
 """
@@ -47,6 +48,11 @@ class ScriptedLead:
 
     def __call__(self, request: ApprovalRequest, manager: ApprovalManager) -> None:
         args = request.arguments
+        if request.tool.startswith("undo:"):
+            self._say(request, "approves", "")
+            manager.approve(request.id, by=self.by, channel=CHANNEL,
+                            reason="undoing what the rolled-back run did")
+            return
         truth = truth_of(self._systems, str(args["ticket_id"]))
         if request.tool == "create_issue":
             self._issue(request, manager, args, truth)

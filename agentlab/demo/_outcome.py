@@ -1,11 +1,17 @@
-"""The outcome check: did the run leave the systems as the ground truth requires?
+"""The outcome check: did the run's actions do what the ground truth requires?
 
 It looks past everything the agent saw: it reads the account's true, current record from
-the CRM, applies the handbook to it, and compares with what the run actually left in the
-helpdesk and the tracker. The score is the share of checks passed.
+the CRM, applies the handbook to it, and compares with what the run's actions did, as the
+systems acknowledged them (the issue the tracker opened, the priority the helpdesk set, the
+draft it saved). Judging the acknowledgements rather than re-reading the systems means a
+replay whose side effects were answered by stubs is judged the same way as the live run.
+The score is the share of checks passed.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -74,19 +80,23 @@ def _quote(name: str, phrase: str, body: str | None) -> Check:
     return Check(name=name, expected=phrase, actual=found, ok=found is not None)
 
 
-def check_outcome(systems: Systems, ticket_id: str) -> OutcomeReport:
-    """Compare the ticket's handling in ``systems`` with the handbook applied to the truth."""
+def check_outcome(systems: Systems, ticket_id: str, done: Mapping[str, Any]) -> OutcomeReport:
+    """Compare what the run did to the ticket with the handbook applied to the truth.
+
+    ``done`` holds the acknowledgements of the run's actions, as the run state keeps them:
+    ``issue`` (the issue opened, or None), ``priority`` (the ticket's priority after the
+    run) and ``reply`` (the draft's ``body`` and ``draft_version``, None when unsaved).
+    """
     truth = truth_of(systems, ticket_id)
-    ticket, entitlement, required = truth.ticket, truth.entitlement, truth.required
-    issues = systems.tracker.issues(ticket_id=ticket_id, auth=systems.bearer("jira"))
-    draft = systems.helpdesk.draft(ticket_id, auth=systems.bearer("helpdesk"))
-    body = draft.body if draft is not None else None
+    entitlement, required = truth.entitlement, truth.required
+    issue = done.get("issue")
+    reply = done.get("reply") or {}
+    body = reply.get("body") if reply.get("draft_version") is not None else None
     checks = [
         _quote("reply quotes the support tier", f"{entitlement.tier} support", body),
         _quote("reply quotes the response time", f"{entitlement.sla_hours}-hour response", body),
-        _check("issue project", required.project,
-               ",".join(i.project for i in issues) or None),
-        _check("ticket priority", required.priority, ticket.priority),
+        _check("issue project", required.project, issue["project"] if issue else None),
+        _check("ticket priority", required.priority, done.get("priority")),
     ]
     passed = sum(c.ok for c in checks)
     return OutcomeReport(checks=checks, success=passed == len(checks),

@@ -1,10 +1,11 @@
-"""A deterministic scripted policy standing in for the model (no network, no LLM).
+"""A deterministic scripted model standing in for an LLM (no network).
 
-Each decision is a pure function of the data the agent's tools returned, and is recorded
-as an LLM call of model ``scripted-policy``: the messages carry the instructions and the
-exact context it decided on, the response carries the decision, and token counts are
-estimated as ``len(text) // 4``. A stale account record therefore produces a wrong
-decision through the data alone; the policy has no notion of "good" or "bad" runs.
+:func:`scripted_model` is an :func:`agentlab.llm` model call like a real one: it reads
+its instruction (the system message) and the exact context it decides on (the user
+message, JSON) and answers with a decision, its token counts estimated as
+``len(text) // 4``. So every decision is recorded as a model call a replay can serve, and
+is a pure function of what the agent's tools returned: a stale account record produces a
+wrong decision through the data alone; the model has no notion of "good" or "bad" runs.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -24,9 +26,9 @@ from agentlab.demo.systems import (
     Priority,
     Ticket,
 )
-from agentlab.record import RunRecorder
+from agentlab.record import ModelReply, llm
 
-__all__ = ["MODEL", "Classification", "Decision", "Reply", "ScriptedPolicy"]
+__all__ = ["MODEL", "Classification", "Decision", "Reply", "ScriptedPolicy", "scripted_model"]
 
 MODEL = "scripted-policy"
 
@@ -125,43 +127,56 @@ def compose_reply(ticket: Ticket, account: AccountLookup, entitlement: Entitleme
                  issue_key=issue.key if issue is not None else None)
 
 
-class ScriptedPolicy:
-    """The scripted "model" of one run: every decision is recorded as an LLM call."""
+@llm(model=MODEL, provider="local")
+def scripted_model(messages: list[dict[str, Any]]) -> ModelReply:
+    """Answer one request the way a model would, from the messages alone: classify the
+    ticket, decide its handling from the handbook, or draft the reply."""
+    instruction = str(messages[0]["content"])
+    prompt = str(messages[1]["content"])
+    context = json.loads(prompt)
+    ticket = Ticket.model_validate(context["ticket"])
+    decision: BaseModel
+    if instruction == _CLASSIFY:
+        decision = classify_ticket(ticket)
+    elif instruction == HANDBOOK:
+        decision = decide_handling(Classification.model_validate(context["classification"]),
+                                   AccountLookup.model_validate(context["account"]),
+                                   Entitlement.model_validate(context["entitlement"]))
+    elif instruction == _REPLY:
+        issue = context.get("issue")
+        decision = compose_reply(ticket, AccountLookup.model_validate(context["account"]),
+                                 Entitlement.model_validate(context["entitlement"]),
+                                 Decision.model_validate(context["decision"]),
+                                 Issue.model_validate(issue) if issue is not None else None)
+    else:
+        raise ValueError(f"the scripted model has no instruction {instruction[:40]!r}")
+    response = decision.model_dump(mode="json")
+    answer = json.dumps(response, sort_keys=True)
+    return ModelReply(response, input_tokens=(len(instruction) + len(prompt)) // 4,
+                      output_tokens=len(answer) // 4)
 
-    def __init__(self, run: RunRecorder) -> None:
-        self._run = run
+
+class ScriptedPolicy:
+    """The agent's decisions, each asked of the scripted model (a recorded model call)."""
 
     def classify(self, ticket: Ticket) -> Classification:
-        decision = classify_ticket(ticket)
-        self._record(_CLASSIFY, {"ticket": ticket}, decision)
-        return decision
+        return Classification.model_validate(self._ask(_CLASSIFY, {"ticket": ticket}))
 
     def decide(self, ticket: Ticket, classification: Classification, account: AccountLookup,
                entitlement: Entitlement) -> Decision:
-        decision = decide_handling(classification, account, entitlement)
-        self._record(HANDBOOK, {"ticket": ticket, "classification": classification,
-                                "account": account, "entitlement": entitlement}, decision)
-        return decision
+        return Decision.model_validate(self._ask(HANDBOOK, {
+            "ticket": ticket, "classification": classification, "account": account,
+            "entitlement": entitlement}))
 
     def reply(self, ticket: Ticket, account: AccountLookup, entitlement: Entitlement,
               decision: Decision, issue: Issue | None) -> Reply:
-        reply = compose_reply(ticket, account, entitlement, decision, issue)
-        self._record(_REPLY, {"ticket": ticket, "account": account, "entitlement": entitlement,
-                              "decision": decision, "issue": issue}, reply)
-        return reply
+        return Reply.model_validate(self._ask(_REPLY, {
+            "ticket": ticket, "account": account, "entitlement": entitlement,
+            "decision": decision, "issue": issue}))
 
-    def _record(self, instructions: str, context: Mapping[str, BaseModel | None],
-                decision: BaseModel) -> None:
+    @staticmethod
+    def _ask(instructions: str, context: Mapping[str, BaseModel | None]) -> Any:
         data = {k: v.model_dump(mode="json") if v is not None else None
                 for k, v in context.items()}
-        prompt = json.dumps(data, sort_keys=True)
-        response = decision.model_dump(mode="json")
-        answer = json.dumps(response, sort_keys=True)
-        self._run.llm_call(
-            MODEL,
-            messages=[{"role": "system", "content": instructions},
-                      {"role": "user", "content": prompt}],
-            response=response,
-            input_tokens=(len(instructions) + len(prompt)) // 4,
-            output_tokens=len(answer) // 4,
-        )
+        return scripted_model([{"role": "system", "content": instructions},
+                               {"role": "user", "content": json.dumps(data, sort_keys=True)}])

@@ -9,8 +9,13 @@ Tools are bound to a :class:`Systems` per run, so the systems never appear as ar
 
 Scopes, and the demo grant that holds each: ``read_ticket`` helpdesk:read,
 ``set_priority`` helpdesk:priority and ``draft_reply`` helpdesk:draft (reply-drafter);
-``lookup_account`` crm:read and ``check_entitlement`` entitlements:read (crm-reader);
-``create_issue`` jira:write:{project}-new (jira-writer).
+``lookup_account``, ``refresh_account`` crm:read and ``check_entitlement``
+entitlements:read (crm-reader); ``create_issue`` jira:write:{project}-new (jira-writer).
+
+Each side-effecting tool declares its recovery hooks: a ``stub`` that answers for it in a
+replay without touching a system (a dry-run result), a ``reconcile`` that asks the system
+whether an interrupted call took effect, and a ``compensate`` that undoes it in a rollback
+(close the issue, restore the priority, discard the draft).
 """
 
 from __future__ import annotations
@@ -30,9 +35,9 @@ from agentlab.demo.systems import (
     Ticket,
 )
 from agentlab.errors import RecordingError
-from agentlab.record import credential, tool
+from agentlab.record import NOT_APPLIED, Compensation, credential, tool
 
-__all__ = ["ISSUE_SCOPE", "TriageTools", "issue_idempotency_key"]
+__all__ = ["CLOSE_SCOPE", "ISSUE_SCOPE", "TriageTools", "issue_idempotency_key"]
 
 ISSUE_SCOPE = "jira:write:{project}-new"
 """A new issue in ``project``: ``jira:write:SUP-*`` allows it as it allows SUP-57."""
@@ -59,6 +64,10 @@ def _bearer() -> str | None:
 ACCOUNT_FRESHNESS = timedelta(hours=1)
 
 
+CLOSE_SCOPE = "jira:write:{project}-close"
+"""Closing an issue of ``project`` (a rollback's compensation of ``create_issue``)."""
+
+
 class TriageTools:
     """The tools of one triage run, bound to that run's systems."""
 
@@ -70,18 +79,25 @@ class TriageTools:
         # serves a record 59 hours old).
         self.lookup_account = tool(name="lookup_account", scope="crm:read",
                                    freshness=ACCOUNT_FRESHNESS)(self._lookup_account)
+        self.refresh_account = tool(name="refresh_account", scope="crm:read",
+                                    freshness=ACCOUNT_FRESHNESS)(self._refresh_account)
         self.check_entitlement = tool(
             name="check_entitlement", scope="entitlements:read",
         )(self._check_entitlement)
         self.create_issue = tool(
             name="create_issue", side_effect=True, scope=ISSUE_SCOPE,
-            idempotency_key=_issue_key_from_arguments,
+            idempotency_key=_issue_key_from_arguments, stub=_dry_issue,
+            reconcile=self._issue_created,
+            compensate=Compensation(self._close_issue, scope=CLOSE_SCOPE,
+                                    reconcile=self._issue_closed),
         )(self._create_issue)
         self.draft_reply = tool(
-            name="draft_reply", side_effect=True, scope="helpdesk:draft",
+            name="draft_reply", side_effect=True, scope="helpdesk:draft", stub=_dry_draft,
+            reconcile=self._draft_saved, compensate=self._discard_draft,
         )(self._draft_reply)
         self.set_priority = tool(
             name="set_priority", side_effect=True, scope="helpdesk:priority",
+            stub=_dry_priority, reconcile=self._priority_set, compensate=self._restore_priority,
         )(self._set_priority)
 
     def _read_ticket(self, ticket_id: str) -> Ticket:
@@ -91,6 +107,10 @@ class TriageTools:
     def _lookup_account(self, account_id: str) -> AccountLookup:
         """The account, through the cache; the result says whether it came from the cache."""
         return self._s.cache.lookup(account_id, auth=_bearer())
+
+    def _refresh_account(self, account_id: str) -> AccountLookup:
+        """The account's current record from the CRM, whatever the cache holds."""
+        return self._s.cache.refresh(account_id, auth=_bearer())
 
     def _check_entitlement(self, plan: str) -> Entitlement:
         """What support ``plan`` includes."""
@@ -105,12 +125,61 @@ class TriageTools:
             auth=_bearer(),
         )
 
+    def _issue_created(self, arguments: Mapping[str, Any], key: str) -> Any:
+        found = self._s.tracker.find(issue_idempotency_key(str(arguments["ticket_id"])),
+                                     auth=_bearer())
+        return found if found is not None else NOT_APPLIED
+
+    def _close_issue(self, arguments: Mapping[str, Any], result: Any) -> Issue:
+        return self._s.tracker.close(str(result["key"]), auth=_bearer())
+
+    def _issue_closed(self, arguments: Mapping[str, Any], result: Any) -> Any:
+        found = self._s.tracker.find(str(result["idempotency_key"]), auth=_bearer())
+        return found if found is not None and found.status == "closed" else NOT_APPLIED
+
     def _draft_reply(self, ticket_id: str, body: str) -> Draft:
         """Save a reply draft on the ticket for a human to review and send."""
         return self._s.helpdesk.save_draft(ticket_id, body, auth=_bearer())
+
+    def _draft_saved(self, arguments: Mapping[str, Any], key: str) -> Any:
+        found = self._s.helpdesk.draft(str(arguments["ticket_id"]), auth=_bearer())
+        return found if found is not None and found.body == arguments["body"] else NOT_APPLIED
+
+    def _discard_draft(self, arguments: Mapping[str, Any], result: Any) -> Draft | None:
+        return self._s.helpdesk.discard_draft(str(result["ticket_id"]),
+                                              version=int(result["version"]), auth=_bearer())
 
     def _set_priority(self, ticket_id: str, priority: Priority, current: Priority) -> PriorityChange:
         """Move the ticket from ``current`` to ``priority`` (refused if it is no longer at
         ``current``, so a policy judging the change from its arguments judges the truth)."""
         return self._s.helpdesk.set_priority(ticket_id, priority, current=current,
                                              auth=_bearer())
+
+    def _priority_set(self, arguments: Mapping[str, Any], key: str) -> Any:
+        ticket = self._s.helpdesk.ticket(str(arguments["ticket_id"]), auth=_bearer())
+        if ticket.priority != arguments["priority"]:
+            return NOT_APPLIED
+        return PriorityChange(ticket_id=ticket.ticket_id, previous=arguments["current"],
+                              priority=ticket.priority)
+
+    def _restore_priority(self, arguments: Mapping[str, Any], result: Any) -> PriorityChange:
+        return self._s.helpdesk.set_priority(str(result["ticket_id"]), result["previous"],
+                                             current=result["priority"], auth=_bearer())
+
+
+# Stubs: what each side effect would have returned, made up without touching a system
+# (a replay of changed code calls them instead of the tool).
+
+def _dry_issue(project: str, title: str, priority: Priority, description: str,
+               ticket_id: str) -> Issue:
+    return Issue(key=f"{project}-DRYRUN", project=project, title=title, priority=priority,
+                 description=description, ticket_id=ticket_id,
+                 idempotency_key=issue_idempotency_key(ticket_id))
+
+
+def _dry_draft(ticket_id: str, body: str) -> Draft:
+    return Draft(ticket_id=ticket_id, body=body, version=0)
+
+
+def _dry_priority(ticket_id: str, priority: Priority, current: Priority) -> PriorityChange:
+    return PriorityChange(ticket_id=ticket_id, previous=current, priority=priority)

@@ -11,6 +11,7 @@ from agentlab.model._canonical import (
     loads,
     portable,
 )
+from agentlab.model._diff import Change, diff_trees, diff_values
 from agentlab.model._events import (
     PAYLOAD_FIELDS,
     ApprovalAction,
@@ -82,6 +83,7 @@ __all__ = [
     "ApprovalRequest",
     "ApprovalStatus",
     "BlobLine",
+    "Change",
     "CheckpointEvent",
     "CheckpointInfo",
     "Clock",
@@ -123,6 +125,8 @@ __all__ = [
     "canonical",
     "canonical_body",
     "check_portable",
+    "diff_trees",
+    "diff_values",
     "dumps",
     "event_stats",
     "loads",

@@ -29,10 +29,11 @@ from agentlab.record._recorded import (
     RecordedRun,
     describe_call,
     model_signature,
+    nested_in_tools,
     tool_signature,
 )
-from agentlab.record._run import RunRecorder, current_run, record_run
-from agentlab.record._spec import NOT_APPLIED, ModelSpec, ToolSpec
+from agentlab.record._run import RunRecorder, current_run, record_run, store_for
+from agentlab.record._spec import NOT_APPLIED, Compensation, ModelSpec, ToolSpec
 from agentlab.record._state import RunState
 from agentlab.record._step import step
 from agentlab.record._tool import tool
@@ -48,6 +49,7 @@ __all__ = [
     "AgentResult",
     "BackgroundWriter",
     "CallMode",
+    "Compensation",
     "Credential",
     "Live",
     "ModelCall",
@@ -73,10 +75,12 @@ __all__ = [
     "llm",
     "load_agent",
     "model_signature",
+    "nested_in_tools",
     "price_call",
     "record_run",
     "set_prices",
     "step",
+    "store_for",
     "tool",
     "tool_signature",
     "writer_for",

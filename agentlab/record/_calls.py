@@ -12,7 +12,7 @@ the recorded event — is the same code whatever the mode.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -177,6 +177,10 @@ class CallMode(Protocol):
         """The id of the recorded event that already stands for this one (it is then not
         written again: a resumed run catching up), or None to write it."""
 
+    def state_edits(self) -> Mapping[str, Any] | None:
+        """Asked after each checkpoint: state paths (``"a/b"``) to set now, or None (a
+        fork that edits the state at a checkpoint)."""
+
     def finish(self, error: BaseException | None) -> None:
         """The agent's code has returned (or raised ``error``)."""
 
@@ -196,6 +200,9 @@ class Recording:
         return None
 
     def recorded_as(self, kind: str, body: dict[str, Any]) -> str | None:
+        return None
+
+    def state_edits(self) -> Mapping[str, Any] | None:
         return None
 
     def finish(self, error: BaseException | None) -> None:

@@ -22,6 +22,7 @@ from agentlab.errors import ApprovalNotFoundError, IntegrityError
 from agentlab.identity import default_redactor
 from agentlab.model import (
     ApprovalEvent,
+    CheckpointEvent,
     Event,
     LLMCallEvent,
     RunStartedEvent,
@@ -33,7 +34,8 @@ from agentlab.model import (
 )
 from agentlab.store import RunStore
 
-__all__ = ["RecordedCall", "RecordedRun", "describe_call", "model_signature", "tool_signature"]
+__all__ = ["RecordedCall", "RecordedRun", "describe_call", "model_signature", "nested_in_tools",
+           "tool_signature"]
 
 
 def _scrubbed(data: bytes) -> bytes:
@@ -141,6 +143,16 @@ class RecordedRun:
         if not events or not isinstance(events[0], RunStartedEvent):
             raise IntegrityError(f"run {run_id} does not begin with run_started")
         return cls(summary, events[0], events, list(index_calls(store, events)))
+
+    def checkpoints(self) -> list[CheckpointEvent]:
+        """The agent's own checkpoints (not those written inside a tool), in order."""
+        inside = nested_in_tools(self.events)
+        return [e for e in self.events if isinstance(e, CheckpointEvent) and e.id not in inside]
+
+    def grants_used(self) -> list[str]:
+        """The grants the run's calls went through, in first-use order."""
+        names = (getattr(e, "grant", None) for e in self.events)
+        return list(dict.fromkeys(n for n in names if n))
 
     def intents(self) -> dict[str, ToolIntentEvent]:
         """The side effects whose intent was recorded, by idempotency key."""

@@ -18,6 +18,7 @@ just before the call whose failure ended it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from agentlab.errors import ReplayDivergence
@@ -167,6 +168,9 @@ class CatchUp:
                                 "the code emitted something else than the record holds here")
         self._pos += 1
         return nxt.id
+
+    def state_edits(self) -> Mapping[str, Any] | None:
+        return None
 
     def finish(self, error: BaseException | None) -> None:
         if error is None and not self.caught_up:

@@ -54,7 +54,7 @@ _stores_lock = threading.Lock()
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,35}")
 
 
-def _resolve_store(store: RunStore | str | os.PathLike[str] | None) -> RunStore:
+def store_for(store: RunStore | str | os.PathLike[str] | None) -> RunStore:
     """A store object, or the process's one store for a URL/path (one writer per store)."""
     if isinstance(store, RunStore):
         return store
@@ -192,6 +192,12 @@ class RunRecorder(RunCore):
         if self._fast and not spec.governed:
             return call_read_only(self, spec, fn, args, kwargs)
         return call_tool(self, spec, fn, args, kwargs)
+
+    def _call_undo(self, spec: ToolSpec, fn: Callable[..., Any], args: tuple[Any, ...],
+                   of_seq: int) -> Any:
+        """A rollback's compensation of the parent run's action at ``of_seq``: a governed,
+        side-effecting call like any other, marked with what it undoes."""
+        return call_tool(self, spec, fn, args, {}, compensates=of_seq)
 
     async def _call_tool_async(self, spec: ToolSpec, fn: Callable[..., Any],
                                args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -455,7 +461,7 @@ def record_run(
     ``replay_mode`` and ``mode`` are set by the recovery functions (:mod:`agentlab.replay`).
     """
     return RunRecorder(
-        _resolve_store(store), workflow=workflow, agent=agent, agent_version=agent_version,
+        store_for(store), workflow=workflow, agent=agent, agent_version=agent_version,
         task_input=task_input, task_id=task_id, owner=owner, team=team, phase=phase,
         run_id=run_id, parent_run_id=parent_run_id, fork_seq=fork_seq, tags=tags,
         metadata=metadata, state=state, prices=prices, clock=clock, id_factory=id_factory,

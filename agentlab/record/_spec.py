@@ -17,8 +17,8 @@ from typing import Any
 
 from agentlab.identity import ScopeSpec
 
-__all__ = ["NOT_APPLIED", "ModelSpec", "ToolSpec", "model_spec_for", "return_type",
-           "tool_spec_for"]
+__all__ = ["NOT_APPLIED", "Compensation", "ModelSpec", "ToolSpec", "model_spec_for",
+           "return_type", "tool_spec_for"]
 
 
 class _NotApplied:
@@ -38,6 +38,22 @@ class _NotApplied:
 NOT_APPLIED: Any = _NotApplied()
 """Returned by a tool's ``reconcile`` hook when the call it is asked about never took
 effect: resuming then executes the call."""
+
+
+@dataclass(frozen=True, slots=True)
+class Compensation:
+    """How a rollback undoes a side-effecting tool's finished call.
+
+    ``fn(arguments, result)`` undoes it (the call's recorded arguments and result);
+    ``scope`` is the scope the undo needs, a template filled from the *original* call's
+    arguments (default: the scope the original call ran under); ``reconcile(arguments,
+    result)`` says whether an undo interrupted by a crash took effect (its result) or not
+    (:data:`NOT_APPLIED`), so a restarted rollback neither repeats nor skips it.
+    """
+
+    fn: Callable[[Mapping[str, Any], Any], Any]
+    scope: ScopeSpec | None = None
+    reconcile: Callable[[Mapping[str, Any], Any], Any] | None = None
 
 
 def _bind(name: str, params: tuple[str, ...], signature: inspect.Signature | None,
@@ -88,10 +104,8 @@ class ToolSpec:
     reconcile: Callable[[Mapping[str, Any], str], Any] | None = None
     """``reconcile(arguments, idempotency_key)``: the result of an interrupted call that
     took effect, or :data:`NOT_APPLIED` when it did not."""
-    compensate: Callable[[Mapping[str, Any], Any], Any] | None = None
-    """``compensate(arguments, result)`` undoes a finished call in a rollback."""
-    compensate_scope: ScopeSpec | None = None
-    """The scope the compensation needs (default: the tool's own scope)."""
+    compensate: Compensation | None = None
+    """How a rollback undoes a finished call."""
     params: tuple[str, ...] = ()
     skip_first: bool = False
     """A method's ``self``/``cls``: not an argument worth recording (its repr holds a memory
@@ -149,15 +163,22 @@ def tool_spec_for(fn: Callable[..., Any], **options: Any) -> ToolSpec:
     if retries < 0:
         raise ValueError(f"retries must be >= 0, not {retries}")
     name = options.pop("name", None) or getattr(fn, "__name__", "tool")
-    for hook in ("stub", "reconcile", "compensate"):
+    comp = options.get("compensate")
+    if comp is not None and not isinstance(comp, Compensation):
+        if not callable(comp):
+            raise TypeError("compensate= must be a callable (arguments, result) or a "
+                            f"Compensation, not {type(comp).__name__}")
+        options["compensate"] = Compensation(comp)
+    for hook in ("stub", "reconcile"):
         if options.get(hook) is not None and not callable(options[hook]):
             raise TypeError(f"{hook}= must be a callable, not {type(options[hook]).__name__}")
     if options.get("reconcile") is not None and not options.get("side_effect"):
         raise ValueError(f"{name}: reconcile= is for side-effecting tools (side_effect=True)")
     if options.get("compensate") is not None and not options.get("side_effect"):
         raise ValueError(f"{name}: compensate= is for side-effecting tools (side_effect=True)")
-    for key in ("scope", "compensate_scope"):
-        scope = options.get(key)
+    scopes = [options.get("scope"),
+              options["compensate"].scope if options.get("compensate") is not None else None]
+    for scope in scopes:
         if scope is not None and not callable(scope):
             from agentlab.identity import validate_scope
 

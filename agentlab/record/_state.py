@@ -129,7 +129,32 @@ class RunState(MutableMapping[str, Any]):
         written = sorted({self._renamed.get(k, k) for k in (*(writes or ()), *changed_keys)})
         self._run._emit_checkpoint(root, written, sorted(deletes or ()), new_blobs, normalized,
                                    sorted(redacted))
+        if not self._run.mode.live:
+            edits = self._run.mode.state_edits()
+            if edits:
+                self._apply(edits)
         return root
+
+    def _apply(self, edits: Mapping[str, Any]) -> None:
+        """Set values at paths (``"account/plan"``: key ``account``, then ``plan``; ``~1``
+        and ``~0`` escape ``/`` and ``~``), as one checkpoint: a fork's state edit."""
+        values: dict[str, Any] = {}
+        for path, value in edits.items():
+            top, *rest = [_unescape(p) for p in path.strip("/").split("/")]
+            if not rest:
+                values[top] = value
+                continue
+            base = values.get(top, loads(canonical(self._data[top])[0]) if top in self._data
+                              else {})
+            node = base
+            for part in rest[:-1]:
+                node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
+            if isinstance(node, list):
+                node[int(rest[-1])] = value
+            else:
+                node[rest[-1]] = value
+            values[top] = base
+        self._set(values, ())
 
     def _recorded_refs(self) -> Mapping[str, tuple[str | None, Any]]:
         """The refs under the key names the record may hold: a key with a secret in it is
@@ -172,3 +197,7 @@ class RunState(MutableMapping[str, Any]):
 
 def _escape(key: str) -> str:
     return key.replace("~", "~0").replace("/", "~1")
+
+
+def _unescape(part: str) -> str:
+    return part.replace("~1", "/").replace("~0", "~")

@@ -18,7 +18,7 @@ from typing import Any, ParamSpec, TypeVar, overload
 
 from agentlab.identity import ScopeSpec
 from agentlab.record._context import run_var
-from agentlab.record._spec import tool_spec_for
+from agentlab.record._spec import Compensation, tool_spec_for
 
 __all__ = ["tool"]
 
@@ -43,8 +43,7 @@ def tool(
     backoff_s: float = 0.0,
     stub: Callable[..., Any] | None = None,
     reconcile: Callable[[Mapping[str, Any], str], Any] | None = None,
-    compensate: Callable[[Mapping[str, Any], Any], Any] | None = None,
-    compensate_scope: ScopeSpec | None = None,
+    compensate: Callable[[Mapping[str, Any], Any], Any] | Compensation | None = None,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
 
 
@@ -62,8 +61,7 @@ def tool(
     backoff_s: float = 0.0,
     stub: Callable[..., Any] | None = None,
     reconcile: Callable[[Mapping[str, Any], str], Any] | None = None,
-    compensate: Callable[[Mapping[str, Any], Any], Any] | None = None,
-    compensate_scope: ScopeSpec | None = None,
+    compensate: Callable[[Mapping[str, Any], Any], Any] | Compensation | None = None,
 ) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
     """Record every call of a function (sync or async) as a tool call of the active run.
 
@@ -83,7 +81,8 @@ def tool(
     idempotency_key)`` tells a resumed run whether a call interrupted between its intent
     and its result took effect (its result) or not (:data:`~agentlab.NOT_APPLIED`);
     ``compensate(arguments, result)`` undoes a finished call in a rollback, governed like
-    a call of its own (scope ``compensate_scope``, default the tool's).
+    a call of its own (a :class:`~agentlab.Compensation` also names its scope and its own
+    reconcile hook).
 
     >>> @tool(scope="crm:read")
     ... def lookup_account(account_id: str) -> dict: ...
@@ -97,7 +96,6 @@ def tool(
             f, name=name, side_effect=side_effect, scope=scope, freshness=freshness,
             idempotency_key=idempotency_key, retries=retries, retry_on=retry_on,
             backoff_s=backoff_s, stub=stub, reconcile=reconcile, compensate=compensate,
-            compensate_scope=compensate_scope,
         )
         if inspect.iscoroutinefunction(f):
 

@@ -8,10 +8,11 @@ secret of the grant a call runs under, so a call made without a grant cannot rea
 from __future__ import annotations
 
 import hmac
+from collections import Counter
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
-__all__ = ["ApiTokens", "SystemName", "check_bearer"]
+__all__ = ["ApiTokens", "Counted", "SystemName", "check_bearer"]
 
 SystemName = Literal["crm", "jira", "helpdesk"]
 
@@ -42,3 +43,22 @@ def check_bearer(system: SystemName, token: str | None, auth: str | None) -> Non
     if not hmac.compare_digest(auth.encode(), f"Bearer {token}".encode()):
         raise PermissionError(f"{system}: the bearer token was not accepted; check the "
                               "credential the call runs with")
+
+
+class Counted:
+    """A system that counts the calls made to its API, by method: tests and replays check
+    from outside the record what really reached a system (a replay must write nothing)."""
+
+    WRITES: ClassVar[frozenset[str]] = frozenset()
+    """The methods that change the system."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+
+    def _count(self, method: str) -> None:
+        self.calls[method] += 1
+
+    @property
+    def writes(self) -> int:
+        """How many calls changed the system."""
+        return sum(n for m, n in self.calls.items() if m in self.WRITES)

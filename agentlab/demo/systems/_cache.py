@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from agentlab.demo.systems._auth import check_bearer
+from agentlab.demo.systems._auth import Counted, check_bearer
 from agentlab.demo.systems._crm import CRM, Account
 
 __all__ = ["DEFAULT_TTL", "AccountCache", "AccountLookup", "CacheEntry"]
@@ -40,7 +40,7 @@ class AccountLookup(Account):
     cache_age_s: int | None = None
 
 
-class AccountCache:
+class AccountCache(Counted):
     """A TTL cache over :class:`CRM`; ``now`` is injected so ages are deterministic.
 
     It is the CRM's account API: with a ``token``, :meth:`lookup` needs its bearer header.
@@ -48,6 +48,7 @@ class AccountCache:
 
     def __init__(self, crm: CRM, *, now: datetime, ttl: timedelta = DEFAULT_TTL,
                  token: str | None = None) -> None:
+        super().__init__()
         self._crm = crm
         self._now = now
         self._ttl = ttl
@@ -64,11 +65,21 @@ class AccountCache:
 
     def lookup(self, account_id: str, *, auth: str | None = None) -> AccountLookup:
         """The cached record while it is younger than the TTL, else the CRM's (then cached)."""
+        self._count("lookup")
         check_bearer("crm", self._token, auth)
         entry = self._entries.get(account_id)
         if entry is not None and self._now - entry.cached_at < self._ttl:
             age = int((self._now - entry.cached_at).total_seconds())
             return _lookup(entry.account, "cache", entry.cached_at, entry.cached_at, age)
+        account = self._crm.get(account_id)
+        self.seed(account, cached_at=self._now)
+        return _lookup(account, "crm", self._now, None, None)
+
+    def refresh(self, account_id: str, *, auth: str | None = None) -> AccountLookup:
+        """The CRM's current record, read through the cache whatever it holds (and cached):
+        what a caller does when a cached record is older than it can trust."""
+        self._count("refresh")
+        check_bearer("crm", self._token, auth)
         account = self._crm.get(account_id)
         self.seed(account, cached_at=self._now)
         return _lookup(account, "crm", self._now, None, None)

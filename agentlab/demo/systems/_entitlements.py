@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from pydantic import BaseModel, ConfigDict
 
-from agentlab.demo.systems._auth import check_bearer
+from agentlab.demo.systems._auth import Counted, check_bearer
 
 __all__ = ["Entitlement", "EntitlementService"]
 
@@ -23,16 +23,18 @@ class Entitlement(BaseModel):
     coverage: str
 
 
-class EntitlementService:
+class EntitlementService(Counted):
     """Looks up the entitlement of a plan in a fixed catalogue (part of the CRM's API: with
     a ``token``, calls need the CRM's bearer header)."""
 
     def __init__(self, catalogue: Iterable[Entitlement], *, token: str | None = None) -> None:
+        super().__init__()
         self._by_plan = {e.plan: e for e in catalogue}
         self._token = token
 
     def lookup(self, plan: str, *, auth: str | None = None) -> Entitlement:
         """The entitlement of ``plan``."""
+        self._count("lookup")
         check_bearer("crm", self._token, auth)
         try:
             return self._by_plan[plan]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -41,6 +42,19 @@ class Systems:
     helpdesk: Helpdesk
     now: datetime
     tokens: ApiTokens | None = None
+
+    def calls(self) -> Counter[str]:
+        """Every API call made to these systems so far, as ``system.method`` counts."""
+        out: Counter[str] = Counter()
+        for name in ("cache", "entitlements", "tracker", "helpdesk"):
+            for method, n in getattr(self, name).calls.items():
+                out[f"{name}.{method}"] += n
+        return out
+
+    @property
+    def writes(self) -> int:
+        """How many calls changed a system (issues created or closed, drafts, priorities)."""
+        return self.tracker.writes + self.helpdesk.writes
 
     def bearer(self, system: SystemName) -> str | None:
         """The header that opens ``system`` (None when the systems were built open), for

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from agentlab.model import FANOUT, TreeReader
+from agentlab.model._tree import FANOUT, TreeReader
 
 __all__ = ["Change", "diff_trees", "diff_values"]
 
