@@ -283,7 +283,7 @@ def schema(output: Path | None) -> None:
 
 
 # Commands defined in their own modules register themselves on ``cli`` when imported.
-from agentlab.cli import _analysis, _approvals, _grants, _metrics  # noqa: E402, F401
+from agentlab.cli import _analysis, _approvals, _grants, _metrics, _recovery  # noqa: E402, F401
 
 
 def main() -> None:

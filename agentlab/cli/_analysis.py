@@ -42,14 +42,28 @@ def _freshness(specs: tuple[str, ...]) -> dict[str, timedelta]:
               help="The oldest a tool's result may be, e.g. lookup_account=1h (repeatable).")
 @click.option("--limit", type=click.IntRange(min=1), default=5, show_default=True,
               help="How many culprit candidates to list.")
+@click.option("--counterfactual", is_flag=True,
+              help="Fork the failed run at each call with what a successful sibling saw "
+                   "there; a substitution that flips the outcome is the strongest evidence.")
+@click.option("--max-forks", type=click.IntRange(min=1), default=20, show_default=True,
+              help="With --counterfactual: at most this many forks.")
+@click.option("--max-seconds", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
+              help="With --counterfactual: stop forking after this long.")
 @wrap_errors
 def explain_cmd(run_id: str, store_url: str | None, as_json: bool, siblings: tuple[str, ...],
-                freshness: tuple[str, ...], limit: int) -> None:
+                freshness: tuple[str, ...], limit: int, counterfactual: bool, max_forks: int,
+                max_seconds: float) -> None:
     """Explain a run: ranked culprit steps with evidence, the credential of each call, the
     state carried between steps, and whether it can be replayed (RUN may be a prefix)."""
-    with open_cli_store(store_url, create=False) as store:
+    from agentlab.cli._recovery import progress_bar
+    from agentlab.replay import Budget
+
+    with open_cli_store(store_url, create=False) as store, \
+            progress_bar("counterfactual forks", as_json, at_least=1) as tick:
         ex = explain(store, run_id, siblings=[store.resolve(s) for s in siblings] or None,
-                     freshness=_freshness(freshness), limit=limit)
+                     freshness=_freshness(freshness), limit=limit,
+                     counterfactual=counterfactual,
+                     budget=Budget(forks=max_forks, seconds=max_seconds), progress=tick)
         if as_json:
             echo_json(ex.to_dict())
         else:

@@ -30,8 +30,9 @@ def runs_table(runs: Sequence[RunSummary]) -> str:
     for r in runs:
         ok = "-" if r.success is None else ("yes" if r.success else "no")
         agent = r.agent_name + (f"@{r.agent_version}" if r.agent_version else "")
+        status = r.status + (f" ({r.run_kind})" if r.run_kind else "")
         rows.append((
-            r.run_id[:12], r.workflow, agent, r.status, ok, str(r.step_count),
+            r.run_id[:12], r.workflow, agent, status, ok, str(r.step_count),
             str(r.error_count), _cost(r.cost_usd), r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
         ))
     return text_table(head, rows)
@@ -53,7 +54,10 @@ def summary_block(r: RunSummary) -> str:
     if r.duration_s is not None:
         lines.append(f"duration {r.duration_s:.3f} s")
     if r.parent_run_id:
-        lines.append(f"forked   from {r.parent_run_id} at seq {r.fork_seq}")
+        what = {"replay": "replay of", "rollback": "rollback of"}.get(r.run_kind or "",
+                                                                      "forked from")
+        at = f" at seq {r.fork_seq}" if r.fork_seq is not None else ""
+        lines.append(f"origin   {what} {r.parent_run_id}{at}")
     return "\n".join(lines)
 
 
@@ -63,8 +67,22 @@ def _short(value: Any, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _origin(e: Event) -> str:
+    """How a call in a replay, fork or resume got its answer, when it was not executed."""
+    replayed = getattr(e, "replayed", None)
+    if replayed is None:
+        return ""
+    at = f" seq {replayed.seq}" if replayed.seq is not None else ""
+    return {"record": f" [served from the record{at}]", "stub": " [stub]",
+            "edit": f" [edited by the fork{at}]"}[replayed.source]
+
+
 def event_line(e: Event) -> str:
     """One line describing an event, without its position."""
+    return _event_line(e) + _origin(e)
+
+
+def _event_line(e: Event) -> str:
     if e.kind == "tool_call":
         fx = " [side effect]" if e.side_effect else ""
         via = f" via {e.grant}" if e.grant else ""
@@ -87,7 +105,7 @@ def event_line(e: Event) -> str:
     if e.kind == "phase":
         return f"phase {e.previous or '-'} -> {e.phase}"
     if e.kind == "run_resumed":
-        return f"run resumed after seq {e.from_seq}"
+        return f"run resumed after seq {e.from_seq}" + (f": {e.reason}" if e.reason else "")
     if e.kind == "llm_call":
         cost = _cost(e.cost_usd) if e.cost_usd is not None else "cost ?"
         return f"llm {e.model} {e.input_tokens or 0}/{e.output_tokens or 0} tok {cost} -> " \

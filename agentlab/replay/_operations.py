@@ -111,10 +111,9 @@ def _result(db: RunStore, recorded: RecordedRun, run_id: str, code: _Code, mode:
     identical = (mode.strategy == "strict" and error is None and not mode.divergences
                  and run_shape(db.events(run_id)) == run_shape(recorded.events)
                  and Outcome.of(new) == Outcome.of(before))
-    try:
-        changes = diff_values(db.state_at(before.run_id), db.state_at(run_id))
-    except Exception:  # a run that never wrote state, or one that stopped early
-        changes = []
+    # The state at the end: only for a run that reached its end (a stopped one is partial).
+    changes = ([] if isinstance(error, ReplayDivergence)
+               else diff_values(db.state_at(before.run_id), db.state_at(run_id)))
     return ReplayResult(
         kind="fork" if kind == "fork" else "replay", mode=mode.strategy,
         original_run_id=before.run_id, run_id=run_id, entry=code.ref.entry,

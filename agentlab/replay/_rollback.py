@@ -23,9 +23,9 @@ from datetime import timedelta
 from typing import Any, Literal
 
 from agentlab.approval import DEFAULT_TIMEOUT, Approver, Policy
-from agentlab.errors import RecoveryError, RunNotFoundError, ToolDeniedError
+from agentlab.errors import ToolDeniedError
 from agentlab.identity import SecretSource, render_scope
-from agentlab.model import ActionStatus, ToolCallEvent
+from agentlab.model import ActionStatus, RunSummary, ToolCallEvent
 from agentlab.record import (
     Compensation,
     RecordedRun,
@@ -37,7 +37,7 @@ from agentlab.record import (
     store_for,
 )
 from agentlab.replay._result import Outcome
-from agentlab.store import RunStore
+from agentlab.store import RunFilter, RunStore
 
 __all__ = ["RollbackResult", "Undo", "rollback", "rollback_run_id"]
 
@@ -95,12 +95,14 @@ class RollbackResult:
         return "\n".join(lines)
 
 
-def rollback_run_id(run_id: str) -> str:
-    """The id of the run that rolls back ``run_id`` (one per run, so a restart finds it)."""
-    candidate = f"rb-{run_id}"
+def rollback_run_id(run_id: str, attempt: int = 1) -> str:
+    """The id of the ``attempt``-th run that rolls back ``run_id``: derived from it, so a
+    restarted rollback finds the run it was."""
+    prefix = "rb-" if attempt == 1 else f"rb{attempt}-"
+    candidate = prefix + run_id
     if len(candidate) <= 36:
         return candidate
-    return "rb-" + hashlib.sha256(run_id.encode()).hexdigest()[:32]
+    return prefix + hashlib.sha256(run_id.encode()).hexdigest()[: 36 - len(prefix)]
 
 
 def _compensations(tools: Iterable[Any],
@@ -132,13 +134,20 @@ def _undo_spec(action: ActionStatus, call: ToolCallEvent, comp: Compensation) ->
 
 
 def _undo_all(recorded: RecordedRun, actions: list[ActionStatus],
-              comps: Mapping[str, Compensation], undos: list[Undo]) -> None:
-    """The rollback run's code: deterministic in the original run, so a restart catches up."""
+              comps: Mapping[str, Compensation], done: Mapping[int, str],
+              undos: list[Undo]) -> None:
+    """The rollback run's code: deterministic in the original run and the earlier
+    attempts, so a restart catches up."""
     run = current_run()
     assert isinstance(run, RunRecorder)
     calls = {e.seq: e for e in recorded.events if isinstance(e, ToolCallEvent)}
     for action in actions:
-        call = calls.get(action.result_seq or -1)
+        seq = action.result_seq
+        call = calls.get(seq) if seq is not None else None
+        if seq is not None and seq in done:
+            undos.append(Undo(seq, action.tool, action.idempotency_key, "undone",
+                              f"undone by rollback run {done[seq]}"))
+            continue
         if action.state != "finished" or call is None:
             status: UndoStatus = "unfinished" if action.state != "failed" else "not_undone"
             detail = ("started and never finished: check the system by hand"
@@ -188,25 +197,25 @@ def rollback(
     ``tools`` are the run's tools (their ``compensate=`` is used); ``compensations`` maps a
     tool name to its undo, overriding. The undo calls run under ``grants`` (default: the
     grants the original calls went through), ``policy`` and ``approver``, like any call.
-    Calling it again after it finished returns what it did; after an interruption it
-    resumes the same rollback run.
+
+    Calling it again is safe: an interrupted rollback is resumed (nothing it undid is
+    undone again); after one that left something not undone (no compensation, a refusal, a
+    failure), a new attempt undoes only what is left; after a complete one, nothing runs.
     """
     db = store_for(store)
     recorded = RecordedRun.load(db, run_id)
-    rb_id = rollback_run_id(recorded.run_id)
-    resumed = False
-    try:
-        existing = db.run(rb_id)
-    except RunNotFoundError:
-        existing = None
-    if existing is not None and existing.parent_run_id != recorded.run_id:
-        raise RecoveryError(f"run {rb_id} exists and is not the rollback of {recorded.run_id}")
-    comps = _compensations(tools, compensations)
+    attempts = sorted(db.runs(RunFilter(parent_run_id=recorded.run_id, run_kind="rollback")),
+                      key=lambda r: (r.started_at, r.run_id))
     actions = sorted(db.actions(recorded.run_id), key=lambda a: a.intent_seq, reverse=True)
+    running = next((r for r in attempts if r.status == "running"), None)
+    done = _undone(db, [r for r in attempts if r is not running])
+    finished = [a for a in actions if a.state == "finished"]
+    if running is None and attempts and all(a.result_seq in done for a in finished):
+        return _summary_of(recorded, attempts[-1], actions, done)
+    rb_id = running.run_id if running is not None else rollback_run_id(recorded.run_id,
+                                                                        len(attempts) + 1)
+    comps = _compensations(tools, compensations)
     undos: list[Undo] = []
-    if existing is not None and existing.status in ("succeeded", "failed"):
-        return _summary_of(db, recorded, rb_id, actions, existing)
-    resumed = existing is not None
     s = recorded.started
     run = record_run(
         s.workflow, agent=recorded.summary.agent_name, agent_version=s.agent_version,
@@ -216,26 +225,24 @@ def rollback(
         grants=list(grants) if grants is not None else recorded.grants_used(),
         secrets=secrets, policy=policy, approver=approver, approval_timeout=approval_timeout)
     with run:
-        _undo_all(recorded, actions, comps, undos)
-    return RollbackResult(recorded.run_id, rb_id, undos, Outcome.of(db.run(rb_id)), resumed)
+        _undo_all(recorded, actions, comps, done, undos)
+    return RollbackResult(recorded.run_id, rb_id, undos, Outcome.of(db.run(rb_id)),
+                          running is not None)
 
 
-def _summary_of(db: RunStore, recorded: RecordedRun, rb_id: str, actions: list[ActionStatus],
-                summary: Any) -> RollbackResult:
-    """What a finished rollback did, read back from its run."""
-    undone = {e.compensates: e for e in db.events(rb_id, kinds=["tool_call"])
-              if isinstance(e, ToolCallEvent) and e.compensates is not None}
-    undos: list[Undo] = []
-    for a in actions:
-        seq = a.result_seq if a.result_seq is not None else a.intent_seq
-        e = undone.get(seq)
-        if e is None:
-            undos.append(Undo(seq, a.tool, a.idempotency_key, "not_undone",
-                              "no undo recorded in the rollback run"))
-        elif e.status == "ok":
-            undos.append(Undo(seq, a.tool, a.idempotency_key, "undone", "already undone"))
-        else:
-            why = e.denial.reason if e.denial else (e.error.message if e.error else e.status)
-            undos.append(Undo(seq, a.tool, a.idempotency_key,
-                              "refused" if e.status == "denied" else "failed", why))
-    return RollbackResult(recorded.run_id, rb_id, undos, Outcome.of(summary), False)
+def _undone(db: RunStore, attempts: Iterable[RunSummary]) -> dict[int, str]:
+    """The original's calls (by seq) that earlier rollback runs undid, and by which run."""
+    out: dict[int, str] = {}
+    for r in attempts:
+        for e in db.events(r.run_id, kinds=["tool_call"]):
+            if isinstance(e, ToolCallEvent) and e.compensates is not None and e.status == "ok":
+                out.setdefault(e.compensates, r.run_id)
+    return out
+
+
+def _summary_of(recorded: RecordedRun, last: RunSummary, actions: list[ActionStatus],
+                done: Mapping[int, str]) -> RollbackResult:
+    """A rollback that has nothing left to do: what the earlier runs undid."""
+    undos = [Undo(seq, a.tool, a.idempotency_key, "undone", f"undone by rollback run {done[seq]}")
+             for a in actions if (seq := a.result_seq) is not None and seq in done]
+    return RollbackResult(recorded.run_id, last.run_id, undos, Outcome.of(last), False)

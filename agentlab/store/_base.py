@@ -113,6 +113,8 @@ class RunFilter:
     run_kind: str | None = None
     """``"run"``: ordinary runs only; ``"replay"``, ``"fork"``, ``"rollback"``: runs made
     from another; None: every run."""
+    parent_run_id: str | None = None
+    """Only the runs made from this one (its replays, forks, rollbacks)."""
 
 
 @dataclass(frozen=True, slots=True)

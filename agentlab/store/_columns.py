@@ -74,7 +74,8 @@ weeks start on Monday 00:00 UTC."""
 
 # 1970-01-01 was a Thursday: shifting by three days makes week boundaries fall on Mondays.
 _WEEK_SHIFT = 3 * _DAY
-_EQUAL = ("workflow", "agent_name", "agent_version", "status", "phase", "task_id")
+_EQUAL = ("workflow", "agent_name", "agent_version", "status", "phase", "task_id",
+          "parent_run_id")
 
 
 def _mark(store: SqlStore) -> str:

@@ -114,7 +114,8 @@ def summary_from_row(row: Row[Any] | Mapping[str, Any]) -> RunSummary:
 
 def select_runs(conn: Connection, where: RunFilter) -> list[RunSummary]:
     q = select(runs)
-    for col in ("workflow", "agent_name", "agent_version", "status", "phase", "task_id"):
+    for col in ("workflow", "agent_name", "agent_version", "status", "phase", "task_id",
+                "parent_run_id"):
         value = getattr(where, col)
         if value is not None:
             q = q.where(runs.c[col] == value)
