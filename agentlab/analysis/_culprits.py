@@ -215,5 +215,7 @@ def rank_culprits(
                 continue
             if (c := at(source.seq)) is not None:
                 c.add("fed-symptom", f"its result became state '{key}', which {what} read")
+    for c in found.values():  # the strongest evidence first
+        c.evidence.sort(key=lambda ev: -ev.weight)
     ranked = sorted(found.values(), key=lambda c: (-c.score, c.seq))
     return ranked[:limit] if limit is not None else ranked

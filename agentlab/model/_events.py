@@ -227,6 +227,10 @@ class ToolCallEvent(EventBase):
     replayed: Replayed | None = None
     compensates: int | None = Field(
         None, description="In a rollback run: the seq of the parent run's action this undoes.")
+    reconciled: bool | None = Field(
+        None, description="Set on a call a resumed run found started and not finished: True "
+        "when its reconcile hook found it had taken effect (the result is the hook's), False "
+        "when it had not (the call was executed then, under the same intent).")
 
 
 class ApprovalEvent(EventBase):

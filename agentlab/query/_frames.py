@@ -18,6 +18,7 @@ from agentlab.model import loads
 from agentlab.query._build import ColumnType, to_frame
 from agentlab.query._filters import Engine, RunSelection, run_filter
 from agentlab.store import (
+    RunFilter,
     SqlStore,
     approval_columns,
     checkpoint_columns,
@@ -89,6 +90,14 @@ def _ids(run_ids: Iterable[str] | None) -> list[str] | None:
     return [str(r) for r in run_ids]
 
 
+def _selection(run_ids: Iterable[str] | None, select: RunSelection) -> RunFilter:
+    """The filter of a frame: runs named by id are taken whatever their kind (a replay
+    asked for by id is shown); otherwise ordinary runs unless ``kind`` says otherwise."""
+    if run_ids is not None and "kind" not in select:
+        select = {**select, "kind": "any"}
+    return run_filter(**select)
+
+
 def runs_df(
     store: SqlStore,
     run_ids: Iterable[str] | None = None,
@@ -104,7 +113,7 @@ def runs_df(
 
     >>> runs_df(store, workflow="support-triage", status="failed")     # doctest: +SKIP
     """
-    where = run_filter(**select)
+    where = _selection(run_ids, select)
     cols = run_columns(store, where, run_ids=_ids(run_ids))
     started, ended = cols["started_us"], cols["ended_us"]
     cols["started_at"], cols["ended_at"] = started, ended
@@ -113,6 +122,7 @@ def runs_df(
     cols["incident_count"] = [sum(c) for c in zip(
         cols["error_count"], cols["retry_count"], cols["denied_count"], cols["stale_count"],
         strict=True)]
+    cols["run_kind"] = [k or "run" for k in cols["run_kind"]]  # "run": an ordinary run
     return to_frame(cols, RUN_TYPES, engine=engine)
 
 
@@ -134,7 +144,7 @@ def steps_df(
     older than the tool's freshness bound (a stale-state incident). Payloads (arguments, results,
     messages) are left out: ``store.events(run_id)`` has them. The filters select runs.
     """
-    where = run_filter(**select)
+    where = _selection(run_ids, select)
     cols = event_columns(store, where, run_ids=_ids(run_ids),
                          kinds=None if kinds is None else list(kinds))
     extracted: dict[str, list[Any]] = {n: [] for n in (
@@ -180,7 +190,7 @@ def checkpoints_df(
     """One row per checkpoint of the selected runs, by run id then seq
     (:data:`CHECKPOINT_TYPES`): the root of the state tree (``store.value(root)`` is the
     state) and the top-level keys written and deleted."""
-    where = run_filter(**select)
+    where = _selection(run_ids, select)
     cols = checkpoint_columns(store, where, run_ids=_ids(run_ids))
     bodies = [loads(b) for b in cols["body"]]
     cols["ts"] = cols["ts_us"]
@@ -205,7 +215,7 @@ def approvals_df(
     ``wait_s`` is the time from request to decision. Arguments are canonical JSON text,
     redacted as stored.
     """
-    where = run_filter(**select)
+    where = _selection(run_ids, select)
     cols = approval_columns(store, where, run_ids=_ids(run_ids))
     cols["grant"] = cols["grant_name"]
     cols["overridden"] = [a in ("edit", "reject") for a in cols["action"]]

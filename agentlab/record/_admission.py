@@ -260,12 +260,15 @@ def _intent_keys(run: RunCore) -> set[str]:
 
 
 def admit_recorded(run: RunCore, spec: ToolSpec, arguments: Mapping[str, Any],
-                   recorded: ToolCallEvent | ToolIntentEvent) -> Admission:
+                   recorded: ToolCallEvent | ToolIntentEvent,
+                   replayed: Mapping[str, Any] | None = None) -> Admission:
     """A call served from the record (or reconciled under its recorded intent): it carries
-    the facts the record holds for it; a recorded refusal is recorded and raised again."""
+    the facts the record holds for it; a recorded refusal is recorded (marked ``replayed``)
+    and raised again."""
     fields = {k: v for k in RECORDED_FIELDS if (v := getattr(recorded, k, None)) is not None}
     if isinstance(recorded, ToolCallEvent) and recorded.denial is not None:
-        raise refuse(run, spec, arguments, recorded.denial, fields)
+        marked = {**fields, "replayed": dict(replayed)} if replayed is not None else fields
+        raise refuse(run, spec, arguments, recorded.denial, marked)
     return Admission(None, fields)
 
 

@@ -142,7 +142,7 @@ def _admit(run: RunCore, call: ToolCall, plan: Plan) -> None:
     spec = call.spec
     if plan.admission == "recorded":
         assert plan.recorded is not None and not isinstance(plan.recorded, LLMCallEvent)
-        adm = admit_recorded(run, spec, call.arguments, plan.recorded)
+        adm = admit_recorded(run, spec, call.arguments, plan.recorded, call.replayed)
         recorded_args = plan.recorded.arguments
         if recorded_args != call.arguments:  # an approver edited the call in the record
             call.arguments = dict(recorded_args)

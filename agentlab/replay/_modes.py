@@ -99,6 +99,9 @@ class ReplayMode:
         self.counts = {"served": 0, "live": 0, "stub": 0, "edited": 0}
         self._progress = progress
         self._checkpoints = 0
+        self._applying = False
+        self.notes: list[str] = []
+        self._edited_keys: set[str] = set()
         self.stopped: ReplayDivergence | None = None
         """The divergence that stopped the replay (kept even if the agent caught it)."""
 
@@ -132,7 +135,19 @@ class ReplayMode:
     def recorded_as(self, kind: str, body: dict[str, Any]) -> str | None:
         if kind == "checkpoint":
             self._checkpoints += 1
+            if self._applying:
+                self._applying = False
+                return None
+            rewritten = self._edited_keys.intersection(body.get("writes") or ())
+            if rewritten:
+                self.notes.append(
+                    f"the code wrote {', '.join(sorted(rewritten))} again after the fork's "
+                    "state edit, replacing it: to edit what the code decides on, fork at "
+                    "(or after) the checkpoint that writes it")
+                self._edited_keys -= rewritten
         return None
+
+
 
     def state_edits(self) -> Mapping[str, Any] | None:
         """Asked after each checkpoint: the state paths a fork sets now, once."""
@@ -141,8 +156,13 @@ class ReplayMode:
             return None
         self.forked = True
         self.counts["edited"] += 1
-        self.divergences.append(Divergence(f.seq, None, {"kind": "state", "name": "set",
-                                                         "arguments": dict(f.state)}, "edited"))
+        self._edited_keys = {path.strip("/").split("/", 1)[0] for path in f.state}
+        self._applying = True  # the next checkpoint is the edit itself
+        after = self.recorded.checkpoints()[self._checkpoints - 1]
+        self.divergences.append(Divergence(
+            after.seq, {"kind": "checkpoint", "name": f"state after seq {after.seq}",
+                        "arguments": {"writes": after.writes}},
+            {"kind": "state", "name": "set", "arguments": dict(f.state)}, "edited"))
         return f.state
 
     def finish(self, error: BaseException | None) -> None:

@@ -120,7 +120,7 @@ def _result(db: RunStore, recorded: RecordedRun, run_id: str, code: _Code, mode:
         version=code.ref.version, original=Outcome.of(before), outcome=Outcome.of(new),
         divergences=list(mode.divergences), counts=dict(mode.counts), state_diff=changes,
         identical=identical, error=None if error is None else f"{type(error).__name__}: {error}",
-        fork_seq=fork_seq)
+        fork_seq=fork_seq, notes=list(mode.notes))
 
 
 def _replay_run(db: RunStore, recorded: RecordedRun, code: _Code, mode: ReplayMode, *,

@@ -80,6 +80,7 @@ class ReplayResult:
     error: str | None = None
     """The replayed code's own error, if it raised one."""
     fork_seq: int | None = None
+    notes: list[str] = field(default_factory=list)
 
     @property
     def flipped(self) -> bool:
@@ -97,7 +98,7 @@ class ReplayResult:
             "fork_seq": self.fork_seq,
             "original": _outcome_dict(self.original), "outcome": _outcome_dict(self.outcome),
             "flipped": self.flipped, "identical": self.identical, "error": self.error,
-            "counts": dict(self.counts),
+            "counts": dict(self.counts), "notes": list(self.notes),
             "divergences": [d.to_dict() for d in self.divergences],
             "state_diff": [{"op": c.op, "path": c.path, "old": c.old, "new": c.new}
                            for c in self.state_diff],
@@ -113,6 +114,7 @@ class ReplayResult:
                      + ("   <- the outcome flipped" if self.flipped else ""))
         if self.error:
             lines.append(f"  error    {self.error}")
+        lines.extend(f"  note     {n}" for n in self.notes)
         counts = ", ".join(f"{n} {k}" for k, n in self.counts.items() if n)
         lines.append(f"  calls    {counts or 'none'}"
                      + ("; identical to the record" if self.identical else ""))
@@ -120,7 +122,7 @@ class ReplayResult:
             lines.append(f"  divergences ({len(self.divergences)}):")
             for d in self.divergences[:20]:
                 lines.append(f"    seq {d.seq if d.seq is not None else '-':>4}  {d.handled:<8} "
-                             f"{_call(d.expected)}  ->  {_call(d.actual)}")
+                             f"{_before(d)}  ->  {_call(d.actual)}")
             if len(self.divergences) > 20:
                 lines.append(f"    ... {len(self.divergences) - 20} more (--json lists all)")
         if self.state_diff:
@@ -159,6 +161,16 @@ class ResumeResult:
 
 def _outcome_dict(o: Outcome) -> dict[str, Any]:
     return {"status": o.status, "success": o.success, "score": o.score}
+
+
+def _before(d: Divergence) -> str:
+    """What the record had where the code diverged: a call the code replaced, or (for a
+    call the code added) the recorded call it came before."""
+    e, a = d.expected, d.actual
+    if e is not None and a is not None and d.handled != "edited" \
+            and (e.get("kind"), e.get("name")) != (a.get("kind"), a.get("name")):
+        return f"(new call, before {_call(e)})"
+    return _call(e)
 
 
 def _call(call: dict[str, Any] | None) -> str:
