@@ -24,6 +24,10 @@ def test_facade_exports_are_pinned_and_sorted() -> None:
         "Credential", "GovernanceError", "Grant", "GrantError", "Policy", "Rule",
         "SecretError", "ToolDeniedError", "announce", "auto_approve", "credential",
         "issue_grant", "lint_grants", "revoke_grant",
+        # recovery
+        "NOT_APPLIED", "Agent", "Compensation", "ModelReply", "RecoveryError",
+        "ReplayDivergence", "ReplayedError", "ResumeBlockedError", "agent", "fork", "llm",
+        "replay", "resume", "rollback",
     }
     for name in agentlab.__all__:
         assert hasattr(agentlab, name), name
