@@ -54,6 +54,7 @@ from agentlab.store import RunFilter, RunStore, SqlStore, open_store
 __version__ = "0.1.0"
 
 __all__ = [
+    "NOT_APPLIED",
     "Agent",
     "AgentlabError",
     "ApprovalError",
@@ -69,7 +70,6 @@ __all__ = [
     "ImportFormatError",
     "IntegrityError",
     "ModelReply",
-    "NOT_APPLIED",
     "PayloadTooLargeError",
     "Policy",
     "PortabilityError",
