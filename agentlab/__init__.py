@@ -48,7 +48,7 @@ from agentlab.record import (
     step,
     tool,
 )
-from agentlab.replay import fork, replay, resume, rollback
+from agentlab.recovery import fork, replay, resume, rollback
 from agentlab.store import RunFilter, RunStore, SqlStore, open_store
 
 __version__ = "0.1.0"

@@ -27,7 +27,7 @@ from agentlab.analysis._branch import Divergence
 from agentlab.analysis._lineage import lineage
 from agentlab.analysis._stale import StaleRead
 from agentlab.model import ApprovalEvent, CheckpointEvent, Event, ToolCallEvent
-from agentlab.replay import CounterfactualReport
+from agentlab.recovery import CounterfactualReport
 
 __all__ = ["WEIGHTS", "Culprit", "Evidence", "rank_culprits"]
 

@@ -28,7 +28,7 @@ from agentlab.model import (
     diff_trees,
     diff_values,
 )
-from agentlab.replay import DEFAULT_BUDGET, Budget, CounterfactualReport, counterfactuals
+from agentlab.recovery import DEFAULT_BUDGET, Budget, CounterfactualReport, counterfactuals
 from agentlab.store import RunFilter, RunStore
 
 __all__ = ["CallCredential", "Explanation", "Replayability", "StateStep", "explain"]

@@ -59,6 +59,9 @@ class GateResult:
     request: ApprovalRequest | None
     denial: Denial | None
     edited: dict[str, Any] | None = None
+    reclaimed: bool = False
+    """The decision was consumed by the run's earlier process (which then died) and is
+    used again: that process may have recorded it already."""
 
 
 def _reclaimable(req: ApprovalRequest, consumer: str, before_us: int | None) -> bool:
@@ -134,10 +137,12 @@ def pass_through_gate(
     if not hmac.compare_digest(now, req.binding):
         return deny("binding", f"the call no longer matches what approval {req.id} was "
                     "given for (tool, arguments, grant or run changed); not run")
-    if not manager.consume(req.id, by=consumer) and not _reclaimable(
-            manager.get(req.id), consumer, reclaim_before_us):
-        return deny("consumed", f"approval {req.id} was already used by "
-                    f"{manager.get(req.id).consumed_by}; a decision runs its call once")
+    reclaimed = False
+    if not manager.consume(req.id, by=consumer):
+        if not _reclaimable(manager.get(req.id), consumer, reclaim_before_us):
+            return deny("consumed", f"approval {req.id} was already used by "
+                        f"{manager.get(req.id).consumed_by}; a decision runs its call once")
+        reclaimed = True
     return GateResult(manager.get(req.id), None,
                       dict(req.edited_arguments) if req.status == "edited" and
-                      req.edited_arguments is not None else None)
+                      req.edited_arguments is not None else None, reclaimed)

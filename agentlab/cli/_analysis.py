@@ -56,7 +56,7 @@ def explain_cmd(run_id: str, store_url: str | None, as_json: bool, siblings: tup
     """Explain a run: ranked culprit steps with evidence, the credential of each call, the
     state carried between steps, and whether it can be replayed (RUN may be a prefix)."""
     from agentlab.cli._recovery import progress_bar
-    from agentlab.replay import Budget
+    from agentlab.recovery import Budget
 
     with open_cli_store(store_url, create=False) as store, \
             progress_bar("counterfactual forks", as_json, at_least=1) as tick:

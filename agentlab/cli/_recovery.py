@@ -92,7 +92,7 @@ def replay_cmd(run_id: str, store_url: str | None, as_json: bool, agent_ref: str
     """Replay a recorded run as a new run linked to it: serve the recorded LLM responses
     and tool results, report every divergence, the outcome before and after, and the state
     diff at the end. Exits 1 when the replay stops at a divergence."""
-    from agentlab.replay import replay
+    from agentlab.recovery import replay
 
     if mode == "strict" and live_reads:
         fail("--live-reads applies after a fix; a strict replay runs nothing live")
@@ -144,7 +144,7 @@ def fork_cmd(run_id: str, at_seq: int, set_result: str | None, set_state: tuple[
     """Re-run a recorded run from step SEQ with an edited tool result, model response or
     state value, as a child run linked to it. Steps before SEQ come from the record."""
     from agentlab.approval import announce
-    from agentlab.replay import fork
+    from agentlab.recovery import fork
 
     if (set_result is None) == (not set_state):
         fail("give exactly one edit: --set-result JSON, or --set-state PATH=JSON")
@@ -175,7 +175,7 @@ def resume_cmd(run_id: str, store_url: str | None, as_json: bool, agent_ref: str
     that recorded it: it catches up with the record without executing anything again, then
     goes on live. An approval it needs waits for `agentlab approve` from another terminal."""
     from agentlab.approval import announce
-    from agentlab.replay import resume
+    from agentlab.recovery import resume
 
     with open_cli_store(store_url, create=False) as store:
         result = resume(store, store.resolve(run_id), agent=agent_ref, approver=announce)
@@ -205,7 +205,7 @@ def rollback_cmd(run_id: str, store_url: str | None, as_json: bool, tools_ref: s
     approve`); recorded as a rollback run. Run it again after an interruption: it resumes,
     and never undoes anything twice. Exits 1 unless everything was undone."""
     from agentlab.approval import announce
-    from agentlab.replay import rollback
+    from agentlab.recovery import rollback
 
     with open_cli_store(store_url, create=False) as store:
         summary = store.run(run_id)

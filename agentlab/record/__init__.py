@@ -2,7 +2,7 @@
 
 Every call passes one pipeline of named stages (:mod:`agentlab.record._pipeline`) that the
 run's mode configures (:mod:`agentlab.record._calls`): a recording executes calls live, a
-resumed run catches up with its record first, and :mod:`agentlab.replay` plugs in modes
+resumed run catches up with its record first, and :mod:`agentlab.recovery` plugs in modes
 that serve calls from a recorded run.
 """
 

@@ -232,7 +232,8 @@ def admit(run: RunCore, spec: ToolSpec, arguments: Mapping[str, Any], call_key: 
     )
     if result.request is not None:
         fields["approval"] = result.request.id
-        _record_decision(run, result.request)
+        if not (result.reclaimed and _decision_recorded(run, result.request.id)):
+            _record_decision(run, result.request)
     if result.denial is not None:
         raise refuse(run, spec, arguments, result.denial, fields)
     return Admission(cred, fields, result.edited, result.request)
@@ -249,6 +250,13 @@ def admit_edit(run: RunCore, spec: ToolSpec, edited: Mapping[str, Any],
     if rule is not None:
         fields["policy_rule"] = rule  # the rule that asked for the approval just given
     return Admission(cred, fields, dict(edited), admission.approval)
+
+
+def _decision_recorded(run: RunCore, request_id: str) -> bool:
+    """Whether the run's record already holds the decision (its earlier process wrote it
+    before dying): a decision is recorded once."""
+    return any(getattr(e, "request_id", None) == request_id
+               for e in run.store.events(run.run_id, kinds=["approval"]))
 
 
 def _intent_keys(run: RunCore) -> set[str]:

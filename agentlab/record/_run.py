@@ -458,7 +458,7 @@ def record_run(
     (see :mod:`agentlab.record._resume`).
 
     ``code`` names the code that runs (an :func:`~agentlab.agent` fills it in); ``run_kind``,
-    ``replay_mode`` and ``mode`` are set by the recovery functions (:mod:`agentlab.replay`).
+    ``replay_mode`` and ``mode`` are set by the recovery functions (:mod:`agentlab.recovery`).
     """
     return RunRecorder(
         store_for(store), workflow=workflow, agent=agent, agent_version=agent_version,

@@ -26,7 +26,7 @@ from agentlab.record import (
     load_agent,
     tool,
 )
-from agentlab.replay import replay
+from agentlab.recovery import replay
 from agentlab.store import SqlStore
 
 

@@ -14,7 +14,7 @@ from agentlab.demo import demo_tokens, run_triage, triage_fixed
 from agentlab.demo.systems import build_systems
 from agentlab.errors import RecoveryError, ReplayDivergence
 from agentlab.model import ToolCallEvent
-from agentlab.replay import Budget, counterfactuals, fork, replay
+from agentlab.recovery import Budget, counterfactuals, fork, replay
 from agentlab.store import SqlStore
 
 from . import agents
@@ -103,7 +103,7 @@ def test_a_side_effect_the_record_lacks_is_stubbed_or_refused_never_run(
                     stubs={"save": lambda key, value: calls.append({"key": key}) or {"x": 1}})
     assert calls == [{"key": "other"}] and WORLD["save"] == 0  # the caller's stub wins
 
-    import agentlab.replay._modes as modes
+    import agentlab.recovery._modes as modes
 
     # Without any stub the replay stops: a side effect is never executed in a replay.
     own = agents.save.agentlab.stub  # type: ignore[attr-defined]

@@ -19,7 +19,7 @@ import agentlab as al
 from agentlab.errors import RecordingError, ReplayDivergence, ResumeBlockedError
 from agentlab.model import ToolCallEvent
 from agentlab.record import NOT_APPLIED, agent, current_run, llm, tool
-from agentlab.replay import resume
+from agentlab.recovery import resume
 from agentlab.store import SqlStore
 
 EFFECTS: list[str] = []

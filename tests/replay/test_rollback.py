@@ -12,7 +12,7 @@ from agentlab.approval import ApprovalManager
 from agentlab.demo import ScriptedLead, TriageTools, demo_policy, demo_tokens, run_triage
 from agentlab.demo.systems import Systems, build_systems
 from agentlab.model import ApprovalEvent, ApprovalRequest, ToolCallEvent
-from agentlab.replay import rollback, rollback_run_id
+from agentlab.recovery import rollback, rollback_run_id
 from agentlab.store import SqlStore
 
 
@@ -97,5 +97,10 @@ def test_a_side_effect_without_a_compensation_is_listed_not_skipped(
                       "create_issue": "undone"}
     assert not result.complete and "NOT complete" in result.to_text()
     steps = [e for e in store.events(result.run_id, kinds=["step"])]
-    assert {s.name for s in steps} == {"rollback: no compensation for draft_reply",  # type: ignore[union-attr]
-                                       "rollback: no compensation for set_priority"}
+    assert {s.name for s in steps} == {  # type: ignore[union-attr]
+        "rollback: draft_reply seq 29 no_compensation",
+        "rollback: set_priority seq 22 no_compensation"}
+    # Asked again with nothing more to undo, it starts no run and lists the same.
+    again = rollback(store, run_id, tools=[tools.create_issue])
+    assert again.run_id == result.run_id and not again.complete
+    assert {u.tool: u.status for u in again.undos} == status

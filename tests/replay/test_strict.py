@@ -17,7 +17,7 @@ from agentlab.demo import demo_tokens, run_triage, triage, triage_fixed
 from agentlab.demo.systems import Systems, build_systems
 from agentlab.errors import IntegrityError, ReplayDivergence
 from agentlab.model import ApprovalRequest
-from agentlab.replay import replay, run_shape
+from agentlab.recovery import replay, run_shape
 from agentlab.store import SqlStore
 
 from . import agents

@@ -17,7 +17,7 @@ from agentlab.model import (
     dumps,
 )
 from agentlab.record import model_signature, nested_in_tools, tool_signature
-from agentlab.replay._modes import Divergence
+from agentlab.recovery._modes import Divergence
 
 __all__ = ["Outcome", "ReplayResult", "ResumeResult", "run_shape"]
 

@@ -36,13 +36,18 @@ from agentlab.record import (
     step,
     store_for,
 )
-from agentlab.replay._result import Outcome
+from agentlab.recovery._result import Outcome
 from agentlab.store import RunFilter, RunStore
 
 __all__ = ["RollbackResult", "Undo", "rollback", "rollback_run_id"]
 
-UndoStatus = Literal["undone", "refused", "failed", "no_compensation", "unfinished",
-                     "not_undone"]
+UndoStatus = Literal["undone", "nothing_to_undo", "refused", "failed", "no_compensation",
+                     "unfinished"]
+"""What became of one side effect: ``undone`` (now or by an earlier attempt);
+``nothing_to_undo`` (the call failed, it had no effect); ``refused`` (the undo was denied by
+a grant, the policy or a human); ``failed`` (the undo raised); ``no_compensation`` (its tool
+registers none); ``unfinished`` (it started and never finished: check by hand)."""
+_SETTLED = frozenset({"undone", "nothing_to_undo"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +78,8 @@ class RollbackResult:
 
     @property
     def complete(self) -> bool:
-        return all(u.status == "undone" for u in self.undos)
+        """Every side effect that took effect is undone."""
+        return all(u.status in _SETTLED for u in self.undos)
 
     def to_dict(self) -> dict[str, Any]:
         return {"original_run_id": self.original_run_id, "run_id": self.run_id,
@@ -133,6 +139,25 @@ def _undo_spec(action: ActionStatus, call: ToolCallEvent, comp: Compensation) ->
                     reconcile=reconcile, params=("arguments", "result"), governed=True)
 
 
+def _without_undo(action: ActionStatus, comps: Mapping[str, Compensation],
+                  done: Mapping[int, str]) -> Undo | None:
+    """The outcome of a side effect that no undo call is made for (None: undo it now)."""
+    seq = action.result_seq if action.result_seq is not None else action.intent_seq
+    key = action.idempotency_key
+    if action.result_seq is not None and action.result_seq in done:
+        return Undo(seq, action.tool, key, "undone", f"undone by rollback run {done[seq]}")
+    if action.state == "failed":
+        return Undo(seq, action.tool, key, "nothing_to_undo",
+                    "the call failed, so it had no effect to undo")
+    if action.state != "finished":
+        return Undo(seq, action.tool, key, "unfinished",
+                    "started and never finished: check the system by hand")
+    if action.tool not in comps:
+        return Undo(seq, action.tool, key, "no_compensation",
+                    f"{action.tool} registers no compensate=: undo it by hand")
+    return None
+
+
 def _undo_all(recorded: RecordedRun, actions: list[ActionStatus],
               comps: Mapping[str, Compensation], done: Mapping[int, str],
               undos: list[Undo]) -> None:
@@ -142,28 +167,16 @@ def _undo_all(recorded: RecordedRun, actions: list[ActionStatus],
     assert isinstance(run, RunRecorder)
     calls = {e.seq: e for e in recorded.events if isinstance(e, ToolCallEvent)}
     for action in actions:
-        seq = action.result_seq
-        call = calls.get(seq) if seq is not None else None
-        if seq is not None and seq in done:
-            undos.append(Undo(seq, action.tool, action.idempotency_key, "undone",
-                              f"undone by rollback run {done[seq]}"))
+        settled = _without_undo(action, comps, done)
+        if settled is not None:
+            if settled.status in ("no_compensation", "unfinished"):
+                # Recorded in the rollback run too: what it could not undo is on record.
+                with step(f"rollback: {action.tool} seq {settled.seq} {settled.status}") as s:
+                    s.output = settled.to_dict()
+            undos.append(settled)
             continue
-        if action.state != "finished" or call is None:
-            status: UndoStatus = "unfinished" if action.state != "failed" else "not_undone"
-            detail = ("started and never finished: check the system by hand"
-                      if action.state != "failed" else "it failed, so there is nothing to undo")
-            with step(f"rollback: {action.tool} seq {action.intent_seq} not undone") as s:
-                s.output = {"status": status, "detail": detail}
-            undos.append(Undo(action.intent_seq, action.tool, action.idempotency_key, status,
-                              detail))
-            continue
-        comp = comps.get(action.tool)
-        if comp is None:
-            with step(f"rollback: no compensation for {action.tool}") as s:
-                s.output = {"seq": call.seq, "idempotency_key": action.idempotency_key}
-            undos.append(Undo(call.seq, action.tool, action.idempotency_key, "no_compensation",
-                              f"{action.tool} registers no compensate=: undo it by hand"))
-            continue
+        call = calls[action.result_seq or -1]
+        comp = comps[action.tool]
         undo_spec = _undo_spec(action, call, comp)
         try:
             run._call_undo(undo_spec, lambda arguments, result, _f=comp.fn: _f(arguments, result),
@@ -177,7 +190,7 @@ def _undo_all(recorded: RecordedRun, actions: list[ActionStatus],
         else:
             undos.append(Undo(call.seq, action.tool, action.idempotency_key, "undone",
                               f"undo:{action.tool} ran"))
-    run.outcome(success=all(u.status == "undone" for u in undos))
+    run.outcome(success=all(u.status in _SETTLED for u in undos))
 
 
 def rollback(
@@ -209,12 +222,15 @@ def rollback(
     actions = sorted(db.actions(recorded.run_id), key=lambda a: a.intent_seq, reverse=True)
     running = next((r for r in attempts if r.status == "running"), None)
     done = _undone(db, [r for r in attempts if r is not running])
-    finished = [a for a in actions if a.state == "finished"]
-    if running is None and attempts and all(a.result_seq in done for a in finished):
-        return _summary_of(recorded, attempts[-1], actions, done)
+    comps = _compensations(tools, compensations)
+    outcomes = [_without_undo(a, comps, done) for a in actions]
+    if running is None and attempts and all(o is not None for o in outcomes):
+        # Nothing can be undone now (done, or waiting for a human): no new attempt.
+        return RollbackResult(recorded.run_id, attempts[-1].run_id,
+                              [o for o in outcomes if o is not None],
+                              Outcome.of(attempts[-1]), False)
     rb_id = running.run_id if running is not None else rollback_run_id(recorded.run_id,
                                                                         len(attempts) + 1)
-    comps = _compensations(tools, compensations)
     undos: list[Undo] = []
     s = recorded.started
     run = record_run(
@@ -238,11 +254,3 @@ def _undone(db: RunStore, attempts: Iterable[RunSummary]) -> dict[int, str]:
             if isinstance(e, ToolCallEvent) and e.compensates is not None and e.status == "ok":
                 out.setdefault(e.compensates, r.run_id)
     return out
-
-
-def _summary_of(recorded: RecordedRun, last: RunSummary, actions: list[ActionStatus],
-                done: Mapping[int, str]) -> RollbackResult:
-    """A rollback that has nothing left to do: what the earlier runs undid."""
-    undos = [Undo(seq, a.tool, a.idempotency_key, "undone", f"undone by rollback run {done[seq]}")
-             for a in actions if (seq := a.result_seq) is not None and seq in done]
-    return RollbackResult(recorded.run_id, last.run_id, undos, Outcome.of(last), False)

@@ -27,7 +27,7 @@ from agentlab.errors import RecoveryError, ReplayDivergence, RunNotFoundError
 from agentlab.identity import SecretSource
 from agentlab.model import LLMCallEvent, RunSummary, ToolCallEvent, canonical
 from agentlab.record import RecordedCall, RecordedRun, store_for
-from agentlab.replay._operations import AgentRef, fork
+from agentlab.recovery._operations import AgentRef, fork
 from agentlab.store import RunFilter, RunStore
 
 __all__ = ["DEFAULT_BUDGET", "Budget", "CounterfactualReport", "Trial", "counterfactuals"]

@@ -26,8 +26,8 @@ from agentlab.record import (
     record_run,
     store_for,
 )
-from agentlab.replay._modes import ForkPoint, ReplayMode, Strategy
-from agentlab.replay._result import Outcome, ReplayResult, ResumeResult, run_shape
+from agentlab.recovery._modes import ForkPoint, ReplayMode, Strategy
+from agentlab.recovery._result import Outcome, ReplayResult, ResumeResult, run_shape
 from agentlab.store import RunStore
 
 __all__ = ["AgentRef", "fork", "replay", "resume"]
