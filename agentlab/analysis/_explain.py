@@ -63,7 +63,8 @@ class StateStep:
 
 @dataclass(frozen=True, slots=True)
 class Replayability:
-    """Whether the record holds what a replay needs (replay itself is a later feature)."""
+    """Whether the record holds what a replay needs to serve every call without touching a
+    live system (see :mod:`agentlab.recovery`)."""
 
     ready: bool
     reasons: list[str]
