@@ -130,8 +130,8 @@ class RecordedRun:
         """Read and index a run. A run whose hash chain, summary or blobs do not check out
         raises :class:`~agentlab.errors.IntegrityError`: a replay never trusts a tampered
         record, and a corrupted one is not a divergence."""
-        run_id = getattr(store, "resolve", lambda r: r)(run_id)
-        summary = store.run(run_id)
+        summary = store.run(run_id)  # a unique prefix names the run, as on the command line
+        run_id = summary.run_id
         if verify:
             report = store.verify(run_id)[0]
             if not report.ok:

@@ -243,7 +243,7 @@ class RunRecorder(RunCore):
         """Continue a stored run that has not ended, or ended in an error (``resume=True``);
         False if it does not exist yet, so the same code starts a run or resumes it."""
         try:
-            summary = self.store.run(self.run_id)
+            summary = self.store.run(self.run_id, exact=True)
         except RunNotFoundError:
             return False
         if summary.status in ("succeeded", "failed"):

@@ -141,8 +141,9 @@ class RunStore(abc.ABC):
         """
 
     @abc.abstractmethod
-    def run(self, run_id: str) -> RunSummary:
-        """The summary of one run (``run_id`` may be a unique prefix)."""
+    def run(self, run_id: str, *, exact: bool = False) -> RunSummary:
+        """The summary of one run (``run_id`` may be a unique prefix, unless ``exact``:
+        code that names a run by its own id must not land on another run's)."""
 
     @abc.abstractmethod
     def runs(self, where: RunFilter | None = None) -> list[RunSummary]:

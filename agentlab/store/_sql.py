@@ -204,9 +204,9 @@ class SqlStore(RunStore):
         with self._db.read() as conn:
             return resolve_run_id(conn, run_id)
 
-    def run(self, run_id: str) -> RunSummary:
+    def run(self, run_id: str, *, exact: bool = False) -> RunSummary:
         with self._db.read() as conn:
-            rid = resolve_run_id(conn, run_id)
+            rid = run_id if exact else resolve_run_id(conn, run_id)
             row = conn.execute(select(runs).where(runs.c.run_id == rid)).first()
             if row is None:
                 raise RunNotFoundError(run_id)

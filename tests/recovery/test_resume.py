@@ -243,3 +243,21 @@ def test_a_finished_run_is_not_resumed(granted: SqlStore) -> None:
     run_id = feed.run(None, store=granted).run_id
     with pytest.raises(RecordingError, match="already ended"):
         resume(granted, run_id)
+
+
+def test_resume_takes_up_its_own_run_id_never_a_prefix_match(store: SqlStore) -> None:
+    @tool
+    def step_(i: int) -> int:
+        return i
+
+    with al.record_run("wf", agent="a", store=store, run_id="job-10", resume=True):
+        step_(1)
+    for other in ("task-20", "task-21"):
+        with al.record_run("wf", agent="a", store=store, run_id=other):
+            step_(2)
+    for new in ("job-1", "task-2"):  # a prefix of finished (or of several) runs: a new run
+        with al.record_run("wf", agent="a", store=store, run_id=new, resume=True):
+            step_(3)
+        assert store.run(new).status == "succeeded" and store.verify(new)[0].ok
+        assert [e.kind for e in store.events(new)].count("run_resumed") == 0
+    assert store.run("job-10", exact=True).tool_calls == 1
