@@ -17,6 +17,8 @@ from typing import Any
 from agentlab.analysis._branch import Divergence, divergence_from_expected, first_divergence
 from agentlab.analysis._culprits import Culprit, rank_culprits
 from agentlab.analysis._stale import StaleRead, stale_reads
+from agentlab.approval import Policy
+from agentlab.errors import RecoveryError
 from agentlab.model import (
     ApprovalEvent,
     Change,
@@ -28,7 +30,13 @@ from agentlab.model import (
     diff_trees,
     diff_values,
 )
-from agentlab.recovery import DEFAULT_BUDGET, Budget, CounterfactualReport, counterfactuals
+from agentlab.recovery import (
+    DEFAULT_BUDGET,
+    AgentRef,
+    Budget,
+    CounterfactualReport,
+    counterfactuals,
+)
 from agentlab.store import RunFilter, RunStore
 
 __all__ = ["CallCredential", "Explanation", "Replayability", "StateStep", "explain"]
@@ -191,6 +199,8 @@ def explain(
     counterfactual: bool = False,
     budget: Budget = DEFAULT_BUDGET,
     progress: Callable[[int, int], None] | None = None,
+    agent: AgentRef = None,
+    policy: Policy | None = None,
 ) -> Explanation:
     """Explain one run.
 
@@ -199,7 +209,9 @@ def explain(
     sequence (``[{"name", "kwargs"}]``); ``freshness`` per-tool freshness bounds.
     ``counterfactual=True`` forks a failed run at each call with what the closest
     successful sibling saw there (within ``budget``; ``progress(done, total)`` is told
-    along the way) and takes a flipped outcome as the strongest evidence.
+    along the way) and takes a flipped outcome as the strongest evidence; the forks run the
+    entry point the run recorded, or ``agent`` (with ``policy`` when the run had one). When
+    no fork can be made, the explanation says why in its notes.
 
     >>> ex = explain(store, bad_run)                      # doctest: +SKIP
     >>> ex.culprit.name, [e.kind for e in ex.culprit.evidence]
@@ -226,9 +238,13 @@ def explain(
     stale = stale_reads(events, freshness=freshness, others=others)
     report: CounterfactualReport | None = None
     if counterfactual and summary.success is not True and summary.status != "running":
-        report = counterfactuals(store, summary.run_id, sibling=best[0] if best else None,
-                                 budget=budget, progress=progress)
-        if not report.trials:
+        try:
+            report = counterfactuals(store, summary.run_id, sibling=best[0] if best else None,
+                                     budget=budget, progress=progress, agent=agent,
+                                     policy=policy)
+        except RecoveryError as exc:
+            notes.append(f"counterfactuals: none made: {exc}")
+        if report is not None and not report.trials:
             notes.append("counterfactuals: no call could be answered differently "
                          f"({len(report.skipped)} skipped)")
     culprits = rank_culprits(events, sibling=best[1] if best else None, expected=exp,

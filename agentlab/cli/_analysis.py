@@ -49,10 +49,13 @@ def _freshness(specs: tuple[str, ...]) -> dict[str, timedelta]:
               help="With --counterfactual: at most this many forks.")
 @click.option("--max-seconds", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
               help="With --counterfactual: stop forking after this long.")
+@click.option("--agent", "agent_ref", metavar="MODULE:FUNCTION",
+              help="With --counterfactual: the code to fork (default: the entry point the run "
+                   "recorded).")
 @wrap_errors
 def explain_cmd(run_id: str, store_url: str | None, as_json: bool, siblings: tuple[str, ...],
                 freshness: tuple[str, ...], limit: int, counterfactual: bool, max_forks: int,
-                max_seconds: float) -> None:
+                max_seconds: float, agent_ref: str | None) -> None:
     """Explain a run: ranked culprit steps with evidence, the credential of each call, the
     state carried between steps, and whether it can be replayed (RUN may be a prefix)."""
     from agentlab.cli._recovery import progress_bar
@@ -62,7 +65,7 @@ def explain_cmd(run_id: str, store_url: str | None, as_json: bool, siblings: tup
             progress_bar("counterfactual forks", as_json, at_least=1) as tick:
         ex = explain(store, run_id, siblings=[store.resolve(s) for s in siblings] or None,
                      freshness=_freshness(freshness), limit=limit,
-                     counterfactual=counterfactual,
+                     counterfactual=counterfactual, agent=agent_ref,
                      budget=Budget(forks=max_forks, seconds=max_seconds), progress=tick)
         if as_json:
             echo_json(ex.to_dict())

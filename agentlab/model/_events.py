@@ -26,6 +26,7 @@ __all__ = [
     "ErrorInfo",
     "Event",
     "EventBase",
+    "GovernanceRef",
     "LLMCallEvent",
     "PhaseEvent",
     "Replayed",
@@ -60,6 +61,9 @@ class ErrorInfo(BaseModel):
     type: str
     message: str
     traceback: str | None = None
+    attributes: dict[str, Any] | None = Field(
+        None, description="The exception's own simple attributes (a status code, say), so a "
+        "replay can raise it again as the agent saw it.")
 
 
 class Denial(BaseModel):
@@ -81,6 +85,17 @@ class CodeRef(BaseModel):
     version: str | None = None
     git_commit: str | None = None
     git_dirty: bool | None = None
+
+
+class GovernanceRef(BaseModel):
+    """What a run was given to govern its calls, as far as it can be written down: the
+    grants it may act through and the names of its policy's rules (a policy is code; a
+    recovery of the run must be given it again, and refuses to act without it)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    grants: list[str] = Field(default_factory=list)
+    policy: list[str] | None = Field(None, description="The policy's rule names, in order; "
+                                     "absent when the run had no policy.")
 
 
 class Replayed(BaseModel):
@@ -114,6 +129,9 @@ class EventBase(BaseModel):
         default_factory=list,
         description="JSON pointers of strings in which secrets were replaced by a marker.",
     )
+    in_tool: bool = Field(
+        False, description="Recorded inside a tool call: the tool's own doing, which a "
+        "replay that serves the tool does not do again.")
 
 
 class RunStartedEvent(EventBase):
@@ -133,6 +151,7 @@ class RunStartedEvent(EventBase):
     run_kind: RunKind | None = None
     replay_mode: Literal["strict", "after_fix"] | None = None
     code: CodeRef | None = None
+    governance: GovernanceRef | None = None
     tags: list[str] = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict)
 
@@ -164,6 +183,9 @@ class LLMCallEvent(EventBase):
     status: Literal["ok", "error"] = "ok"
     error: ErrorInfo | None = None
     replayed: Replayed | None = None
+    reported: bool = Field(
+        False, description="Reported after the agent made the call itself (run.llm_call): "
+        "a replay can compare it, not serve it.")
 
 
 class ToolIntentEvent(EventBase):

@@ -48,6 +48,10 @@ class RunSummary(BaseModel):
     fork_seq: int | None = None
     run_kind: RunKind | None = None
     """None for an ordinary run; replay, fork or rollback for one made from another."""
+    holder: str | None = None
+    """The recorder carrying the run on (``host:pid:token``); None once it ended."""
+    held_until: datetime | None = None
+    """When the holder's lease runs out unless it renews it (it does while it lives)."""
 
     @property
     def duration_s(self) -> float | None:

@@ -6,7 +6,7 @@ resumed run catches up with its record first, and :mod:`agentlab.recovery` plugs
 that serve calls from a recorded run.
 """
 
-from agentlab.record._agent import Agent, AgentResult, agent, code_ref, load_agent
+from agentlab.record._agent import Agent, AgentResult, agent, call_agent, code_ref, load_agent
 from agentlab.record._calls import (
     LIVE,
     LIVE_PLAN,
@@ -67,6 +67,7 @@ __all__ = [
     "ToolCall",
     "ToolSpec",
     "agent",
+    "call_agent",
     "code_ref",
     "credential",
     "current_run",

@@ -40,7 +40,7 @@ from agentlab.model import (
     ToolIntentEvent,
 )
 from agentlab.record._context import Credential
-from agentlab.record._core import RunCore
+from agentlab.record._core import RunCore, note_recorded
 from agentlab.record._spec import ToolSpec
 
 __all__ = ["RECORDED_FIELDS", "Admission", "admit", "admit_checked", "admit_edit",
@@ -94,8 +94,10 @@ def refuse(run: RunCore, spec: ToolSpec, arguments: Mapping[str, Any], denial: D
                             "denial": denial.model_dump(exclude_none=True), **fields}
     if spec.side_effect:
         body["side_effect"] = True
-    run._emit("tool_call", body, stats=_DENIED)
-    return ToolDeniedError(spec.name, denial)
+    event_id = run._emit("tool_call", body, stats=_DENIED)
+    exc = ToolDeniedError(spec.name, denial)
+    note_recorded(exc, event_id)  # a refusal that ends the run is not counted twice
+    return exc
 
 
 def _record_decision(run: RunCore, req: ApprovalRequest) -> None:
@@ -269,12 +271,14 @@ def _intent_keys(run: RunCore) -> set[str]:
 
 def admit_recorded(run: RunCore, spec: ToolSpec, arguments: Mapping[str, Any],
                    recorded: ToolCallEvent | ToolIntentEvent,
-                   replayed: Mapping[str, Any] | None = None) -> Admission:
+                   replayed: Mapping[str, Any] | None = None, *,
+                   substituted: bool = False) -> Admission:
     """A call served from the record (or reconciled under its recorded intent): it carries
     the facts the record holds for it; a recorded refusal is recorded (marked ``replayed``)
-    and raised again."""
+    and raised again, unless a fork ``substituted`` the call's answer (what it would have
+    returned, had it run)."""
     fields = {k: v for k in RECORDED_FIELDS if (v := getattr(recorded, k, None)) is not None}
-    if isinstance(recorded, ToolCallEvent) and recorded.denial is not None:
+    if isinstance(recorded, ToolCallEvent) and recorded.denial is not None and not substituted:
         marked = {**fields, "replayed": dict(replayed)} if replayed is not None else fields
         raise refuse(run, spec, arguments, recorded.denial, marked)
     return Admission(None, fields)

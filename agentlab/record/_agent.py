@@ -9,6 +9,7 @@ flags, and ``--agent module:function`` can name other code (the fixed version).
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import importlib
 import inspect
@@ -23,7 +24,7 @@ from agentlab.errors import RecordingError, RecoveryError
 from agentlab.model import CodeRef
 from agentlab.record._run import record_run
 
-__all__ = ["Agent", "AgentResult", "agent", "code_ref", "load_agent"]
+__all__ = ["Agent", "AgentResult", "agent", "call_agent", "code_ref", "load_agent"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -40,6 +41,25 @@ class AgentResult:
     output: Any
     status: str
     success: bool | None
+
+
+def call_agent(fn: Callable[..., Any], task_input: Any,
+               kwargs: Mapping[str, Any] | None = None) -> Any:
+    """Call an agent's function (sync or ``async``) with its task input, inside the run that
+    is active. An ``async`` agent is run to completion on its own event loop; from code
+    that already runs an event loop, await :meth:`Agent.arun` (or run the recovery function
+    in a thread: ``await asyncio.to_thread(agentlab.replay, ...)``)."""
+    value = fn(task_input, **dict(kwargs or {}))
+    if not inspect.iscoroutine(value):
+        return value
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(value)
+    value.close()
+    raise RecordingError(
+        f"{getattr(fn, '__qualname__', fn)} is async and an event loop is already running "
+        "here: await agent.arun(...), or run this in a thread (asyncio.to_thread)")
 
 
 def _git(folder: str, *args: str) -> str | None:
@@ -127,16 +147,31 @@ class Agent(Generic[P, R]):
 
         >>> result = triage.run({"ticket_id": "T-1"}, store=store)   # doctest: +SKIP
         """
+        settings = self._settings(options)
+        with record_run(self.workflow, agent=self.name, agent_version=self.version,
+                        task_input=task_input, code=self.code, **settings) as run:
+            output = call_agent(self.fn, task_input, kwargs)
+        status = "failed" if run.success is False else "succeeded"
+        return AgentResult(run.run_id, output, status, run.success)
+
+    async def arun(self, task_input: Any = None, *, kwargs: Mapping[str, Any] | None = None,
+                   **options: Any) -> AgentResult:
+        """:meth:`run` for an ``async`` agent, from code that runs an event loop."""
+        settings = self._settings(options)
+        async with record_run(self.workflow, agent=self.name, agent_version=self.version,
+                              task_input=task_input, code=self.code, **settings) as run:
+            output = self.fn(task_input, **dict(kwargs or {}))
+            if inspect.isawaitable(output):
+                output = await output
+        status = "failed" if run.success is False else "succeeded"
+        return AgentResult(run.run_id, output, status, run.success)
+
+    def _settings(self, options: Mapping[str, Any]) -> dict[str, Any]:
         unknown = sorted(set(options) - _RUN_OPTIONS)
         if unknown:
             raise TypeError(f"{self.name}.run(): unknown options {unknown}; use any of "
                             f"{sorted(_RUN_OPTIONS)}")
-        settings = {**self.options, **options}
-        with record_run(self.workflow, agent=self.name, agent_version=self.version,
-                        task_input=task_input, code=self.code, **settings) as run:
-            output = self.fn(task_input, **dict(kwargs or {}))
-        status = "failed" if run.success is False else "succeeded"
-        return AgentResult(run.run_id, output, status, run.success)
+        return {**self.options, **options}
 
 
 def agent(workflow: str, *, version: str | None = None, name: str | None = None,

@@ -56,6 +56,12 @@ class ToolCall:
     intent_id: str | None = None
     replayed: dict[str, Any] | None = None
     compensates: int | None = None
+    nested: bool = False
+    """Made inside another tool call: the tool's own doing, not the agent's."""
+    gate_key: str | None = None
+    """The key an approval request of a governed call is filed under (the idempotency key
+    for a side effect; counted for every governed call, so a resumed run that serves
+    earlier calls numbers later ones as the recording did)."""
 
     @property
     def name(self) -> str:
@@ -74,6 +80,7 @@ class ModelCall:
     messages: list[Any]
     parameters: dict[str, Any]
     replayed: dict[str, Any] | None = None
+    nested: bool = False
 
     @property
     def name(self) -> str:
@@ -122,6 +129,9 @@ class Reconcile:
     the same intent only if it did not."""
 
     intent: ToolIntentEvent
+    failed_seq: int | None = None
+    """Set when the call's failure ended the run (its error is recorded at this seq): it
+    finished, but whether it took effect before failing is not known."""
 
 
 Execution = Live | Serve | Stub | Reconcile
@@ -181,6 +191,11 @@ class CallMode(Protocol):
         """Asked after each checkpoint: state paths (``"a/b"``) to set now, or None (a
         fork that edits the state at a checkpoint)."""
 
+    def served_state(self, event: ToolCallEvent | LLMCallEvent
+                     ) -> tuple[dict[str, Any], list[str], bool] | None:
+        """What a call served from the record wrote to the run state when it ran (values,
+        deleted keys, and whether the record being continued already holds it), or None."""
+
     def finish(self, error: BaseException | None) -> None:
         """The agent's code has returned (or raised ``error``)."""
 
@@ -203,6 +218,10 @@ class Recording:
         return None
 
     def state_edits(self) -> Mapping[str, Any] | None:
+        return None
+
+    def served_state(self, event: ToolCallEvent | LLMCallEvent
+                     ) -> tuple[dict[str, Any], list[str], bool] | None:
         return None
 
     def finish(self, error: BaseException | None) -> None:

@@ -28,12 +28,16 @@ class Frame:
     id generation off the caller's hot path.
     """
 
-    __slots__ = ("_factory", "_id", "reads")
+    __slots__ = ("_factory", "_id", "inside_tool", "reads")
 
-    def __init__(self, event_id: str | None, factory: Callable[[], str] | None = None) -> None:
+    def __init__(self, event_id: str | None, factory: Callable[[], str] | None = None,
+                 *, inside_tool: bool = False) -> None:
         self._id = event_id
         self._factory = factory
         self.reads: set[str] | None = None
+        self.inside_tool = inside_tool
+        """A tool call's frame, or a step inside one: what happens here is the tool's doing
+        (recorded with ``in_tool``; a replay that serves the tool never does it)."""
 
     @property
     def event_id(self) -> str:

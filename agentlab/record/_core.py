@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from agentlab.approval import ApprovalManager, Approver, Policy
 from agentlab.errors import PayloadTooLargeError, RecordingError
@@ -37,11 +37,16 @@ def error_info(exc: BaseException) -> dict[str, Any]:
     """An exception as the ``ErrorInfo`` fields."""
     cls = type(exc)
     name = cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
-    return {
+    info: dict[str, Any] = {
         "type": name,
         "message": str(exc),
         "traceback": "".join(traceback.format_exception(exc)),
     }
+    attributes = {k: v for k, v in getattr(exc, "__dict__", {}).items()
+                  if not k.startswith("_") and (v is None or isinstance(v, str | int | float | bool))}
+    if attributes:
+        info["attributes"] = dict(list(attributes.items())[:20])
+    return info
 
 
 def note_recorded(exc: BaseException, event_id: str) -> None:
@@ -78,6 +83,13 @@ class Governance:
         return self.policy is not None
 
 
+class StateOfRun(Protocol):
+    """What the call path needs of the run state."""
+
+    def _write_served(self, values: Mapping[str, Any], deletes: Iterable[str],
+                      recorded: bool) -> None: ...
+
+
 class RunCore:
     """Who runs, under what, in which mode; event building. Fields are set by
     :class:`~agentlab.record.RunRecorder`."""
@@ -91,6 +103,7 @@ class RunCore:
     governance: Governance
     approvals: ApprovalManager
     mode: CallMode
+    state: StateOfRun
     _clock: Clock
     _new_id: IdFactory
     _lazy_ids: bool
@@ -120,6 +133,9 @@ class RunCore:
     ) -> PendingEvent:
         self._require_active()
         body["kind"] = kind
+        frame = frame_var.get()
+        if frame is not None and frame.inside_tool:
+            body["in_tool"] = True
         data = canonical_body(body)
         if len(data) > self._max_payload:
             self._check_sizes(kind, body)
@@ -153,6 +169,9 @@ class RunCore:
 
     def _emit(self, kind: str, body: dict[str, Any], **kw: Any) -> str:
         if not self.mode.live:
+            frame = frame_var.get()
+            if frame is not None and frame.inside_tool:
+                body["in_tool"] = True  # the mode must know it is a tool's own doing
             already = self.mode.recorded_as(kind, body)
             if already is not None:
                 return already

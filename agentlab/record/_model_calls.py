@@ -33,7 +33,9 @@ def model_request(spec: ModelSpec, fn: Callable[..., Any], args: tuple[Any, ...]
     model = spec.model or arguments.pop("model", None)
     if not isinstance(model, str) or not model:
         raise TypeError(f"{spec.name}: no model name; pass model=... to the call or @llm")
-    return ModelCall(spec, fn, args, kwargs, model, list(messages), arguments)
+    frame = frame_var.get()
+    return ModelCall(spec, fn, args, kwargs, model, list(messages), arguments,
+                     nested=frame is not None and frame.inside_tool)
 
 
 def model_event(model: str, messages: list[Any], *, response: Any = None,

@@ -86,7 +86,7 @@ def call_read_only(run: RunCore, spec: ToolSpec, fn: Callable[..., Any], args: t
     else:
         arguments = dict(zip(params, args, strict=False))
     parent = frame_var.get()
-    frame = Frame(None if run._lazy_ids else run._new_id(), run._new_id)
+    frame = Frame(None if run._lazy_ids else run._new_id(), run._new_id, inside_tool=True)
     token = frame_var.set(frame)
     clock = run._clock
     t0 = clock()
@@ -102,6 +102,8 @@ def call_read_only(run: RunCore, spec: ToolSpec, fn: Callable[..., Any], args: t
     frame_var.reset(token)
     body = {"kind": "tool_call", "tool": spec.name, "arguments": arguments,
             "result": result, "duration_ms": (t1 - t0) / 1e6}
+    if parent is not None and parent.inside_tool:
+        body["in_tool"] = True
     if frame.reads:
         body["reads"] = sorted(frame.reads)
     try:
@@ -126,8 +128,13 @@ def call_read_only(run: RunCore, spec: ToolSpec, fn: Callable[..., Any], args: t
 def _bind(run: RunCore, spec: ToolSpec, fn: Callable[..., Any], args: tuple[Any, ...],
           kwargs: dict[str, Any]) -> ToolCall:
     call = ToolCall(spec, fn, args, kwargs, spec.arguments(args, kwargs))
+    frame = frame_var.get()
+    call.nested = frame is not None and frame.inside_tool
     if spec.side_effect:
-        call.key = run._idempotency_key(spec, call.arguments, canonical(call.arguments)[0])
+        call.key = call.gate_key = run._idempotency_key(spec, call.arguments,
+                                                        canonical(call.arguments)[0])
+    elif spec.scope is not None or run._governed:
+        call.gate_key = run._idempotency_key(spec, call.arguments, canonical(call.arguments)[0])
     return call
 
 
@@ -142,7 +149,9 @@ def _admit(run: RunCore, call: ToolCall, plan: Plan) -> None:
     spec = call.spec
     if plan.admission == "recorded":
         assert plan.recorded is not None and not isinstance(plan.recorded, LLMCallEvent)
-        adm = admit_recorded(run, spec, call.arguments, plan.recorded, call.replayed)
+        ex = plan.execution
+        adm = admit_recorded(run, spec, call.arguments, plan.recorded, call.replayed,
+                             substituted=isinstance(ex, Serve) and ex.substitutes)
         recorded_args = plan.recorded.arguments
         if recorded_args != call.arguments:  # an approver edited the call in the record
             call.arguments = dict(recorded_args)
@@ -154,7 +163,7 @@ def _admit(run: RunCore, call: ToolCall, plan: Plan) -> None:
     if spec.scope is None and not spec.side_effect and not run._governed:
         return
     args, kwargs = call.args, call.kwargs
-    adm = admit(run, spec, call.arguments, call.key, lambda: spec.arguments(args, kwargs))
+    adm = admit(run, spec, call.arguments, call.gate_key, lambda: spec.arguments(args, kwargs))
     if adm.edited is not None:
         try:
             call.args, call.kwargs = validate_edit(spec, call.fn, args, adm.edited)
@@ -219,13 +228,14 @@ def _reconciled(run: RunCore, call: ToolCall, ex: Reconcile) -> Any:
     hook = call.spec.reconcile
     call.intent_id = ex.intent.call_id
     if hook is None:
+        what = (f"failed with the error that ended the run (seq {ex.failed_seq}), perhaps "
+                "after taking effect" if ex.failed_seq is not None else
+                "has no recorded result: the process died while it ran")
         raise ResumeBlockedError(
-            f"{call.name} (idempotency key {call.key}) started before run {run.run_id} was "
-            f"interrupted (intent at seq {ex.intent.seq}) and has no recorded result, and the "
-            "tool has no reconcile hook to ask whether it took effect: check the system by "
-            f"hand, then give the tool reconcile= (@tool(..., reconcile=fn)) or roll the "
-            "action forward yourself before resuming"
-        )
+            f"{call.name} (idempotency key {call.key}, intent at seq {ex.intent.seq}) {what}; "
+            "the tool has no reconcile hook to ask whether it took effect: check the system "
+            "by hand, then give the tool reconcile= (@tool(..., reconcile=fn)) before "
+            "resuming again")
     outcome = hook(dict(call.arguments), str(call.key))
     call.fields["reconciled"] = outcome is not NOT_APPLIED
     return outcome
@@ -335,6 +345,7 @@ def call_tool(run: RunCore, spec: ToolSpec, fn: Callable[..., Any], args: tuple[
             call.credential = _reconcile_credential(run, call)
             credential_var.set(call.credential)
         result = _execute(run, call, plan, x.frame, x.attempts)
+        _served_state(run, plan, x.frame)
     except BaseException as exc:
         x.record(run, call, failed=exc)
         raise
@@ -342,6 +353,22 @@ def call_tool(run: RunCore, spec: ToolSpec, fn: Callable[..., Any], args: tuple[
         credential_var.reset(cred_token)
     x.record(run, call, result=result)
     return result
+
+
+def _served_state(run: RunCore, plan: Plan, frame: Frame) -> None:
+    """A tool served from the record leaves the state it wrote when it ran (written inside
+    its own frame, as it was)."""
+    ex = plan.execution
+    if not isinstance(ex, Serve) or ex.substitutes or run.mode.live:
+        return
+    written = run.mode.served_state(ex.event)
+    if written is None:
+        return
+    token = frame_var.set(frame)
+    try:
+        run.state._write_served(*written)
+    finally:
+        frame_var.reset(token)
 
 
 def _reconcile_credential(run: RunCore, call: ToolCall) -> Credential | None:
@@ -369,6 +396,7 @@ async def call_tool_async(run: RunCore, spec: ToolSpec, fn: Callable[..., Any],
     cred_token = credential_var.set(call.credential)
     try:
         result = await _execute_async(run, call, plan, x.frame, x.attempts)
+        _served_state(run, plan, x.frame)
     except BaseException as exc:
         await x.record_async(run, call, failed=exc)
         raise
@@ -420,7 +448,7 @@ class _Executing:
         self.parent = parent
         self.t0 = t0
         self.durable = durable
-        self.frame = Frame(event_id)
+        self.frame = Frame(event_id, inside_tool=True)
         self.attempts = _Attempts()
 
     @classmethod

@@ -27,6 +27,7 @@ from agentlab.model import (
     LLMCallEvent,
     RunStartedEvent,
     RunSummary,
+    StepEvent,
     ToolCallEvent,
     ToolIntentEvent,
     canonical,
@@ -59,8 +60,12 @@ def model_signature(model: str, messages: Sequence[Any],
 
 
 def describe_call(kind: str, name: str, arguments: Any) -> dict[str, Any]:
-    """A call as errors and reports show it."""
-    return {"kind": kind, "name": name, "arguments": arguments}
+    """A call as errors and reports show it: its arguments as the record would hold them
+    (portable, and scrubbed of secrets, since errors are printed and logged)."""
+    data = canonical(arguments)[0]
+    redactor = default_redactor()
+    shown = redactor.scrub(loads(data))[0] if redactor.might_contain(data) else loads(data)
+    return {"kind": kind, "name": name, "arguments": shown}
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,11 +100,33 @@ class RecordedCall:
         return describe_call(self.kind, self.name, args)
 
 
-def nested_in_tools(events: Sequence[Event]) -> set[str]:
-    """Ids of events that happened inside a tool call (the tool's own doing)."""
+def _tool_writes(events: Sequence[Event]) -> dict[str, list[CheckpointEvent]]:
+    """The checkpoints written inside tool calls, under the outermost (agent-level) call."""
+    inside = nested_in_tools(events)
+    nested = [e for e in events if isinstance(e, CheckpointEvent) and e.id in inside]
+    if not nested:
+        return {}
     parents = {e.id: e.parent_id for e in events}
     tools = {e.id for e in events if e.kind == "tool_call"}
-    inside: set[str] = set()
+    out: dict[str, list[CheckpointEvent]] = {}
+    for cp in nested:
+        outer, cur, hops = None, cp.parent_id, 0
+        while cur is not None and hops < 256:
+            if cur in tools:
+                outer = cur
+            cur, hops = parents.get(cur), hops + 1
+        if outer is not None:
+            out.setdefault(outer, []).append(cp)
+    return out
+
+
+def nested_in_tools(events: Sequence[Event]) -> set[str]:
+    """Ids of events that happened inside a tool call (the tool's own doing): marked
+    ``in_tool`` when recorded (so even those of a tool whose own event was never written,
+    its process killed, are known), or under a tool call by their parents."""
+    parents = {e.id: e.parent_id for e in events}
+    tools = {e.id for e in events if e.kind == "tool_call"}
+    inside: set[str] = {e.id for e in events if e.in_tool}
     for e in events:
         p = e.parent_id
         seen = 0
@@ -120,6 +147,11 @@ class RecordedRun:
     started: RunStartedEvent
     events: list[Event]
     calls: list[RecordedCall]
+    store: RunStore
+    tool_writes: dict[str, list[CheckpointEvent]]
+    """Checkpoints written inside each agent-level tool call, by the call's event id."""
+    """The agent's calls in the order they were made (by start time: concurrent calls are
+    recorded as they finish, and a replay meets them as they start)."""
 
     @property
     def run_id(self) -> str:
@@ -142,7 +174,37 @@ class RecordedRun:
         events = store.events(run_id)
         if not events or not isinstance(events[0], RunStartedEvent):
             raise IntegrityError(f"run {run_id} does not begin with run_started")
-        return cls(summary, events[0], events, list(index_calls(store, events)))
+        calls = sorted(index_calls(store, events), key=lambda rc: (rc.event.ts, rc.event.seq))
+        return cls(summary, events[0], events,
+                   [RecordedCall(i, rc.event, rc.signature, rc.requested)
+                    for i, rc in enumerate(calls)], store, _tool_writes(events))
+
+    def state_written_in(self, call: ToolCallEvent | LLMCallEvent) -> tuple[dict[str, Any],
+                                                                           list[str]] | None:
+        """What a recorded tool call wrote to the run state while it ran (its keys' values
+        after its last checkpoint, and the keys it deleted), or None when it wrote nothing:
+        a replay that serves the call applies it, as the tool would have."""
+        written = self.tool_writes.get(call.id)
+        if not written:
+            return None
+        keys = {k for c in written for k in c.writes}
+        deleted = [k for c in written for k in c.deletes if k not in keys]
+        state = self.store.state_at(self.run_id, written[-1].seq)
+        return {k: state[k] for k in keys if k in state}, deleted
+
+    def shape(self) -> list[tuple[str, ...]]:
+        """The agent's steps (name, status) and checkpoints (state root), in order: what a
+        replay of unchanged code emits again."""
+        inside = nested_in_tools(self.events)
+        out: list[tuple[str, ...]] = []
+        for e in self.events:
+            if e.id in inside:
+                continue
+            if isinstance(e, StepEvent):
+                out.append(("step", e.name, e.status))
+            elif isinstance(e, CheckpointEvent):
+                out.append(("checkpoint", e.root))
+        return out
 
     def checkpoints(self) -> list[CheckpointEvent]:
         """The agent's own checkpoints (not those written inside a tool), in order."""

@@ -29,6 +29,7 @@ from agentlab.model import (
     LLMCallEvent,
     PhaseEvent,
     RunEndedEvent,
+    RunResumedEvent,
     StepEvent,
     ToolCallEvent,
     ToolIntentEvent,
@@ -50,29 +51,53 @@ own lifecycle events are not re-emitted by served calls)."""
 
 
 def _stream(recorded: RecordedRun) -> tuple[list[Event], ToolCallEvent | None]:
-    """The events the code will emit again, in order, and the failed call that ended the
-    run (resumed from just before it), if any."""
-    inside = nested_in_tools(recorded.events)
-    events = [e for e in recorded.events if e.id not in inside]
-    cut = len(events)
+    """The events the code will emit again, in order, and the failed call to reconcile now
+    (the one whose failure ended the last attempt), if any.
+
+    The record is read as attempts, split at each ``run_resumed``: an attempt that was
+    killed counts whole; one that ended in an error counts up to the failure that ended it
+    (the call that raised, found through the error's ``recorded_as`` and, for a call made
+    inside a tool, the agent's own call around it), because the next attempt did that
+    again. Events made inside tools are the tools' doing and are not emitted again."""
+    events = recorded.events
+    inside = nested_in_tools(events)
+    by_id = {e.id: e for e in events}
+    attempts: list[list[Event]] = [[]]
+    for e in events:
+        if isinstance(e, RunResumedEvent):
+            attempts.append([])
+        else:
+            attempts[-1].append(e)
+    stream: list[Event] = []
     failed: ToolCallEvent | None = None
-    ended = next((i for i in range(len(events) - 1, -1, -1)
-                  if isinstance(events[i], RunEndedEvent)), None)
-    if ended is not None:  # an errored run: drop its final error and what led to it
-        last_error = next((i for i in range(ended - 1, -1, -1)
-                           if isinstance(events[i], ErrorEvent)), None)
-        cut = last_error if last_error is not None else ended
-        if last_error is not None:
-            err = events[last_error]
-            assert isinstance(err, ErrorEvent)
-            at = next((i for i, e in enumerate(events) if e.id == err.recorded_as), None)
-            if at is not None:
-                cause = events[at]
-                failed = cause if isinstance(cause, ToolCallEvent) else None
-                cut = at
-    # Only what came after the last resume's own events matters for kinds: the stream is
-    # every re-emittable event before the cut.
-    return [e for e in events[:cut] if e.kind in _STREAM_KINDS], failed
+    for attempt in attempts:
+        cut, cause = _cut(attempt, inside, by_id)
+        stream.extend(e for e in attempt[:cut] if e.kind in _STREAM_KINDS and e.id not in inside)
+        failed = cause
+    return stream, failed
+
+
+def _cut(attempt: list[Event], inside: set[str],
+         by_id: dict[str, Event]) -> tuple[int, ToolCallEvent | None]:
+    """Where an attempt's events stop counting, and the call whose failure ended it."""
+    ended = next((i for i in range(len(attempt) - 1, -1, -1)
+                  if isinstance(attempt[i], RunEndedEvent)), None)
+    if ended is None:  # killed: everything it recorded counts
+        return len(attempt), None
+    error_at = next((i for i in range(ended - 1, -1, -1)
+                     if isinstance(attempt[i], ErrorEvent)), None)
+    if error_at is None:
+        return ended, None
+    err = attempt[error_at]
+    assert isinstance(err, ErrorEvent)
+    cause = by_id.get(err.recorded_as) if err.recorded_as else None
+    while cause is not None and cause.id in inside and cause.parent_id is not None:
+        cause = by_id.get(cause.parent_id)  # up to the agent's own call around it
+    at = next((i for i, e in enumerate(attempt) if cause is not None and e.id == cause.id),
+              None)
+    if at is None:
+        return error_at, None
+    return at, cause if isinstance(cause, ToolCallEvent) else None
 
 
 class CatchUp:
@@ -84,19 +109,21 @@ class CatchUp:
         self.recorded = recorded
         self._stream, failed = _stream(recorded)
         self._pos = 0
-        self._broken = False
+        self.stopped: ReplayDivergence | None = None
+        """The divergence that stopped the resume: from then on nothing is served and
+        nothing runs live, even if the agent caught it."""
         results = recorded.results()
         intents = recorded.intents()
         # Side effects started and never finished; and the failed one that ended the run.
-        self._open: dict[str, ToolIntentEvent] = {
-            k: i for k, i in intents.items() if k not in results}
+        self._open: dict[str, tuple[ToolIntentEvent, int | None]] = {
+            k: (i, None) for k, i in intents.items() if k not in results}
         if failed is not None and failed.idempotency_key in intents:
-            self._open[failed.idempotency_key] = intents[failed.idempotency_key]
+            self._open[failed.idempotency_key] = (intents[failed.idempotency_key], failed.seq)
         self.served = 0
 
     @property
     def caught_up(self) -> bool:
-        return self._broken or self._pos >= len(self._stream)
+        return self._pos >= len(self._stream)
 
     @property
     def remaining(self) -> int:
@@ -106,26 +133,32 @@ class CatchUp:
         return None if self.caught_up else self._stream[self._pos]
 
     def _diverge(self, expected: Event | None, actual: dict[str, Any], why: str) -> ReplayDivergence:
-        self._broken = True  # what the run records from here on is written, not compared
-        return ReplayDivergence(
-            expected.seq if expected is not None else None,
-            _describe(expected), actual, why=why,
-            hint="resume needs the code that recorded the run; to run other code against "
-                 "it use agentlab replay --after-fix, or fork it")
+        if self.stopped is None:
+            self.stopped = ReplayDivergence(
+                expected.seq if expected is not None else None,
+                _describe(expected), actual, why=why,
+                hint="resume needs the code that recorded the run; to run other code "
+                     "against it use agentlab replay --after-fix, or fork it")
+        return self.stopped
 
     def plan_tool(self, call: ToolCall) -> Plan:
+        if self.stopped is not None:
+            raise self.stopped
+        if call.nested:  # inside a tool running live (at the frontier): the tool's doing
+            return LIVE_PLAN
         nxt = self._peek()
         if nxt is None:
             if call.key is not None and call.key in self._open:
-                intent = self._open.pop(call.key)
-                return Plan(Reconcile(intent), "recorded", intent)
+                intent, failed_seq = self._open.pop(call.key)
+                return Plan(Reconcile(intent, failed_seq), "recorded", intent)
             return LIVE_PLAN
-        actual = describe_call("tool_call", call.name, call.arguments)
         if not isinstance(nxt, ToolCallEvent):
-            raise self._diverge(nxt, actual, "the record has no call here")
+            raise self._diverge(nxt, describe_call("tool_call", call.name, call.arguments),
+                                "the record has no call here")
         if tool_signature(nxt.tool, nxt.arguments) != tool_signature(call.name, call.arguments) \
                 and not self._edited_match(nxt, call):
-            raise self._diverge(nxt, actual, "another call than the recorded one")
+            raise self._diverge(nxt, describe_call("tool_call", call.name, call.arguments),
+                                "another call than the recorded one")
         self.served += 1
         return Plan(Serve(nxt), "recorded", nxt)
 
@@ -137,18 +170,22 @@ class CatchUp:
         return False
 
     def plan_model(self, call: ModelCall) -> Plan:
+        if self.stopped is not None:
+            raise self.stopped
         nxt = self._peek()
-        if nxt is None:
+        if nxt is None or call.nested:
             return LIVE_PLAN
-        actual = describe_call("llm_call", call.model, call.messages)
         if not isinstance(nxt, LLMCallEvent) or model_signature(
                 nxt.model, nxt.messages, nxt.parameters) != model_signature(
                 call.model, call.messages, call.parameters):
-            raise self._diverge(nxt, actual, "another model request than the recorded one")
+            raise self._diverge(nxt, describe_call("llm_call", call.model, call.messages),
+                                "another model request than the recorded one")
         self.served += 1
         return Plan(Serve(nxt), "recorded", nxt)
 
     def model_noted(self, call: ModelCall) -> None:
+        if self.stopped is not None:
+            raise self.stopped
         nxt = self._peek()
         if nxt is None:
             return
@@ -157,7 +194,7 @@ class CatchUp:
                                 "another model call than the recorded one")
 
     def recorded_as(self, kind: str, body: dict[str, Any]) -> str | None:
-        if kind not in _STREAM_KINDS:
+        if kind not in _STREAM_KINDS or self.stopped is not None or body.get("in_tool"):
             return None
         nxt = self._peek()
         if nxt is None:
@@ -172,7 +209,14 @@ class CatchUp:
     def state_edits(self) -> Mapping[str, Any] | None:
         return None
 
+    def served_state(self, event: ToolCallEvent | LLMCallEvent
+                     ) -> tuple[dict[str, Any], list[str], bool] | None:
+        written = self.recorded.state_written_in(event)
+        return None if written is None else (*written, True)
+
     def finish(self, error: BaseException | None) -> None:
+        if self.stopped is not None and error is not self.stopped:
+            raise self.stopped  # the agent caught it and went on: the resume still failed
         if error is None and not self.caught_up:
             raise self._diverge(self._peek(), {"kind": "end", "name": "of the code"},
                                 "the code ended before doing everything the record holds")

@@ -31,6 +31,7 @@ from agentlab.record._admission import learn_secrets
 from agentlab.record._calls import RECORDING, CallMode
 from agentlab.record._context import frame_var, run_var
 from agentlab.record._core import NO_STATS, Governance, Phase, RunCore, error_info, recorded_as
+from agentlab.record._lease import activate, deactivate, holder_alive, lease_until, new_holder
 from agentlab.record._model_calls import (
     call_model,
     call_model_async,
@@ -75,6 +76,16 @@ def _forget_stores_after_fork() -> None:
 os.register_at_fork(after_in_child=_forget_stores_after_fork)
 
 
+def _governance_ref(gov: Governance | None) -> dict[str, Any] | None:
+    """What the run records of its governance (grant names, the policy's rule names)."""
+    if gov is None or (not gov.grants and gov.policy is None):
+        return None
+    ref: dict[str, Any] = {"grants": list(gov.grants)}
+    if gov.policy is not None:
+        ref["policy"] = [rule.name for rule in gov.policy.rules]
+    return ref
+
+
 def _error_body(exc: BaseException, info: dict[str, Any]) -> dict[str, Any]:
     body: dict[str, Any] = {"error": info}
     seen = recorded_as(exc)
@@ -88,6 +99,8 @@ class RunRecorder(RunCore):
 
     Made by :func:`record_run`; use it as a context manager (``with`` or ``async with``).
     """
+
+    state: RunState
 
     def __init__(
         self,
@@ -146,6 +159,7 @@ class RunRecorder(RunCore):
             "phase": phase, "parent_run_id": parent_run_id, "fork_seq": fork_seq,
             "run_kind": run_kind, "replay_mode": replay_mode,
             "code": code.model_dump(exclude_none=True) if code is not None else None,
+            "governance": _governance_ref(governance),
             "tags": list(tags) or None, "metadata": dict(metadata) if metadata else None,
         }
         self._metadata = MappingProxyType(dict(metadata or {}))
@@ -167,6 +181,7 @@ class RunRecorder(RunCore):
         self._tokens: list[Any] = []
         self._started = False
         self._ended = False
+        self._holder = ""
         self.state = RunState(self)
 
     def __repr__(self) -> str:
@@ -227,10 +242,24 @@ class RunRecorder(RunCore):
             raise RecordingError(f"run {self.run_id} is already active; a recorder is entered once")
         self._started = True
         learn_secrets(self)
+        self._holder = new_holder()
         resumed = self._resume and self._take_up()
+        activate(self._holder)
+        self.writer.hold(self.run_id, self._holder)
         if not resumed:
             body = {k: v for k, v in self._start_fields.items() if v is not None}
-            self._emit("run_started", body, parent_id=None, stats=NO_STATS)
+            if self._resume:
+                # A run started under a chosen id that others may take up (a resumable run,
+                # a rollback): its start is written now, so that of two processes starting
+                # it at once one is refused here, before it records anything.
+                try:
+                    self._emit_durable("run_started", body, parent_id=None, stats=NO_STATS)
+                except BaseException:
+                    self._let_go()
+                    self._started = False
+                    raise
+            else:
+                self._emit("run_started", body, parent_id=None, stats=NO_STATS)
         self._tokens = [run_var.set(self), frame_var.set(None)]
         if self._initial_state:
             try:
@@ -258,6 +287,20 @@ class RunRecorder(RunCore):
                 f"run {self.run_id} is {summary.workflow}/{summary.agent_name}, not "
                 f"{self.workflow}/{self.agent}; resume it with the same workflow and agent"
             )
+        now_us = now_ns() // 1000
+        held_us = (int(summary.held_until.timestamp() * 1_000_000)
+                   if summary.held_until is not None else None)
+        if holder_alive(summary.holder, held_us, now_us) or not self.store.take_run(
+                self.run_id, holder=self._holder, until_us=lease_until(now_us),
+                was=summary.holder):
+            self._started = False
+            until = f" (lease until {summary.held_until:%Y-%m-%d %H:%M:%S} UTC)" \
+                if summary.held_until is not None else ""
+            raise RecordingError(
+                f"run {self.run_id} is being carried on by {summary.holder or 'another process'}"
+                f"{until}; two processes never carry one run on at once: resume it once that "
+                "process has stopped (a killed process frees it at once on this host, "
+                "elsewhere when its lease runs out)")
         try:
             catch_up = CatchUp(RecordedRun.load(self.store, self.run_id))
         except BaseException:
@@ -307,10 +350,17 @@ class RunRecorder(RunCore):
                 self.flush()
         finally:
             self._ended = True
+            self._let_go()
             frame_var.reset(frame_tok)
             run_var.reset(run_tok)
         if late is not None:  # the code returned, but the mode found the run wanting
             raise late
+
+    def _let_go(self) -> None:
+        """This recorder no longer carries the run on (its end, written, released the
+        lease in the store)."""
+        self.writer.let_go(self.run_id)
+        deactivate(self._holder)
 
     def __enter__(self) -> RunRecorder:
         self._start()
@@ -372,6 +422,7 @@ class RunRecorder(RunCore):
             model, messages, response=response, input_tokens=input_tokens,
             output_tokens=output_tokens, provider_cost=cost_usd, provider=provider,
             duration_ms=duration_ms, error=error, prices=self._prices)
+        body["reported"] = True
         # An event's time is when the step started: a call reported after it finished
         # (with its duration) started that long before now.
         start = self._clock() - int(duration_ms * 1e6) if duration_ms is not None else None

@@ -3,7 +3,10 @@ it, or the recorded error raised again."""
 
 from __future__ import annotations
 
+import collections.abc
+import contextlib
 import sys
+import typing
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -18,8 +21,22 @@ _ADAPTERS: dict[Any, TypeAdapter[Any] | None] = {}
 _PLAIN = (None, Any, dict, list, str, int, float, bool, object)
 
 
-def _adapter(annotation: Any) -> TypeAdapter[Any] | None:
+def _plain(annotation: Any) -> bool:
+    """JSON as recorded already is such a value (``dict[str, Any]``, ``list[str]``...):
+    validating it would change nothing and cost a walk over it."""
     if annotation in _PLAIN:
+        return True
+    origin = typing.get_origin(annotation)
+    if origin in (dict, list, collections.abc.Mapping, collections.abc.Sequence):
+        return all(_plain(arg) for arg in typing.get_args(annotation))
+    return False
+
+
+def _adapter(annotation: Any) -> TypeAdapter[Any] | None:
+    try:
+        if _plain(annotation):
+            return None
+    except TypeError:  # an unhashable annotation
         return None
     try:
         found = _ADAPTERS.get(annotation, False)
@@ -66,9 +83,17 @@ def rebuild_error(info: ErrorInfo) -> BaseException:
     if isinstance(owner, type) and issubclass(owner, Exception):
         try:
             exc = owner(info.message)
-        except Exception:
-            exc = None
+        except Exception:  # a constructor that wants more: the instance, with its message
+            try:
+                exc = owner.__new__(owner)
+                exc.args = (info.message,)
+                str(exc)  # a __str__ that needs what __init__ would have set falls back
+            except Exception:
+                exc = None
     if exc is None:
         exc = ReplayedError(info.type, info.message)
+    for key, value in (info.attributes or {}).items():
+        with contextlib.suppress(AttributeError, TypeError):  # read-only: leave it as built
+            setattr(exc, key, value)
     exc._agentlab_error_info = info.model_dump()  # type: ignore[attr-defined]
     return exc

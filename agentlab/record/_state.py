@@ -9,7 +9,7 @@ checkpoint of a large state proportional to what changed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from typing import Any
 
 from agentlab.identity import Redactor, default_redactor
@@ -184,15 +184,29 @@ class RunState(MutableMapping[str, Any]):
                 self._renamed[key] = name
             taken.add(name)
 
-    def _restore(self, values: Mapping[str, Any]) -> None:
-        """Take up a resumed run's last checkpointed state without recording a change."""
+    def _absorb(self, values: Mapping[str, Any], deletes: Iterable[str]) -> None:
+        """Take on state the record already holds (what a served tool wrote, while a resumed
+        run catches up) without recording a change."""
         enc = TreeEncoder()
-        self._data = dict(values)
-        for key, value in self._data.items():
+        for key in deletes:
+            self._data.pop(key, None)
+            self._refs.pop(key, None)
+        for key, value in values.items():
+            self._data[key] = value
             data, _ = canonical(value)
             ref = enc.encode(value, data)
             self._refs[key] = (None, loads(data)) if ref[0] is None else ref
-        self.root = enc.map_from_refs(self._refs) if self._refs else None
+        self._known.update(enc.blobs)
+        self.root = enc.map_from_refs(self._recorded_refs()) if self._refs else None
+
+    def _write_served(self, values: Mapping[str, Any], deletes: Iterable[str],
+                      recorded: bool) -> None:
+        """Apply what a tool served from the record wrote to the state when it ran: taken
+        on silently when the record already holds it, else recorded as a checkpoint."""
+        if recorded:
+            self._absorb(values, deletes)
+        else:
+            self._set(dict(values), tuple(k for k in deletes if k in self._data))
 
 
 def _escape(key: str) -> str:

@@ -42,7 +42,8 @@ class step:
         if run is None:
             return self
         self._parent = run._parent_id()
-        self._frame = Frame(run._new_id())
+        outer = frame_var.get()
+        self._frame = Frame(run._new_id(), inside_tool=outer is not None and outer.inside_tool)
         self._token = frame_var.set(self._frame)
         self._t0 = run._clock()
         return self

@@ -24,7 +24,8 @@ from collections.abc import Iterable, Sequence
 
 from agentlab.errors import AgentlabError, RecordingError, StoreBusyError
 from agentlab.identity import Redactor, default_redactor, scrubbed_logger
-from agentlab.model import canonical_body, loads, new_id
+from agentlab.model import canonical_body, loads, new_id, now_ns
+from agentlab.record._lease import LEASE_S, lease_until
 from agentlab.store import Appended, PendingEvent, RunStore
 
 __all__ = ["BackgroundWriter", "writer_for"]
@@ -78,6 +79,10 @@ class BackgroundWriter:
         # it next sees every earlier event either committed or still queued.
         self._lock = threading.Lock()
         self._wake = threading.Event()
+        self._leases: dict[str, str] = {}
+        """Runs this process carries on, and their holders: leased as they start, renewed
+        while they run."""
+        self._renewed = time.monotonic()
         self._stopped = False
         self._forked = False  # set in a forked child: this writer belongs to the parent
         self._thread = threading.Thread(target=self._loop, name="agentlab-writer", daemon=True)
@@ -126,12 +131,39 @@ class BackgroundWriter:
             batch.append(ev)
         return batch
 
+    def hold(self, run_id: str, holder: str) -> None:
+        """Lease ``run_id`` to ``holder`` when its start is written, and renew it."""
+        self._leases[run_id] = holder
+
+    def let_go(self, run_id: str) -> None:
+        self._leases.pop(run_id, None)
+
+    def _starts(self, batch: Sequence[PendingEvent]) -> dict[str, tuple[str, int]] | None:
+        leases = self._leases
+        if not leases:
+            return None
+        found = {ev.run_id: (leases[ev.run_id], lease_until(now_ns() // 1000))
+                 for ev in batch if ev.kind == "run_started" and ev.run_id in leases}
+        return found or None
+
+    def _renew(self) -> None:
+        """Push the leases of the runs this process carries on forward (a third of the
+        lease's length before they would run out)."""
+        if not self._leases or time.monotonic() - self._renewed < LEASE_S / 3:
+            return
+        self._renewed = time.monotonic()
+        try:
+            self.store.renew_runs(list(self._leases.items()), lease_until(now_ns() // 1000))
+        except Exception as exc:  # the next renewal tries again, well before expiry
+            log.warning("agentlab writer: run leases not renewed (%s); retrying", exc)
+
     def _commit(self, batch: Sequence[PendingEvent], *, acks: bool = True) -> list[Appended]:
         """Append a batch; on an error that is not transient, commit run by run and set
         the refused runs aside (see the module docstring). Secrets are scrubbed first."""
         batch = redact_events(batch, default_redactor())
+        starts = self._starts(batch)
         try:
-            return self.store.append(batch, trusted=True, acks=acks)
+            return self.store.append(batch, trusted=True, acks=acks, leases=starts)
         except Exception as exc:
             if _transient(exc):
                 raise
@@ -143,7 +175,7 @@ class BackgroundWriter:
             if run_id in self.failed:
                 continue
             try:
-                out.extend(self.store.append(evs, trusted=True))
+                out.extend(self.store.append(evs, trusted=True, leases=starts))
             except Exception as exc:
                 if _transient(exc):
                     raise
@@ -198,6 +230,7 @@ class BackgroundWriter:
         while not self._stopped:
             self._wake.wait(self.interval_s)
             self._wake.clear()
+            self._renew()
             while self._queue and not self._stopped:
                 with self._lock:
                     batch = self._take(self.batch_size)

@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentlab.approval import Policy
 from agentlab.errors import RecoveryError, ReplayDivergence, RunNotFoundError
 from agentlab.identity import SecretSource
 from agentlab.model import LLMCallEvent, RunSummary, ToolCallEvent, canonical
@@ -150,6 +151,7 @@ def counterfactuals(
     agent: AgentRef = None,
     stubs: Mapping[str, Callable[..., Any]] | None = None,
     secrets: Mapping[str, SecretSource] | None = None,
+    policy: Policy | None = None,
     budget: Budget = DEFAULT_BUDGET,
     progress: Callable[[int, int], None] | None = None,
 ) -> CounterfactualReport:
@@ -165,6 +167,10 @@ def counterfactuals(
     t0 = time.perf_counter()
     db = store_for(store)
     failed = RecordedRun.load(db, run_id)
+    if agent is None and (failed.started.code is None or not failed.started.code.entry):
+        raise RecoveryError(
+            f"run {failed.run_id} records no entry point, so it cannot be forked: name its "
+            "code with agent='module:function'")
     if failed.summary.success is True:
         raise RecoveryError(f"run {failed.run_id} succeeded: counterfactuals explain a failed "
                             "run")
@@ -179,6 +185,10 @@ def counterfactuals(
     report = CounterfactualReport(failed.run_id, sib_id)
     plan: list[tuple[RecordedCall, Any, str]] = []
     for rc in failed.calls:
+        if isinstance(rc.event, LLMCallEvent) and rc.event.reported:
+            report.skipped.append((rc.seq, "a model call reported after the fact cannot be "
+                                           "answered differently"))
+            continue
         if rc.seq in given:
             plan.append((rc, given[rc.seq], "given"))
             continue
@@ -197,7 +207,7 @@ def counterfactuals(
             report.skipped.extend((r.seq, "budget exhausted") for r, _, _ in plan[i:])
             break
         report.trials.append(_try(db, failed, rc, value, source, evaluate, agent, stubs,
-                                  secrets))
+                                  secrets, policy))
         if progress is not None:
             progress(i + 1, len(plan))
     report.seconds = time.perf_counter() - t0
@@ -207,15 +217,18 @@ def counterfactuals(
 def _try(db: RunStore, failed: RecordedRun, rc: RecordedCall, value: Any, source: str,
          evaluate: Callable[[RunStore, str], bool] | None, agent: AgentRef,
          stubs: Mapping[str, Callable[..., Any]] | None,
-         secrets: Mapping[str, SecretSource] | None) -> Trial:
+         secrets: Mapping[str, SecretSource] | None, policy: Policy | None) -> Trial:
     try:
         result = fork(db, failed.run_id, at=rc.seq, result=value, agent=agent, stubs=stubs,
-                      secrets=secrets)
+                      secrets=secrets, policy=policy)
     except ReplayDivergence as stop:
         partial = stop.result
         return Trial(rc.seq, rc.kind, rc.name, source,
                      partial.run_id if partial is not None else None, None, False,
                      f"inconclusive: {stop.why or stop}")
+    except RecoveryError as exc:  # e.g. a side effect that needs a human, a missing policy
+        return Trial(rc.seq, rc.kind, rc.name, source, None, None, False,
+                     f"inconclusive: {exc}")
     success = (evaluate(db, result.run_id) if evaluate is not None
                else result.outcome.success is True)
     return Trial(rc.seq, rc.kind, rc.name, source, result.run_id, success,

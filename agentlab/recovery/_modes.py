@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from agentlab.errors import ReplayDivergence
-from agentlab.model import LLMCallEvent
+from agentlab.model import LLMCallEvent, ToolCallEvent
 from agentlab.record import (
     LIVE_PLAN,
     ModelCall,
@@ -97,43 +97,68 @@ class ReplayMode:
         self.pos = 0
         self.divergences: list[Divergence] = []
         self.counts = {"served": 0, "live": 0, "stub": 0, "edited": 0}
+        self.notes: list[str] = []
+        self.stopped: ReplayDivergence | None = None
+        """The divergence that stopped the replay: raised again at every later call and at
+        the end, even if the agent caught it."""
+        self.shape: list[tuple[str, ...]] = []
+        """The steps and checkpoints the code emitted, to compare with the record's."""
+        self._replaced: list[int] = []
+        """Recorded calls passed over because the same tool was called with other arguments
+        in their place; a later identical call still finds them."""
         self._progress = progress
         self._checkpoints = 0
         self._applying = False
-        self.notes: list[str] = []
         self._edited_keys: set[str] = set()
-        self.stopped: ReplayDivergence | None = None
-        """The divergence that stopped the replay (kept even if the agent caught it)."""
 
     # -- the CallMode protocol ----------------------------------------------------------------
 
     def plan_tool(self, call: ToolCall) -> Plan:
+        if self.stopped is not None:
+            raise self.stopped
+        spec = call.spec
+        if call.nested:  # inside a tool that runs live (or a stub): the tool's own doing
+            return self._nested(call.name, spec.side_effect, spec.stub,
+                                lambda: describe_call("tool_call", call.name, call.arguments))
         sig = tool_signature(call.name, call.arguments)
-        actual = describe_call("tool_call", call.name, call.arguments)
-        return self._plan(sig, actual, call.spec.side_effect, call.name, call.spec.stub)
+        return self._plan(sig, lambda: describe_call("tool_call", call.name, call.arguments),
+                          "tool_call", spec.side_effect, call.name, spec.stub)
 
     def plan_model(self, call: ModelCall) -> Plan:
+        if self.stopped is not None:
+            raise self.stopped
+
+        def actual() -> dict[str, Any]:
+            return describe_call("llm_call", call.model,
+                                 {"messages": call.messages, **call.parameters})
+
+        if call.nested:
+            return self._nested(call.model, False, None, actual)
         sig = model_signature(call.model, call.messages, call.parameters)
-        actual = describe_call("llm_call", call.model,
-                               {"messages": call.messages, **call.parameters})
-        return self._plan(sig, actual, False, call.model, None)
+        return self._plan(sig, actual, "llm_call", False, call.model, None)
 
     def model_noted(self, call: ModelCall) -> None:
         # The agent asked the model itself (run.llm_call): compared, never served.
+        if self.stopped is not None:
+            raise self.stopped
         sig = model_signature(call.model, call.messages, None)
         at = self._find(lambda rc: isinstance(rc.event, LLMCallEvent) and model_signature(
             rc.event.model, rc.event.messages, None) == sig)
-        actual = describe_call("llm_call", call.model, {"messages": call.messages})
-        if at == self.pos:
-            self._advance(at)
+        if at is not None:
+            self._take(at)
             return
+        actual = describe_call("llm_call", call.model, {"messages": call.messages})
         if self._strict_now():
             self._stop(actual, "another model request than the recorded one")
-        self._skip_to(at)
         self._note(self.pos, actual, "noted")
 
     def recorded_as(self, kind: str, body: dict[str, Any]) -> str | None:
-        if kind == "checkpoint":
+        if body.get("in_tool"):
+            return None
+        if kind == "step":
+            self.shape.append(("step", str(body.get("name")), str(body.get("status", "ok"))))
+        elif kind == "checkpoint":
+            self.shape.append(("checkpoint", str(body.get("root"))))
             self._checkpoints += 1
             if self._applying:
                 self._applying = False
@@ -146,8 +171,6 @@ class ReplayMode:
                     "(or after) the checkpoint that writes it")
                 self._edited_keys -= rewritten
         return None
-
-
 
     def state_edits(self) -> Mapping[str, Any] | None:
         """Asked after each checkpoint: the state paths a fork sets now, once."""
@@ -165,7 +188,14 @@ class ReplayMode:
             {"kind": "state", "name": "set", "arguments": dict(f.state)}, "edited"))
         return f.state
 
+    def served_state(self, event: ToolCallEvent | LLMCallEvent
+                     ) -> tuple[dict[str, Any], list[str], bool] | None:
+        written = self.recorded.state_written_in(event)
+        return None if written is None else (*written, False)
+
     def finish(self, error: BaseException | None) -> None:
+        if self.stopped is not None and error is not self.stopped:
+            raise self.stopped
         if error is not None:
             return
         if self.fork is not None and not self.forked:
@@ -173,11 +203,16 @@ class ReplayMode:
                                    f"(seq {self.fork.seq})")
         missing = self.calls[self.pos:]
         if missing and self._strict_now():
-            first = missing[0]
-            raise self._divergence(first, None, "the code ended without making this call")
+            raise self._divergence(missing[0], None, "the code ended without making this call")
         for rc in missing:
             self.divergences.append(Divergence(rc.seq, rc.describe(), None, "missing"))
         self.pos = len(self.calls)
+
+    @property
+    def shape_matches(self) -> bool:
+        """The code emitted the record's steps (names, statuses) and checkpoints (state
+        roots), in order."""
+        return self.shape == self.recorded.shape()
 
     # -- planning -----------------------------------------------------------------------------
 
@@ -185,50 +220,73 @@ class ReplayMode:
         return self.strategy == "strict" or not self.forked
 
     def _find(self, same: Callable[[RecordedCall], bool]) -> int | None:
-        """Where the next recorded call that ``same`` accepts is: the current position under
-        a strict comparison, anywhere ahead after a fix."""
+        """Where the recorded call that ``same`` accepts is: the current position under a
+        strict comparison; after a fix also a call passed over as replaced, or one ahead."""
         if self.pos < len(self.calls) and same(self.calls[self.pos]):
             return self.pos
         if self._strict_now():
             return None
+        for at in self._replaced:
+            if same(self.calls[at]):
+                return at
         return next((i for i in range(self.pos + 1, len(self.calls)) if same(self.calls[i])),
                     None)
 
-    def _plan(self, sig: bytes, actual: dict[str, Any], side_effect: bool, name: str,
-              own_stub: Callable[..., Any] | None) -> Plan:
+    def _take(self, at: int) -> None:
+        """Serve the recorded call at ``at``; calls passed over to reach it are missing."""
+        if at in self._replaced:
+            self._replaced.remove(at)
+            return
+        for rc in self.calls[self.pos:at]:
+            self.divergences.append(Divergence(rc.seq, rc.describe(), None, "missing"))
+        self.pos = at + 1
+        if self._progress is not None:
+            self._progress(self.pos, len(self.calls))
+
+    def _plan(self, sig: bytes, actual: Callable[[], dict[str, Any]], kind: str,
+              side_effect: bool, name: str, own_stub: Callable[..., Any] | None) -> Plan:
         f = self.fork
         if f is not None and not self.forked and f.state is None and self.pos < len(self.calls) \
                 and self.calls[self.pos].seq == f.seq:
             rc = self.calls[self.pos]
             if rc.signature != sig:
-                raise self._divergence(rc, actual, "the code does not reach the fork point")
+                raise self._divergence(rc, actual(), "the code does not reach the fork point")
             self.forked = True
-            self._advance(self.pos)
+            self._take(self.pos)
             self.counts["edited"] += 1
             self.divergences.append(Divergence(rc.seq, rc.describe(),
-                                               {**actual, "value": f.value}, "edited"))
+                                               {**actual(), "value": f.value}, "edited"))
             return Plan(Serve(rc.event, f.value, "edit"), "recorded", rc.event)
         at = self._find(lambda rc: rc.signature == sig)
         if at is not None:
-            self._skip_to(at)
             rc = self.calls[at]
-            self._advance(at)
+            self._take(at)
             self.counts["served"] += 1
             return Plan(Serve(rc.event), "recorded", rc.event)
         if self._strict_now():
-            self._stop(actual, "another call than the recorded one")
-        return self._diverged(actual, side_effect, name, own_stub)
-
-    def _diverged(self, actual: dict[str, Any], side_effect: bool, name: str,
-                  own_stub: Callable[..., Any] | None) -> Plan:
-        """A call the record does not hold, after a fix or past a fork point."""
+            self._stop(actual(), "another call than the recorded one")
         expected = self.calls[self.pos] if self.pos < len(self.calls) else None
-        plan = self._handle(expected, actual, side_effect, name, own_stub)
-        if expected is not None and expected.name == name and expected.kind == actual["kind"]:
+        plan = self._handle(expected, actual(), side_effect, name, own_stub)
+        if expected is not None and (expected.kind, expected.name) == (kind, name):
             # The same tool (or model) with other arguments: it takes the recorded call's
-            # place, which is then not missing.
-            self._advance(self.pos)
+            # place, which is then not missing (unless a later call is identical to it).
+            self._replaced.append(self.pos)
+            self.pos += 1
         return plan
+
+    def _nested(self, name: str, side_effect: bool, own_stub: Callable[..., Any] | None,
+                actual: Callable[[], dict[str, Any]]) -> Plan:
+        """A call made inside a tool that runs live or is stubbed: not in the agent's
+        record. A read runs (its tool does); a side effect is stubbed or refused."""
+        if not side_effect:
+            return LIVE_PLAN
+        stub = self.stubs.get(name) or own_stub
+        if stub is not None:
+            return Plan(Stub(stub), "checked")
+        if self.allow_side_effects:
+            return LIVE_PLAN
+        raise self._divergence(None, actual(), "a side effect made inside a tool is never "
+                               "executed in a replay", hint=f"give {name} a stub")
 
     def _handle(self, expected: RecordedCall | None, actual: dict[str, Any], side_effect: bool,
                 name: str, own_stub: Callable[..., Any] | None) -> Plan:
@@ -264,20 +322,6 @@ class ReplayMode:
 
     # -- bookkeeping --------------------------------------------------------------------------
 
-    def _skip_to(self, at: int | None) -> None:
-        """Recorded calls passed over to reach ``at`` are missing from the new run."""
-        end = len(self.calls) if at is None else at
-        if at is None:
-            return
-        for rc in self.calls[self.pos:end]:
-            self.divergences.append(Divergence(rc.seq, rc.describe(), None, "missing"))
-        self.pos = end
-
-    def _advance(self, at: int) -> None:
-        self.pos = at + 1
-        if self._progress is not None:
-            self._progress(self.pos, len(self.calls))
-
     def _note(self, at: int, actual: dict[str, Any], handled: Handling) -> None:
         rc = self.calls[at] if at < len(self.calls) else None
         self.divergences.append(Divergence(rc.seq if rc else None,
@@ -299,4 +343,3 @@ class ReplayMode:
         if self.stopped is None:
             self.stopped = stop
         return stop
-

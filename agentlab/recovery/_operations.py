@@ -10,24 +10,32 @@ does live, is in docs/recovery.md.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from agentlab.approval import Approver
+from agentlab.approval import Approver, Policy
 from agentlab.errors import RecordingError, RecoveryError, ReplayDivergence
 from agentlab.identity import SecretSource
-from agentlab.model import CodeRef, diff_values
+from agentlab.model import (
+    Change,
+    CheckpointEvent,
+    CodeRef,
+    Event,
+    LLMCallEvent,
+    diff_values,
+)
 from agentlab.record import (
     Agent,
     RecordedRun,
     RunRecorder,
+    call_agent,
     code_ref,
     load_agent,
     record_run,
     store_for,
 )
 from agentlab.recovery._modes import ForkPoint, ReplayMode, Strategy
-from agentlab.recovery._result import Outcome, ReplayResult, ResumeResult, run_shape
+from agentlab.recovery._result import Outcome, ReplayResult, ResumeResult
 from agentlab.store import RunStore
 
 __all__ = ["AgentRef", "fork", "replay", "resume"]
@@ -37,7 +45,8 @@ AgentRef = Agent[..., Any] | Callable[..., Any] | str | None
 ``"module:function"``, or None for the entry point the run recorded."""
 
 _UNSET: Any = object()
-_GOVERNANCE = ("grants", "secrets", "policy", "approval_timeout", "prices")
+_CARRIED = ("grants", "secrets", "policy", "approval_timeout", "prices", "approver", "state")
+"""The run options an @agent declares that a recovery of its runs keeps."""
 
 
 class _Code:
@@ -47,7 +56,7 @@ class _Code:
         if isinstance(target, Agent):
             self.fn: Callable[..., Any] = target.fn
             self.ref: CodeRef = target.code
-            self.options = {k: v for k, v in target.options.items() if k in _GOVERNANCE}
+            self.options = {k: v for k, v in target.options.items() if k in _CARRIED}
         else:
             self.fn = target
             self.ref = code_ref(target, None)
@@ -66,16 +75,32 @@ def _code(agent: AgentRef, recorded: RecordedRun) -> _Code:
     return _Code(load_agent(agent) if isinstance(agent, str) else agent)
 
 
-def _governance(code: _Code, recorded: RecordedRun, approver: Approver | None,
-                secrets: Mapping[str, SecretSource] | None) -> dict[str, Any]:
-    """The run options that govern the new run: the agent's own (its grants and policy),
-    else the grants the recorded calls went through, as recorded."""
+def _governance(code: _Code, recorded: RecordedRun, *, approver: Approver | None,
+                secrets: Mapping[str, SecretSource] | None, policy: Policy | None,
+                acting: bool) -> dict[str, Any]:
+    """The run options that govern the new run: the agent's own (its grants, policy,
+    approver, initial state), then what is given here; grants default to those the run
+    was given (as it recorded them), else those its calls went through.
+
+    A run that had a policy is not recovered without one when the recovery may act
+    (``acting``: a call may be admitted live or checked for a stub): the policy is code,
+    so it must be given again (``policy=``, or through the run's @agent)."""
     options = dict(code.options)
-    options.setdefault("grants", recorded.grants_used())
+    gov = recorded.started.governance
+    if "grants" not in options:
+        options["grants"] = (gov.grants if gov is not None and gov.grants
+                             else recorded.grants_used())
     if secrets:
         options["secrets"] = {**dict(options.get("secrets") or {}), **secrets}
     if approver is not None:
         options["approver"] = approver
+    if policy is not None:
+        options["policy"] = policy
+    if acting and gov is not None and gov.policy is not None and options.get("policy") is None:
+        raise RecoveryError(
+            f"run {recorded.run_id} was governed by a policy (rules {', '.join(gov.policy)}), "
+            "and a policy is code: pass it again (policy=...), or recover the run through "
+            "its @agent, which declares it; nothing was run")
     return options
 
 
@@ -87,15 +112,19 @@ def _task_fields(recorded: RecordedRun) -> dict[str, Any]:
 
 def _run_code(run: RunRecorder, code: _Code, task_input: Any,
               kwargs: Mapping[str, Any] | None) -> BaseException | None:
-    """Run the agent's function inside ``run``; its own error is returned, not raised (it
-    is recorded, and the caller reports it)."""
+    """Run the agent's function inside ``run``. The agent's own error is returned, not
+    raised (it is recorded, and the result reports it); a recovery error (a divergence, a
+    side effect that needs a human) is raised, and so is a refusal to start or take up the
+    run (another process carries it on)."""
+    run.__enter__()
     try:
-        with run:
-            code.fn(task_input, **dict(kwargs or {}))
-    except ReplayDivergence:
-        raise
-    except Exception as exc:
+        call_agent(code.fn, task_input, kwargs)
+    except BaseException as exc:
+        run.__exit__(type(exc), exc, exc.__traceback__)
+        if isinstance(exc, RecoveryError) or not isinstance(exc, Exception):
+            raise
         return exc
+    run.__exit__(None, None, None)
     return None
 
 
@@ -104,19 +133,27 @@ def _load(store: RunStore | str | os.PathLike[str] | None, run_id: str) -> tuple
     return db, RecordedRun.load(db, run_id)
 
 
-def _result(db: RunStore, recorded: RecordedRun, run_id: str, code: _Code, mode: ReplayMode,
-            kind: str, error: BaseException | None, fork_seq: int | None) -> ReplayResult:
-    new = db.run(run_id)
+def _final_root(events: Sequence[Event]) -> str | None:
+    return next((e.root for e in reversed(events) if isinstance(e, CheckpointEvent)), None)
+
+
+def _result(db: RunStore, recorded: RecordedRun, run: RunRecorder, code: _Code,
+            mode: ReplayMode, kind: str, error: BaseException | None,
+            fork_seq: int | None) -> ReplayResult:
+    new = db.run(run.run_id, exact=True)
     before = recorded.summary
+    # Strict mode matched every call as it served it; the steps and checkpoints the code
+    # emitted were kept as it went: nothing is read back.
     identical = (mode.strategy == "strict" and error is None and not mode.divergences
-                 and run_shape(db.events(run_id)) == run_shape(recorded.events)
-                 and Outcome.of(new) == Outcome.of(before))
-    # The state at the end: only for a run that reached its end (a stopped one is partial).
-    changes = ([] if isinstance(error, ReplayDivergence)
-               else diff_values(db.state_at(before.run_id), db.state_at(run_id)))
+                 and mode.shape_matches and Outcome.of(new) == Outcome.of(before))
+    # The state at the end: only for a run that reached its end (a stopped one is partial),
+    # and only read when the final states differ.
+    changes: list[Change] = []
+    if not isinstance(error, ReplayDivergence) and run.state.root != _final_root(recorded.events):
+        changes = diff_values(db.state_at(before.run_id), db.state_at(run.run_id))
     return ReplayResult(
         kind="fork" if kind == "fork" else "replay", mode=mode.strategy,
-        original_run_id=before.run_id, run_id=run_id, entry=code.ref.entry,
+        original_run_id=before.run_id, run_id=run.run_id, entry=code.ref.entry,
         version=code.ref.version, original=Outcome.of(before), outcome=Outcome.of(new),
         divergences=list(mode.divergences), counts=dict(mode.counts), state_diff=changes,
         identical=identical, error=None if error is None else f"{type(error).__name__}: {error}",
@@ -125,25 +162,27 @@ def _result(db: RunStore, recorded: RecordedRun, run_id: str, code: _Code, mode:
 
 def _replay_run(db: RunStore, recorded: RecordedRun, code: _Code, mode: ReplayMode, *,
                 kind: str, fork_seq: int | None, approver: Approver | None,
-                secrets: Mapping[str, SecretSource] | None,
+                secrets: Mapping[str, SecretSource] | None, policy: Policy | None,
                 kwargs: Mapping[str, Any] | None) -> ReplayResult:
     fields = _task_fields(recorded)
     task_input = fields.pop("task_input")
+    acting = mode.strategy == "after_fix"
     run = record_run(
         recorded.started.workflow, agent=recorded.summary.agent_name,
         agent_version=code.ref.version or recorded.started.agent_version, store=db,
         task_input=task_input, parent_run_id=recorded.run_id, fork_seq=fork_seq,
         code=code.ref, run_kind="fork" if kind == "fork" else "replay",
         replay_mode=mode.strategy, mode=mode,
-        **fields, **_governance(code, recorded, approver, secrets))
+        **fields, **_governance(code, recorded, approver=approver, secrets=secrets,
+                                policy=policy, acting=acting))
     try:
         error = _run_code(run, code, task_input, kwargs)
         if mode.stopped is not None:  # the agent caught the divergence and went on
             raise mode.stopped
     except ReplayDivergence as stop:
-        stop.result = _result(db, recorded, run.run_id, code, mode, kind, stop, fork_seq)
+        stop.result = _result(db, recorded, run, code, mode, kind, stop, fork_seq)
         raise
-    return _result(db, recorded, run.run_id, code, mode, kind, error, fork_seq)
+    return _result(db, recorded, run, code, mode, kind, error, fork_seq)
 
 
 def replay(
@@ -156,6 +195,7 @@ def replay(
     stubs: Mapping[str, Callable[..., Any]] | None = None,
     approver: Approver | None = None,
     secrets: Mapping[str, SecretSource] | None = None,
+    policy: Policy | None = None,
     kwargs: Mapping[str, Any] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> ReplayResult:
@@ -169,6 +209,8 @@ def replay(
     ``live_reads=True``, a side effect the record lacks is answered by a stub (``stubs``, or
     the tool's own ``stub=``) and never executed; otherwise the replay stops with the
     divergence. The result holds every divergence, both outcomes and the state diff.
+    The new run is governed as the agent declares (its grants, policy, approver); a run
+    that had a policy needs one (``policy=``) to be replayed after a fix.
 
     >>> result = replay(store, bad_run, agent="agentlab.demo:triage_fixed",
     ...                 mode="after_fix", live_reads=True)              # doctest: +SKIP
@@ -183,7 +225,7 @@ def replay(
     replay_mode = ReplayMode(recorded, strategy=strategy, live_reads=live_reads, stubs=stubs,
                              progress=progress)
     return _replay_run(db, recorded, code, replay_mode, kind="replay", fork_seq=None,
-                       approver=approver, secrets=secrets, kwargs=kwargs)
+                       approver=approver, secrets=secrets, policy=policy, kwargs=kwargs)
 
 
 def fork(
@@ -199,6 +241,7 @@ def fork(
     allow_side_effects: bool = False,
     approver: Approver | None = None,
     secrets: Mapping[str, SecretSource] | None = None,
+    policy: Policy | None = None,
     kwargs: Mapping[str, Any] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> ReplayResult:
@@ -219,16 +262,22 @@ def fork(
     if state is not None:
         point = ForkPoint(at, state=dict(state), checkpoint=_checkpoint_ordinal(recorded, at))
     else:
-        if not any(c.seq == at for c in recorded.calls):
+        at_call = next((c for c in recorded.calls if c.seq == at), None)
+        if at_call is None:
             seqs = ", ".join(str(c.seq) for c in recorded.calls[:40])
             raise RecoveryError(f"seq {at} of run {recorded.run_id} is not one of its calls; "
                                 f"a result can be edited at a call: {seqs}")
+        if isinstance(at_call.event, LLMCallEvent) and at_call.event.reported:
+            raise RecoveryError(
+                f"the model call at seq {at} was reported after the agent made it itself "
+                "(run.llm_call), so a fork cannot answer it with another response; make the "
+                "call through an @agentlab.llm function to fork at it")
         point = ForkPoint(at, value=result, has_value=True)
     fork_mode = ReplayMode(recorded, strategy="after_fix", live_reads=live_reads, stubs=stubs,
                            allow_side_effects=allow_side_effects, fork=point,
                            progress=progress)
     return _replay_run(db, recorded, code, fork_mode, kind="fork", fork_seq=at,
-                       approver=approver, secrets=secrets, kwargs=kwargs)
+                       approver=approver, secrets=secrets, policy=policy, kwargs=kwargs)
 
 
 def _checkpoint_ordinal(recorded: RecordedRun, at: int) -> int:
@@ -246,6 +295,7 @@ def resume(
     agent: AgentRef = None,
     approver: Approver | None = None,
     secrets: Mapping[str, SecretSource] | None = None,
+    policy: Policy | None = None,
     kwargs: Mapping[str, Any] | None = None,
 ) -> ResumeResult:
     """Continue an interrupted run (a crash, a pending approval, an error) with the code
@@ -254,7 +304,9 @@ def resume(
     The code catches up with the record (nothing recorded is executed or written again),
     then goes on live; a side effect interrupted between its intent and its result is
     reconciled by the tool's ``reconcile`` hook or stops the resume for a human
-    (:class:`~agentlab.errors.ResumeBlockedError`).
+    (:class:`~agentlab.errors.ResumeBlockedError`, raised). A run that had a policy is
+    resumed only with it (``policy=``, or the run's @agent). The agent's own error, if the
+    resumed run ends in one, is in the result.
     """
     db, recorded = _load(store, run_id)
     if recorded.summary.status in ("succeeded", "failed"):
@@ -267,7 +319,8 @@ def resume(
         recorded.started.workflow, agent=recorded.summary.agent_name,
         agent_version=recorded.started.agent_version, store=db, task_input=task_input,
         run_id=recorded.run_id, resume=True, code=recorded.started.code,
-        **fields, **_governance(code, recorded, approver, secrets))
+        **fields, **_governance(code, recorded, approver=approver, secrets=secrets,
+                                policy=policy, acting=True))
     error = _run_code(run, code, task_input, kwargs)
     caught_up = getattr(run.mode, "served", 0)
     return ResumeResult(recorded.run_id, recorded.summary.last_seq, caught_up,

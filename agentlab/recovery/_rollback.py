@@ -23,15 +23,17 @@ from datetime import timedelta
 from typing import Any, Literal
 
 from agentlab.approval import DEFAULT_TIMEOUT, Approver, Policy
-from agentlab.errors import ToolDeniedError
+from agentlab.errors import RecoveryError, ToolDeniedError
 from agentlab.identity import SecretSource, render_scope
 from agentlab.model import ActionStatus, RunSummary, ToolCallEvent
 from agentlab.record import (
+    Agent,
     Compensation,
     RecordedRun,
     RunRecorder,
     ToolSpec,
     current_run,
+    load_agent,
     record_run,
     step,
     store_for,
@@ -177,10 +179,12 @@ def _undo_all(recorded: RecordedRun, actions: list[ActionStatus],
             continue
         call = calls[action.result_seq or -1]
         comp = comps[action.tool]
-        undo_spec = _undo_spec(action, call, comp)
         try:
+            undo_spec = _undo_spec(action, call, comp)
             run._call_undo(undo_spec, lambda arguments, result, _f=comp.fn: _f(arguments, result),
                            (action.arguments, call.result), call.seq)
+        except RecoveryError:  # an interrupted undo that needs a human: stop, say so
+            raise
         except ToolDeniedError as exc:
             undos.append(Undo(call.seq, action.tool, action.idempotency_key, "refused",
                               f"{exc.denial.code}: {exc.denial.reason}"))
@@ -209,18 +213,23 @@ def rollback(
 
     ``tools`` are the run's tools (their ``compensate=`` is used); ``compensations`` maps a
     tool name to its undo, overriding. The undo calls run under ``grants`` (default: the
-    grants the original calls went through), ``policy`` and ``approver``, like any call.
+    grants the original run was given), ``policy`` (default: the run's @agent's; a run that
+    had a policy is not rolled back without one) and ``approver``, like any call.
 
     Calling it again is safe: an interrupted rollback is resumed (nothing it undid is
-    undone again); after one that left something not undone (no compensation, a refusal, a
-    failure), a new attempt undoes only what is left; after a complete one, nothing runs.
+    undone again, and an undo interrupted mid-way is reconciled or stops for a human with
+    ResumeBlockedError); after one that left something not undone (no compensation, a
+    refusal, a failure), a new attempt undoes only what is left; after a complete one,
+    nothing runs.
     """
     db = store_for(store)
     recorded = RecordedRun.load(db, run_id)
     attempts = sorted(db.runs(RunFilter(parent_run_id=recorded.run_id, run_kind="rollback")),
                       key=lambda r: (r.started_at, r.run_id))
     actions = sorted(db.actions(recorded.run_id), key=lambda a: a.intent_seq, reverse=True)
-    running = next((r for r in attempts if r.status == "running"), None)
+    # An attempt that was interrupted, or stopped on an undo that needs a human, is taken
+    # up again rather than started afresh: what it began is reconciled, never repeated.
+    running = next((r for r in attempts if r.status in ("running", "errored")), None)
     done = _undone(db, [r for r in attempts if r is not running])
     comps = _compensations(tools, compensations)
     outcomes = [_without_undo(a, comps, done) for a in actions]
@@ -231,6 +240,12 @@ def rollback(
                               Outcome.of(attempts[-1]), False)
     rb_id = running.run_id if running is not None else rollback_run_id(recorded.run_id,
                                                                         len(attempts) + 1)
+    policy = policy if policy is not None else _agent_policy(recorded)
+    gov = recorded.started.governance
+    if policy is None and gov is not None and gov.policy is not None:
+        raise RecoveryError(
+            f"run {recorded.run_id} was governed by a policy (rules {', '.join(gov.policy)}); "
+            "its undos are governed by it too: pass policy=... (nothing was undone)")
     undos: list[Undo] = []
     s = recorded.started
     run = record_run(
@@ -238,12 +253,30 @@ def rollback(
         task_input={"rollback_of": recorded.run_id}, task_id=s.task_id, owner=s.owner,
         team=s.team, phase="act", store=db, run_id=rb_id, resume=True,
         parent_run_id=recorded.run_id, run_kind="rollback", tags=s.tags,
-        grants=list(grants) if grants is not None else recorded.grants_used(),
+        grants=list(grants) if grants is not None else _granted(recorded),
         secrets=secrets, policy=policy, approver=approver, approval_timeout=approval_timeout)
     with run:
         _undo_all(recorded, actions, comps, done, undos)
     return RollbackResult(recorded.run_id, rb_id, undos, Outcome.of(db.run(rb_id)),
                           running is not None)
+
+
+def _granted(recorded: RecordedRun) -> list[str]:
+    gov = recorded.started.governance
+    return list(gov.grants) if gov is not None and gov.grants else recorded.grants_used()
+
+
+def _agent_policy(recorded: RecordedRun) -> Policy | None:
+    """The policy the run's @agent declares, when the run recorded an importable one."""
+    code = recorded.started.code
+    if code is None or not code.entry:
+        return None
+    try:
+        found = load_agent(code.entry)
+    except RecoveryError:
+        return None
+    policy = found.options.get("policy") if isinstance(found, Agent) else None
+    return policy if isinstance(policy, Policy) else None
 
 
 def _undone(db: RunStore, attempts: Iterable[RunSummary]) -> dict[int, str]:

@@ -132,13 +132,23 @@ class RunStore(abc.ABC):
     @abc.abstractmethod
     def append(
         self, events: Sequence[PendingEvent | tuple[Any, ...]], *, trusted: bool = False,
-        acks: bool = True,
+        acks: bool = True, leases: Mapping[str, tuple[str, int]] | None = None,
     ) -> list[Appended]:
-        """Append events (one or many runs) durably, all or nothing.
+        """Append events (one or many runs) durably, all or nothing. ``leases`` holds the
+        holder and lease expiry (µs) of runs the events start.
 
         ``trusted`` (agentlab's recorder only) promises bodies built by ``canonical_body``
         with precomputed stats, so small ones need not be parsed again.
         """
+
+    @abc.abstractmethod
+    def take_run(self, run_id: str, *, holder: str, until_us: int, was: str | None) -> bool:
+        """Give the run's lease to ``holder`` until ``until_us`` if it is still held by
+        ``was`` (compare-and-set): True when taken. A resume takes a run this way."""
+
+    @abc.abstractmethod
+    def renew_runs(self, leases: Sequence[tuple[str, str]], until_us: int) -> None:
+        """Extend the leases of ``(run_id, holder)`` pairs that the holder still holds."""
 
     @abc.abstractmethod
     def run(self, run_id: str, *, exact: bool = False) -> RunSummary:

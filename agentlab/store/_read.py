@@ -18,13 +18,13 @@ from agentlab.store._write import decode_blob
 
 __all__ = [
     "EVENT_ADAPTER",
+    "event_from_row",
     "fetch_blobs",
     "iter_event_rows",
     "resolve_run_id",
     "row_to_line",
     "select_runs",
     "summary_from_row",
-    "to_event",
     "us_to_dt",
 ]
 
@@ -109,6 +109,8 @@ def summary_from_row(row: Row[Any] | Mapping[str, Any]) -> RunSummary:
         parent_run_id=m["parent_run_id"],
         fork_seq=m["fork_seq"],
         run_kind=m["run_kind"],
+        holder=m["holder"],
+        held_until=us_to_dt(m["held_until_us"]) if m["held_until_us"] is not None else None,
     )
 
 
@@ -150,16 +152,13 @@ def row_to_line(row: Row[Any]) -> EventLine:
     )
 
 
-def to_event(line: EventLine, reader: TreeReader) -> Event:
-    """A typed event with its blob-stored payloads resolved."""
-    body = dict(line.body)
+def event_from_row(m: Any, body: dict[str, Any], reader: TreeReader) -> Event:
+    """A typed event from a stored row and its parsed body, payloads resolved."""
     refs: dict[str, str] = body.pop("$refs", {})
     for name, h in refs.items():
         body[name] = reader.value(h)
-    body.update(
-        id=line.id, run_id=line.run_id, seq=line.seq, parent_id=line.parent_id,
-        ts=us_to_dt(line.ts_us), hash=line.hash,
-    )
+    body.update(id=m["event_id"], run_id=m["run_id"], seq=m["seq"], parent_id=m["parent_id"],
+                ts=us_to_dt(m["ts_us"]), hash=m["hash"])
     return EVENT_ADAPTER.validate_python(body)
 
 

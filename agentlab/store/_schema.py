@@ -80,6 +80,8 @@ runs = Table(
     Column("parent_run_id", ID),
     Column("fork_seq", Integer),
     Column("run_kind", String(16)),
+    Column("holder", String(200)),
+    Column("held_until_us", BigInteger),
     Index("ix_agentlab_runs_workflow_started", "workflow", "started_us"),
     Index("ix_agentlab_runs_task", "task_id"),
     Index("ix_agentlab_runs_started", "started_us"),
@@ -214,9 +216,16 @@ def _stale_incidents(conn: Connection) -> None:
 def _recovery(conn: Connection) -> None:
     # Replays, forks and rollbacks are runs too, told apart by their kind (NULL: an
     # ordinary run), so listings show them and metrics leave them out.
+    # A run's lease: the recorder that holds it (host:pid:token) and until when, so that
+    # two processes never carry one run on at once (a resume takes a lease from a dead
+    # holder only).
     have = {c["name"] for c in inspect(conn).get_columns(runs.name)}
     if "run_kind" not in have:
         conn.exec_driver_sql(f"ALTER TABLE {runs.name} ADD COLUMN run_kind VARCHAR(16)")
+    if "holder" not in have:
+        conn.exec_driver_sql(f"ALTER TABLE {runs.name} ADD COLUMN holder VARCHAR(200)")
+    if "held_until_us" not in have:
+        conn.exec_driver_sql(f"ALTER TABLE {runs.name} ADD COLUMN held_until_us BIGINT")
     have_ix = {ix["name"] for ix in inspect(conn).get_indexes(runs.name)}
     if "ix_agentlab_runs_parent" not in have_ix:
         conn.exec_driver_sql(

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import Connection, inspect, select, text
+from sqlalchemy import Connection, inspect, select, text, update
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from sqlalchemy.exc import OperationalError
 
@@ -48,13 +48,13 @@ from agentlab.store._investigations import conclude_in, open_in, select_investig
 from agentlab.store._portable_io import existing_head, export_lines, read_sections
 from agentlab.store._read import (
     checkpoint_rows,
+    event_from_row,
     fetch_blobs,
     iter_event_rows,
     resolve_run_id,
     row_to_line,
     select_runs,
     summary_from_row,
-    to_event,
     us_to_dt,
 )
 from agentlab.store._schema import MIGRATIONS, grants, migrations, runs
@@ -177,19 +177,20 @@ class SqlStore(RunStore):
 
     def append(
         self, events: Sequence[PendingEvent | tuple[Any, ...]], *, trusted: bool = False,
-        acks: bool = True,
+        acks: bool = True, leases: Mapping[str, tuple[str, int]] | None = None,
     ) -> list[Appended]:
         """See RunStore.append. ``trusted`` is for agentlab's own recorder, whose bodies are
         canonical by construction: it skips re-parsing small bodies. ``acks=False`` returns
         nothing (the background writer does not need the acknowledgements)."""
         ready = prepare_all(events, self.max_payload_bytes, trusted=trusted)
         try:
-            return self._db.write(lambda conn: append_in(conn, ready, acks=acks), what="append")
+            return self._db.write(lambda conn: append_in(conn, ready, acks=acks, leases=leases),
+                                  what="append")
         except (DBIntegrityError, DuplicateEvent):
             # An event id is already stored (a batch retried after an uncertain commit):
             # append again, skipping what is there.
-            return self._db.write(lambda conn: append_in(conn, ready, dedupe=True, acks=acks),
-                                  what="append")
+            return self._db.write(lambda conn: append_in(conn, ready, dedupe=True, acks=acks,
+                                                         leases=leases), what="append")
 
     def atomic(self) -> AbstractContextManager[Connection]:
         return self._db.atomic()
@@ -203,6 +204,25 @@ class SqlStore(RunStore):
         """The full id for ``run_id`` given exactly or as a unique prefix."""
         with self._db.read() as conn:
             return resolve_run_id(conn, run_id)
+
+    def take_run(self, run_id: str, *, holder: str, until_us: int, was: str | None) -> bool:
+        def write(conn: Connection) -> bool:
+            owned = runs.c.holder.is_(None) if was is None else runs.c.holder == was
+            done = conn.execute(update(runs).where(runs.c.run_id == run_id, owned)
+                                .values(holder=holder, held_until_us=until_us))
+            return bool(done.rowcount == 1)
+        return self._db.write(write, what="take run")
+
+    def renew_runs(self, leases: Sequence[tuple[str, str]], until_us: int) -> None:
+        if not leases:
+            return
+
+        def write(conn: Connection) -> None:
+            for run_id, holder in leases:
+                conn.execute(update(runs).where(runs.c.run_id == run_id,
+                                                runs.c.holder == holder)
+                             .values(held_until_us=until_us))
+        self._db.write(write, what="renew leases")
 
     def run(self, run_id: str, *, exact: bool = False) -> RunSummary:
         with self._db.read() as conn:
@@ -227,10 +247,13 @@ class SqlStore(RunStore):
     def events(self, run_id: str, *, kinds: Iterable[str] | None = None) -> list[Event]:
         with self._db.read() as conn:
             rid = resolve_run_id(conn, run_id)
-            lines = [row_to_line(r) for r in iter_event_rows(conn, rid, kinds)]
+            rows = [(r._mapping, loads(r._mapping["body"]))
+                    for r in iter_event_rows(conn, rid, kinds)]
         reader = self.tree_reader()
-        reader.prefetch(h for ln in lines for h in (ln.body.get("$refs") or {}).values())
-        return [to_event(ln, reader) for ln in lines]
+        reader.prefetch(h for _, body in rows for h in (body.get("$refs") or {}).values())
+        # Straight from the row to the typed event: one validation per event (the
+        # portable line model is for exports).
+        return [event_from_row(m, body, reader) for m, body in rows]
 
     def raw_events(self, run_id: str) -> Iterator[EventLine]:
         with self._db.read() as conn:

@@ -180,7 +180,8 @@ def _existing_ids(conn: Connection, batch: Sequence[Prepared]) -> set[str]:
     return found
 
 
-def _run_row(body: Mapping[str, Any], ev: PendingEvent) -> dict[str, Any]:
+def _run_row(body: Mapping[str, Any], ev: PendingEvent,
+             lease: tuple[str, int] | None = None) -> dict[str, Any]:
     return {
         "run_id": ev.run_id,
         "workflow": body["workflow"],
@@ -209,6 +210,8 @@ def _run_row(body: Mapping[str, Any], ev: PendingEvent) -> dict[str, Any]:
         "parent_run_id": body.get("parent_run_id"),
         "fork_seq": body.get("fork_seq"),
         "run_kind": body.get("run_kind"),
+        "holder": lease[0] if lease is not None else None,
+        "held_until_us": lease[1] if lease is not None else None,
     }
 
 
@@ -239,12 +242,14 @@ def _insert_events(cur: Any, mark: str, rows: list[tuple[Any, ...]]) -> None:
 
 
 def append_in(
-    conn: Connection, batch: Iterable[Prepared], *, dedupe: bool = False, acks: bool = True
+    conn: Connection, batch: Iterable[Prepared], *, dedupe: bool = False, acks: bool = True,
+    leases: Mapping[str, tuple[str, int]] | None = None,
 ) -> list[Appended]:
     """Append prepared events inside the caller's write transaction.
 
     With ``dedupe`` events whose ids are already stored are skipped first (the retry
     after a primary-key conflict, so appends are idempotent without a lookup per batch).
+    ``leases`` gives the holder and lease expiry of runs the batch starts.
     """
     batch = list(batch)
     if not batch:
@@ -263,7 +268,7 @@ def append_in(
     # a durable record on a fast disk.
     cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        return _append_runs(conn, cur, sql, by_run, dedupe, acks)
+        return _append_runs(conn, cur, sql, by_run, dedupe, acks, leases or {})
     except conn.dialect.dbapi.IntegrityError as exc:  # type: ignore[union-attr]
         # An id or (run, seq) already stored: the caller appends again with ``dedupe``.
         raise DuplicateEvent(str(exc)) from exc
@@ -272,7 +277,8 @@ def append_in(
 
 
 def _append_runs(conn: Connection, cur: Any, sql: _Statements,
-                 by_run: dict[str, list[Prepared]], dedupe: bool, acks: bool) -> list[Appended]:
+                 by_run: dict[str, list[Prepared]], dedupe: bool, acks: bool,
+                 leases: Mapping[str, tuple[str, int]]) -> list[Appended]:
     out: list[Appended] = []
     event_rows: list[tuple[Any, ...]] = []
     checkpoint_rows: list[dict[str, Any]] = []
@@ -287,7 +293,8 @@ def _append_runs(conn: Connection, cur: Any, sql: _Statements,
                     f"run {run_id} does not exist and its first event is {first.kind!r}, "
                     "not 'run_started'; start runs with record_run(...)"
                 )
-            conn.execute(runs.insert().values(**_run_row(evs[0].body, first)))
+            conn.execute(runs.insert().values(**_run_row(evs[0].body, first,
+                                                         leases.get(run_id))))
             seq, prev = 0, GENESIS
         else:
             seq, prev = int(head[0]), str(head[1])
@@ -313,6 +320,8 @@ def _append_runs(conn: Connection, cur: Any, sql: _Statements,
                         "success": body.get("success"),
                         "score": body.get("score"),
                         "ended_us": ev.ts_us,
+                        "holder": None,  # an ended run is held by nobody
+                        "held_until_us": None,
                     }
                 elif kind == "phase":
                     phase = body["phase"]

@@ -226,17 +226,18 @@ def test_reject_is_an_override_and_refuses_the_call(store: SqlStore,
 
 def test_two_resumers_execute_an_approved_call_exactly_once(store: SqlStore,
                                                             world: dict[str, Any]) -> None:
+    """A second process (here: a thread with its own recorder) that tries to resume a run
+    another one is carrying on is refused at once, before it asks for anything: the
+    approved call runs exactly once, by the first."""
     run_id = "resume-race-1"
     body = canonical_body({"kind": "run_started", "workflow": "wf", "agent_name": "bot"})
     store.append([PendingEvent(run_id, new_id(), None, now_ns() // 1000, "run_started", body,
                                None, EventStats())])
-    barrier = threading.Barrier(2)
     outcomes: list[str] = []
 
     def resumer() -> None:
         try:
             with _run(store, al.announce, run_id=run_id, resume=True):
-                barrier.wait(timeout=10)
                 try:
                     world["create"]("SUP-1", {"title": "a"})
                     outcomes.append("ran")
@@ -245,22 +246,22 @@ def test_two_resumers_execute_an_approved_call_exactly_once(store: SqlStore,
         except Exception as exc:  # surfaces in the assertion below
             outcomes.append(repr(exc))
 
-    threads = [threading.Thread(target=contextvars.copy_context().run, args=(resumer,))
-               for _ in range(2)]
-    for t in threads:
-        t.start()
+    first = threading.Thread(target=contextvars.copy_context().run, args=(resumer,))
+    first.start()
     mgr = ApprovalManager(store)
     deadline = time.monotonic() + 10
     while not mgr.pending() and time.monotonic() < deadline:
         time.sleep(0.02)
     [req] = mgr.pending()
-    time.sleep(0.3)  # both resumers are waiting on the same request by now
+    with pytest.raises(al.RecordingError, match="being carried on by"):
+        with _run(store, al.announce, run_id=run_id, resume=True):
+            world["create"]("SUP-1", {"title": "a"})
     mgr.approve(req.id, by="ann")
-    for t in threads:
-        t.join(timeout=20)
-    assert sorted(outcomes) == ["consumed", "ran"], outcomes
+    first.join(timeout=20)
+    assert outcomes == ["ran"], outcomes
     assert len(world["ran"]) == 1
     assert len(store.approvals(run_id=run_id)) == 1
+    assert store.run(run_id).holder is None  # released when the run ended
 
 
 def test_a_decision_from_another_process_wakes_the_waiting_agent(

@@ -120,7 +120,8 @@ def _interrupt(store: SqlStore, at: str) -> str:
         assert time.monotonic() < deadline, "the agent never reached the kill point"
         time.sleep(0.01)
     run.flush()
-    run._ended = True  # the dead process records nothing more
+    run._ended = True  # the dead process records nothing more, and holds the run no longer
+    run._let_go()
     CRASH.pop("at", None)
     assert store.run(run.run_id).status == "running"
     return run.run_id
