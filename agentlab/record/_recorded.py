@@ -165,13 +165,13 @@ class RecordedRun:
         summary = store.run(run_id)  # a unique prefix names the run, as on the command line
         run_id = summary.run_id
         if verify:
-            report = store.verify(run_id)[0]
-            if not report.ok:
-                raise IntegrityError(
-                    f"run {run_id} fails verification at seq {report.first_bad_seq}: "
-                    f"{report.reason}; a record that does not check out is not replayed "
-                    "(see `agentlab verify`)")
-        events = store.events(run_id)
+            try:
+                events = store.verified_events(run_id)
+            except IntegrityError as exc:
+                raise IntegrityError(f"{exc}; a record that does not check out is not "
+                                     "replayed (see `agentlab verify`)") from None
+        else:
+            events = store.events(run_id)
         if not events or not isinstance(events[0], RunStartedEvent):
             raise IntegrityError(f"run {run_id} does not begin with run_started")
         calls = sorted(index_calls(store, events), key=lambda rc: (rc.event.ts, rc.event.seq))

@@ -33,18 +33,15 @@ def _plain(annotation: Any) -> bool:
 
 
 def _adapter(annotation: Any) -> TypeAdapter[Any] | None:
-    try:
-        if _plain(annotation):
-            return None
-    except TypeError:  # an unhashable annotation
-        return None
+    """The validator for values of ``annotation`` (None: serve the JSON as recorded),
+    made once per annotation."""
     try:
         found = _ADAPTERS.get(annotation, False)
     except TypeError:  # an unhashable annotation
         return None
     if found is False:
         try:
-            found = TypeAdapter(annotation)
+            found = None if _plain(annotation) else TypeAdapter(annotation)
         except Exception:  # not a type pydantic can build: serve the JSON as recorded
             found = None
         _ADAPTERS[annotation] = found

@@ -9,6 +9,7 @@ does live, is in docs/recovery.md.
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -175,6 +176,10 @@ def _replay_run(db: RunStore, recorded: RecordedRun, code: _Code, mode: ReplayMo
         replay_mode=mode.strategy, mode=mode,
         **fields, **_governance(code, recorded, approver=approver, secrets=secrets,
                                 policy=policy, acting=acting))
+    # The recorded run is a large, long-lived heap the collector would walk again and again
+    # while the replay allocates: set it aside for the replay's length (gc.freeze), and
+    # give it back after.
+    gc.freeze()
     try:
         error = _run_code(run, code, task_input, kwargs)
         if mode.stopped is not None:  # the agent caught the divergence and went on
@@ -182,6 +187,8 @@ def _replay_run(db: RunStore, recorded: RecordedRun, code: _Code, mode: ReplayMo
     except ReplayDivergence as stop:
         stop.result = _result(db, recorded, run, code, mode, kind, stop, fork_seq)
         raise
+    finally:
+        gc.unfreeze()
     return _result(db, recorded, run, code, mode, kind, error, fork_seq)
 
 

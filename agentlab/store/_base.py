@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
+from agentlab.errors import IntegrityError
 from agentlab.model import (
     ActionStatus,
     ApprovalRequest,
@@ -190,6 +191,15 @@ class RunStore(abc.ABC):
     @abc.abstractmethod
     def verify(self, run_id: str | None = None) -> list[VerifyReport]:
         """Check hash chains, sequence numbers, summaries and blobs of one or all runs."""
+
+    def verified_events(self, run_id: str) -> list[Event]:
+        """The run's events, once its record checks out (else IntegrityError naming where
+        it does not); a store may do both in one read."""
+        report = self.verify(run_id)[0]
+        if not report.ok:
+            raise IntegrityError(f"run {run_id} fails verification at seq "
+                                 f"{report.first_bad_seq}: {report.reason}")
+        return self.events(report.run_id)
 
     @abc.abstractmethod
     def export_runs(self, run_ids: Sequence[str], out: IO[bytes]) -> int:

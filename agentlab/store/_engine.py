@@ -73,6 +73,7 @@ class SqlEngine:
         self._local = threading.local()
         self._write_lock = threading.Lock()
         self._write_conn: Connection | None = None
+        self._quick: list[Any] = []
         _engines.add(self)
         if self.dialect == "sqlite":
             if schema is not None:
@@ -190,10 +191,14 @@ class SqlEngine:
         if held is None or held[0] != os.getpid():  # none yet, or inherited across a fork
             import sqlite3
 
+            # Used by this thread only; closable by whichever thread closes the store.
             raw = sqlite3.connect(self.engine.url.database or ":memory:",
-                                  timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+                                  timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                                  check_same_thread=False)
             raw.execute("PRAGMA query_only = 1")
             held = self._local.quick = (os.getpid(), raw)
+            with self._write_lock:
+                self._quick.append(raw)  # closed with the store, whichever thread made it
         rows: list[tuple[Any, ...]] = held[1].execute(sql, params).fetchall()
         return rows
 
@@ -276,6 +281,10 @@ class SqlEngine:
             if self._write_conn is not None:
                 self._write_conn.close()
                 self._write_conn = None
+            for raw in self._quick:  # every thread's quick-read connection, so no file stays open
+                with contextlib.suppress(Exception):
+                    raw.close()
+            self._quick.clear()
         self.engine.dispose()
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.exc import OperationalError
 from agentlab.errors import (
     ConfigError,
     ImportFormatError,
+    IntegrityError,
     RecordingError,
     RunNotFoundError,
     SchemaError,
@@ -313,6 +314,18 @@ class SqlStore(RunStore):
                 )
             )
         return out
+
+    def verified_events(self, run_id: str) -> list[Event]:
+        rows: list[tuple[Any, dict[str, Any]]] = []
+        with self._db.read() as conn:
+            rid = resolve_run_id(conn, run_id)
+            report = verify_run(conn, rid, keep=lambda m, body: rows.append((m, body)))
+        if not report.ok:
+            raise IntegrityError(f"run {rid} fails verification at seq "
+                                 f"{report.first_bad_seq}: {report.reason}")
+        reader = self.tree_reader()
+        reader.prefetch(h for _, body in rows for h in (body.get("$refs") or {}).values())
+        return [event_from_row(m, body, reader) for m, body in rows]
 
     def verify(self, run_id: str | None = None) -> list[VerifyReport]:
         with self._db.read() as conn:

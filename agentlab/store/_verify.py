@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from sqlalchemy import Connection, select
 
@@ -28,14 +29,17 @@ def _bad(run_id: str, n: int, seq: int | None, reason: str) -> VerifyReport:
     return VerifyReport(run_id=run_id, ok=False, events=n, first_bad_seq=seq, reason=reason)
 
 
-def verify_run(conn: Connection, run_id: str) -> VerifyReport:
-    """Recompute a run's chain and check everything it refers to; stop at the first fault."""
+def verify_run(conn: Connection, run_id: str,
+               keep: Callable[[Any, dict[str, Any]], None] | None = None) -> VerifyReport:
+    """Recompute a run's chain and check everything it refers to; stop at the first fault.
+    ``keep(row, body)`` is given each row checked, with its parsed body (one read of the
+    rows serves both the check and whoever wants the events)."""
     head = conn.execute(select(runs).where(runs.c.run_id == run_id)).first()
     if head is None:
         return _bad(run_id, 0, None, "no summary row for this run")
     prev = GENESIS
     expected = 0
-    total = EventStats()
+    counted: list[EventStats] = []
     roots: dict[str, int] = {}
     for row in iter_event_rows(conn, run_id):
         m = row._mapping
@@ -50,13 +54,18 @@ def verify_run(conn: Connection, run_id: str) -> VerifyReport:
         if h != m["hash"]:
             return _bad(run_id, seq, seq, "hash does not match the event's contents or position")
         try:
-            refs, stats = body_facts(m["kind"], loads(body_bytes))
+            body = loads(body_bytes)
+            refs, stats = body_facts(m["kind"], body)
         except ValueError as exc:  # BodyError, or JSON that does not parse
             return _bad(run_id, seq, seq, f"body is not a valid event: {exc}")
+        if keep is not None:
+            keep(m, body)
         for ref in refs:
             roots.setdefault(ref, seq)
-        total = total + stats
+        counted.append(stats)
         prev = h
+    total = EventStats(*(sum(column) for column in zip(*counted, strict=True))) if counted \
+        else EventStats()
     hm = head._mapping
     if expected != hm["last_seq"]:
         return _bad(run_id, expected, expected + 1 if expected < hm["last_seq"] else expected,
