@@ -10,10 +10,12 @@ from agentlab.analysis import conclude, explain, investigate
 from agentlab.cli import cli
 from agentlab.cli._common import (
     echo_json,
+    echo_report,
     fail,
     json_option,
     open_cli_store,
     parse_duration,
+    progress_bar,
     store_option,
     wrap_errors,
 )
@@ -58,7 +60,6 @@ def explain_cmd(run_id: str, store_url: str | None, as_json: bool, siblings: tup
                 max_seconds: float, agent_ref: str | None) -> None:
     """Explain a run: ranked culprit steps with evidence, the credential of each call, the
     state carried between steps, and whether it can be replayed (RUN may be a prefix)."""
-    from agentlab.cli._recovery import progress_bar
     from agentlab.recovery import Budget
 
     with open_cli_store(store_url, create=False) as store, \
@@ -67,10 +68,7 @@ def explain_cmd(run_id: str, store_url: str | None, as_json: bool, siblings: tup
                      freshness=_freshness(freshness), limit=limit,
                      counterfactual=counterfactual, agent=agent_ref,
                      budget=Budget(forks=max_forks, seconds=max_seconds), progress=tick)
-        if as_json:
-            echo_json(ex.to_dict())
-        else:
-            click.echo(ex.to_text())
+        echo_report(ex, as_json)
 
 
 @cli.command("investigate")

@@ -23,9 +23,11 @@ from agentlab.store import SqlStore, open_store
 
 __all__ = [
     "echo_json",
+    "echo_report",
     "fail",
     "json_option",
     "open_cli_store",
+    "progress_bar",
     "store_location",
     "store_option",
     "wrap_errors",
@@ -57,6 +59,38 @@ def echo_json(value: Any) -> None:
         option=orjson.OPT_INDENT_2,
     )
     click.echo(data.decode())
+
+
+def echo_report(report: Any, as_json: bool) -> None:
+    """Print a result object: its ``to_dict()`` as JSON, or its ``to_text()``."""
+    if as_json:
+        echo_json(report.to_dict())
+    else:
+        click.echo(report.to_text())
+
+
+@contextmanager
+def progress_bar(label: str, quiet: bool, *, at_least: int = 50
+                 ) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on stderr for long work (shown from ``at_least`` steps, never with
+    --json); the callback takes (done, total)."""
+    bar: Any = None
+
+    def tick(done: int, total: int) -> None:
+        nonlocal bar
+        if quiet or total < at_least:
+            return
+        if bar is None:
+            bar = click.progressbar(length=total, label=label, file=sys.stderr)
+            bar.__enter__()
+        bar.update(done - bar.pos)
+
+    try:
+        yield tick
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import sys
-from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -13,44 +11,23 @@ import click
 from agentlab.cli import cli
 from agentlab.cli._common import (
     echo_json,
+    echo_report,
     fail,
     json_option,
     open_cli_store,
+    progress_bar,
     store_option,
     wrap_errors,
 )
 from agentlab.errors import ReplayDivergence
 from agentlab.model import loads
 
-__all__ = ["progress_bar"]
+__all__: list[str] = []
 
 agent_option = click.option(
     "--agent", "agent_ref", metavar="MODULE:FUNCTION",
     help="The code to run (an @agentlab.agent or a function (task_input) -> ...); default: "
          "the entry point the run recorded.")
-
-
-@contextlib.contextmanager
-def progress_bar(label: str, quiet: bool, *, at_least: int = 50
-                 ) -> Iterator[Callable[[int, int], None]]:
-    """A progress bar on stderr for long work (shown from ``at_least`` steps, never with
-    --json); the callback takes (done, total)."""
-    bar: Any = None
-
-    def tick(done: int, total: int) -> None:
-        nonlocal bar
-        if quiet or total < at_least:
-            return
-        if bar is None:
-            bar = click.progressbar(length=total, label=label, file=sys.stderr)
-            bar.__enter__()
-        bar.update(done - bar.pos)
-
-    try:
-        yield tick
-    finally:
-        if bar is not None:
-            bar.__exit__(None, None, None)
 
 
 def _json_arg(text: str, what: str) -> Any:
@@ -104,10 +81,7 @@ def replay_cmd(run_id: str, store_url: str | None, as_json: bool, agent_ref: str
                             live_reads=live_reads, progress=tick)
         except ReplayDivergence as stop:
             _stopped(stop, as_json)
-    if as_json:
-        echo_json(result.to_dict())
-    else:
-        click.echo(result.to_text())
+    echo_report(result, as_json)
 
 
 def _state_edits(specs: tuple[str, ...]) -> dict[str, Any]:
@@ -158,10 +132,7 @@ def fork_cmd(run_id: str, at_seq: int, set_result: str | None, set_state: tuple[
                           progress=tick, **edit)
         except ReplayDivergence as stop:
             _stopped(stop, as_json)
-    if as_json:
-        echo_json(result.to_dict())
-    else:
-        click.echo(result.to_text())
+    echo_report(result, as_json)
 
 
 @cli.command("resume")
@@ -179,10 +150,7 @@ def resume_cmd(run_id: str, store_url: str | None, as_json: bool, agent_ref: str
 
     with open_cli_store(store_url, create=False) as store:
         result = resume(store, store.resolve(run_id), agent=agent_ref, approver=announce)
-    if as_json:
-        echo_json(result.to_dict())
-    else:
-        click.echo(result.to_text())
+    echo_report(result, as_json)
     if result.error is not None:
         fail(f"the resumed run ended in an error: {result.error}")
 
@@ -212,10 +180,7 @@ def rollback_cmd(run_id: str, store_url: str | None, as_json: bool, tools_ref: s
         tools, policy = _tools_and_policy(store, summary.run_id, tools_ref)
         result = rollback(store, summary.run_id, tools=tools, policy=policy, approver=announce,
                           approval_timeout=timedelta(minutes=approval_timeout))
-    if as_json:
-        echo_json(result.to_dict())
-    else:
-        click.echo(result.to_text())
+    echo_report(result, as_json)
     if not result.complete:
         fail("the rollback is not complete: see the lines above")
 
