@@ -32,6 +32,8 @@ def test_facade_exports_are_pinned_and_sorted() -> None:
         "NOT_APPLIED", "Agent", "Compensation", "ModelReply", "RecoveryError",
         "ReplayDivergence", "ReplayedError", "ResumeBlockedError", "agent", "fork", "llm",
         "replay", "resume", "rollback",
+        # explanation
+        "expect", "message",
     }
     for name in agentlab.__all__:
         assert hasattr(agentlab, name), name

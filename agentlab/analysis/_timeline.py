@@ -23,9 +23,9 @@ from agentlab.model import Event, dumps
 
 __all__ = ["LANES", "PROBLEM_STATUSES", "STATUSES", "Lane", "TimelineRow", "timeline_rows"]
 
-Lane = Literal["llm", "tool", "step", "governance", "state", "error"]
+Lane = Literal["llm", "tool", "step", "message", "governance", "state", "error"]
 
-LANES: tuple[Lane, ...] = ("step", "llm", "tool", "governance", "state", "error")
+LANES: tuple[Lane, ...] = ("step", "message", "llm", "tool", "governance", "state", "error")
 """Every lane, in the order a chart shows them (work first, then what governs and records
 it, errors last)."""
 
@@ -44,6 +44,7 @@ _LANE_OF: dict[str, Lane] = {
     "tool_call": "tool",
     "tool_intent": "tool",
     "step": "step",
+    "message": "message",
     "approval": "governance",
     "phase": "governance",
     "checkpoint": "state",
@@ -67,7 +68,8 @@ class TimelineRow:
     """The event kind (``tool_call``, ``llm_call``, ``step``...)."""
     lane: Lane
     agent: str
-    """The agent that ran it (from the run's ``run_started`` event; the run id if absent)."""
+    """The agent that took the step: the event's own ``agent`` in a run of several agents,
+    else the run's (from ``run_started``; the run id if absent)."""
     depth: int
     """Nesting: 0 for a top-level event, 1 inside one step, and so on."""
     parent_seq: int | None
@@ -153,6 +155,10 @@ def _fields(e: Event) -> _Fields:
         if e.error is not None:
             text += f" failed: {e.error.type}: {e.error.message}"
         return (e.name, e.status, None, None, None, None, None, None, None, None, text)
+    if e.kind == "message":
+        who = e.agent or e.role
+        text = f"{who}: {e.content if isinstance(e.content, str) else dumps(e.content).decode()}"
+        return (who, "ok", None, None, None, None, None, None, None, None, text)
     if e.kind == "checkpoint":
         text = "state writes " + (", ".join(e.writes) or "-")
         if e.deletes:
@@ -249,7 +255,7 @@ def timeline_rows(events: Iterable[Event], *, checkpoints: bool = True) -> list[
         if len(summary) > _SUMMARY_WIDTH or not summary.isprintable():
             summary = _short(summary)
         row = _Builder(
-            e.run_id, e.seq, e.id, kind, lane, agents.get(e.run_id, e.run_id), depth,
+            e.run_id, e.seq, e.id, kind, lane, e.agent or agents.get(e.run_id, e.run_id), depth,
             parent_seq, name, status, e.ts, e.ts + _MS * duration if duration else e.ts,
             duration, grant, cred, approval, rule, phase, cost, tok_in, tok_out, summary,
         )

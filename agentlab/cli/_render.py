@@ -119,6 +119,12 @@ def _event_line(e: Event) -> str:
         return f"retry {e.target} attempt {e.attempt}: {_short(e.error.message, 50)}"
     if e.kind == "error":
         return f"error {e.error.type}: {_short(e.error.message, 60)}"
+    if e.kind == "message":
+        return f"{e.agent or e.role}: {_short(e.content, 70)}"
+    if e.kind == "expectation":
+        parts = ([f"{len(e.actions)} action(s)"] if e.actions is not None else []) + (
+            [f"outputs {_short(e.outputs, 40)}"] if e.outputs is not None else [])
+        return "expected: " + ", ".join(parts)
     if e.kind == "run_started":
         return f"run started ({e.workflow} / {e.agent_name})"
     assert e.kind == "run_ended"

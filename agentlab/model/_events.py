@@ -11,6 +11,7 @@ dicts of the same shape and a test checks that they validate here.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -26,8 +27,11 @@ __all__ = [
     "ErrorInfo",
     "Event",
     "EventBase",
+    "ExpectationEvent",
+    "ExpectedAction",
     "GovernanceRef",
     "LLMCallEvent",
+    "MessageEvent",
     "PhaseEvent",
     "Replayed",
     "RetryEvent",
@@ -39,6 +43,7 @@ __all__ = [
     "StepEvent",
     "ToolCallEvent",
     "ToolIntentEvent",
+    "expected_actions",
 ]
 
 Phase = Literal["read", "draft", "act"]
@@ -132,6 +137,12 @@ class EventBase(BaseModel):
     in_tool: bool = Field(
         False, description="Recorded inside a tool call: the tool's own doing, which a "
         "replay that serves the tool does not do again.")
+    agent: str | None = Field(
+        None, description="In a run of several agents: the one that took this step (absent: "
+        "the run's own agent).")
+    source: str | None = Field(
+        None, description="Where an imported event came from in its file (e.g. "
+        "'history[3]', 'traj[12]'), so a finding can be checked against the original.")
 
 
 class RunStartedEvent(EventBase):
@@ -317,6 +328,56 @@ class ErrorEvent(EventBase):
         "e.g. the tool call it escaped from; such an error is not counted twice.")
 
 
+class MessageEvent(EventBase):
+    """A message of the conversation: a user's turn, the assistant's words to the user, or
+    one participant's message in a chat of several agents (``agent`` names it)."""
+
+    kind: Literal["message"] = "message"
+    role: Literal["user", "assistant", "system"]
+    content: Any = None
+
+
+class ExpectedAction(BaseModel):
+    """A call a correct run makes: the tool and the arguments it must be given (arguments
+    left out are not checked)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+
+
+def expected_actions(actions: Any) -> list[ExpectedAction]:
+    """Expected actions from what a caller or a file gives: :class:`ExpectedAction` objects
+    or mappings with ``name`` and ``arguments`` (``kwargs`` is read as ``arguments``, as
+    benchmark files spell it). Raises ValueError naming the entry that is neither."""
+    out: list[ExpectedAction] = []
+    for i, a in enumerate(actions):
+        if isinstance(a, ExpectedAction):
+            out.append(a)
+            continue
+        if not isinstance(a, Mapping) or not isinstance(a.get("name"), str):
+            raise ValueError(f"expected action {i} ({a!r}) is not a mapping with a 'name'")
+        args = a.get("arguments", a.get("kwargs")) or {}
+        if not isinstance(args, Mapping):
+            raise ValueError(f"expected action {i} ({a['name']}): arguments must be a mapping")
+        out.append(ExpectedAction(name=a["name"], arguments=dict(args)))
+    return out
+
+
+class ExpectationEvent(EventBase):
+    """What a correct run does, stated before or during the run (or by an importer that
+    knows the task's gold answer): the side-effecting calls it makes, in order, and the
+    values its final answer states. ``explain`` holds the run against them."""
+
+    kind: Literal["expectation"] = "expectation"
+    actions: list[ExpectedAction] | None = Field(
+        None, description="The side-effecting calls a correct run makes, in order; absent: "
+        "not stated (an empty list: it makes none).")
+    outputs: list[Any] | None = Field(
+        None, description="Values a correct final answer states.")
+    note: str | None = None
+
+
 class StepEvent(EventBase):
     """A named unit of agent work that groups nested steps (plan, decide, reply...)."""
 
@@ -337,6 +398,8 @@ Event = Annotated[
     | RetryEvent
     | ErrorEvent
     | StepEvent
+    | MessageEvent
+    | ExpectationEvent
     | ApprovalEvent
     | PhaseEvent
     | RunResumedEvent,
@@ -344,7 +407,8 @@ Event = Annotated[
 ]
 
 PAYLOAD_FIELDS: frozenset[str] = frozenset(
-    {"task_input", "metadata", "messages", "response", "arguments", "result", "output"}
+    {"task_input", "metadata", "messages", "response", "arguments", "result", "output",
+     "content", "actions", "outputs"}
 )
 """Body fields that may be moved to content-addressed blobs when large."""
 

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 
 __all__ = ["EventStats", "event_stats"]
 
-_STEP_KINDS = frozenset({"llm_call", "tool_call", "step"})
+_STEP_KINDS = frozenset({"llm_call", "tool_call", "step", "message"})
 
 
 class EventStats(NamedTuple):

@@ -28,11 +28,19 @@ from agentlab.record._recorded import (
     RecordedCall,
     RecordedRun,
     describe_call,
+    message_shape,
     model_signature,
     nested_in_tools,
     tool_signature,
 )
-from agentlab.record._run import RunRecorder, current_run, record_run, store_for
+from agentlab.record._run import (
+    RunRecorder,
+    current_run,
+    expect,
+    message,
+    record_run,
+    store_for,
+)
 from agentlab.record._spec import NOT_APPLIED, Compensation, ModelSpec, ToolSpec
 from agentlab.record._state import RunState
 from agentlab.record._step import step
@@ -73,8 +81,11 @@ __all__ = [
     "current_run",
     "describe_call",
     "error_info",
+    "expect",
     "llm",
     "load_agent",
+    "message",
+    "message_shape",
     "model_signature",
     "nested_in_tools",
     "price_call",

@@ -14,6 +14,7 @@ agent's code will ask for again.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,7 @@ from agentlab.model import (
     CheckpointEvent,
     Event,
     LLMCallEvent,
+    MessageEvent,
     RunStartedEvent,
     RunSummary,
     StepEvent,
@@ -35,8 +37,8 @@ from agentlab.model import (
 )
 from agentlab.store import RunStore
 
-__all__ = ["RecordedCall", "RecordedRun", "describe_call", "model_signature", "nested_in_tools",
-           "tool_signature"]
+__all__ = ["RecordedCall", "RecordedRun", "describe_call", "message_shape", "model_signature",
+           "nested_in_tools", "tool_signature"]
 
 
 def _scrubbed(data: bytes) -> bytes:
@@ -50,6 +52,12 @@ def _scrubbed(data: bytes) -> bytes:
 def tool_signature(name: str, arguments: Mapping[str, Any]) -> bytes:
     """What a tool call is compared by: its name and canonical, scrubbed arguments."""
     return b"tool_call\x00" + name.encode() + b"\x00" + _scrubbed(canonical(dict(arguments))[0])
+
+
+def message_shape(role: str, agent: str | None, content: Any) -> tuple[str, ...]:
+    """What a message is compared by in a replay: who said it and its scrubbed content."""
+    data = b"message\x00" + _scrubbed(canonical(content)[0])
+    return ("message", role, agent or "", hashlib.sha256(data).hexdigest())
 
 
 def model_signature(model: str, messages: Sequence[Any],
@@ -204,6 +212,8 @@ class RecordedRun:
                 out.append(("step", e.name, e.status))
             elif isinstance(e, CheckpointEvent):
                 out.append(("checkpoint", e.root))
+            elif isinstance(e, MessageEvent):
+                out.append(message_shape(e.role, e.agent, e.content))
         return out
 
     def checkpoints(self) -> list[CheckpointEvent]:

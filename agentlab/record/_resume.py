@@ -27,6 +27,7 @@ from agentlab.model import (
     ErrorEvent,
     Event,
     LLMCallEvent,
+    MessageEvent,
     PhaseEvent,
     RunEndedEvent,
     RunResumedEvent,
@@ -45,7 +46,8 @@ from agentlab.record._recorded import (
 
 __all__ = ["CatchUp"]
 
-_STREAM_KINDS = frozenset({"checkpoint", "step", "phase", "tool_call", "llm_call", "error"})
+_STREAM_KINDS = frozenset({"checkpoint", "step", "phase", "tool_call", "llm_call", "error",
+                           "message", "expectation"})
 """What the code emits again while it catches up (intents, approvals, retries and the run's
 own lifecycle events are not re-emitted by served calls)."""
 
@@ -233,6 +235,8 @@ def _same(event: Event, body: dict[str, Any]) -> bool:
         return event.tool == body.get("tool")
     if isinstance(event, LLMCallEvent):
         return event.model == body.get("model")
+    if isinstance(event, MessageEvent):
+        return event.role == body.get("role") and event.agent == body.get("agent")
     return True
 
 

@@ -23,6 +23,7 @@ from agentlab.identity import SecretSource
 from agentlab.model import (
     CodeRef,
     RunKind,
+    expected_actions,
     new_id,
     now_ns,
 )
@@ -48,7 +49,7 @@ from agentlab.record._state import RunState
 from agentlab.record._writer import BackgroundWriter, writer_for
 from agentlab.store import RunStore, normalise_url, open_store
 
-__all__ = ["RunRecorder", "current_run", "error_info", "record_run"]
+__all__ = ["RunRecorder", "current_run", "error_info", "expect", "message", "record_run"]
 
 _stores: dict[str, RunStore] = {}
 _stores_lock = threading.Lock()
@@ -129,6 +130,7 @@ class RunRecorder(RunCore):
         run_kind: RunKind | None = None,
         replay_mode: Literal["strict", "after_fix"] | None = None,
         mode: CallMode | None = None,
+        expected: Mapping[str, Any] | None = None,
     ) -> None:
         if not workflow or not agent:
             raise RecordingError("record_run needs a workflow name and an agent name")
@@ -164,6 +166,15 @@ class RunRecorder(RunCore):
         }
         self._metadata = MappingProxyType(dict(metadata or {}))
         self._initial_state = dict(state) if state else None
+        if expected is not None and not isinstance(expected, Mapping):
+            raise RecordingError("expected= takes a mapping with 'actions', 'outputs' and/or "
+                                 "'note', e.g. {'outputs': ['42']}")
+        unknown = set(expected or ()) - {"actions", "outputs", "note"}
+        if unknown:
+            raise RecordingError(f"expected= has unknown keys {sorted(unknown)}; it takes "
+                                 "'actions', 'outputs' and 'note'")
+        self._expected = (_expectation_body(expected.get("actions"), expected.get("outputs"),
+                                            expected.get("note")) if expected else None)
         self.governance = governance or Governance()
         self._governed = self.governance.active
         self.approvals = ApprovalManager(store, clock=self._clock)
@@ -261,6 +272,8 @@ class RunRecorder(RunCore):
             else:
                 self._emit("run_started", body, parent_id=None, stats=NO_STATS)
         self._tokens = [run_var.set(self), frame_var.set(None)]
+        if self._expected is not None:
+            self._emit("expectation", dict(self._expected), parent_id=None, stats=NO_STATS)
         if self._initial_state:
             try:
                 self.state.update(self._initial_state)
@@ -428,6 +441,28 @@ class RunRecorder(RunCore):
         start = self._clock() - int(duration_ms * 1e6) if duration_ms is not None else None
         return self._emit("llm_call", body, stats=stats, ts_ns=start)
 
+    def message(self, content: Any, *, role: Literal["user", "assistant", "system"] = "assistant",
+                agent: str | None = None) -> str:
+        """Record a message of the conversation: what the user said (``role="user"``), what
+        the agent told the user (the default), or, in a run of several agents, one
+        participant's message (``agent`` names it). The agent's last message is its final
+        answer, which ``explain`` checks against the expected outputs. Returns the event id."""
+        if role not in ("user", "assistant", "system"):
+            raise RecordingError(f"role must be 'user', 'assistant' or 'system', not {role!r}")
+        body: dict[str, Any] = {"role": role, "content": content}
+        if agent is not None:
+            body["agent"] = str(agent)
+        return self._emit("message", body)
+
+    def expect(self, *, actions: Iterable[Any] | None = None,
+               outputs: Iterable[Any] | None = None, note: str | None = None) -> str:
+        """State what a correct run does: ``actions``, the side-effecting calls it makes in
+        order (``{"name": tool, "arguments": {...}}``; arguments left out are not checked),
+        and ``outputs``, values its final answer states. ``explain`` holds the run against
+        them. Returns the event id."""
+        body = _expectation_body(actions, outputs, note)
+        return self._emit("expectation", body, parent_id=None, stats=NO_STATS)
+
     def enter_phase(self, phase: Phase) -> None:
         """Move the run to another phase (read → draft → act); recorded, and it changes
         what the policy lets tools do from here on."""
@@ -447,6 +482,23 @@ class RunRecorder(RunCore):
         return self._emit("error", body)
 
 
+def _expectation_body(actions: Iterable[Any] | None, outputs: Iterable[Any] | None,
+                      note: str | None) -> dict[str, Any]:
+    if actions is None and outputs is None:
+        raise RecordingError("an expectation needs actions, outputs or both")
+    body: dict[str, Any] = {}
+    if actions is not None:
+        try:
+            body["actions"] = [a.model_dump() for a in expected_actions(actions)]
+        except ValueError as exc:
+            raise RecordingError(f"expected actions: {exc}") from None
+    if outputs is not None:
+        body["outputs"] = list(outputs)
+    if note is not None:
+        body["note"] = str(note)
+    return body
+
+
 def _noted(messages: Sequence[Any], model: str) -> None:
     """Stands for a model call reported after the fact (``llm_call``): never called."""
 
@@ -457,6 +509,28 @@ _NOTED = ModelSpec(model=None, params=("messages", "model"), name="llm_call")
 def current_run() -> RunRecorder | None:
     """The run being recorded in this context, if any."""
     return cast("RunRecorder | None", run_var.get())
+
+
+def _active(what: str) -> RunRecorder:
+    run = current_run()
+    if run is None:
+        raise RecordingError(f"{what} is called inside a recorded run (record_run or an "
+                             "@agent); to hold a stored run against expectations, pass "
+                             "expected= to explain()")
+    return run
+
+
+def expect(*, actions: Iterable[Any] | None = None, outputs: Iterable[Any] | None = None,
+           note: str | None = None) -> str:
+    """State what a correct run does, in the run being recorded (see
+    :meth:`RunRecorder.expect`)."""
+    return _active("expect()").expect(actions=actions, outputs=outputs, note=note)
+
+
+def message(content: Any, *, role: Literal["user", "assistant", "system"] = "assistant",
+            agent: str | None = None) -> str:
+    """Record a message in the run being recorded (see :meth:`RunRecorder.message`)."""
+    return _active("message()").message(content, role=role, agent=agent)
 
 def record_run(
     workflow: str,
@@ -488,6 +562,7 @@ def record_run(
     run_kind: RunKind | None = None,
     replay_mode: Literal["strict", "after_fix"] | None = None,
     mode: CallMode | None = None,
+    expected: Mapping[str, Any] | None = None,
 ) -> RunRecorder:
     """Record one agent run; use the result with ``with`` or ``async with``.
 
@@ -508,6 +583,9 @@ def record_run(
     up with the record (nothing recorded is executed or written again) and goes on live
     (see :mod:`agentlab.record._resume`).
 
+    ``expected`` states what a correct run does, ``{"actions": [...], "outputs": [...]}``
+    (see :meth:`RunRecorder.expect`); ``explain`` holds the run against it.
+
     ``code`` names the code that runs (an :func:`~agentlab.agent` fills it in); ``run_kind``,
     ``replay_mode`` and ``mode`` are set by the recovery functions (:mod:`agentlab.recovery`).
     """
@@ -521,4 +599,5 @@ def record_run(
             approver=approver, approval_timeout=approval_timeout,
         ),
         resume=resume, code=code, run_kind=run_kind, replay_mode=replay_mode, mode=mode,
+        expected=expected,
     )

@@ -35,6 +35,7 @@ from agentlab.record import (
     Stub,
     ToolCall,
     describe_call,
+    message_shape,
     model_signature,
     tool_signature,
 )
@@ -157,6 +158,8 @@ class ReplayMode:
             return None
         if kind == "step":
             self.shape.append(("step", str(body.get("name")), str(body.get("status", "ok"))))
+        elif kind == "message":
+            self.shape.append(message_shape(body["role"], body.get("agent"), body.get("content")))
         elif kind == "checkpoint":
             self.shape.append(("checkpoint", str(body.get("root"))))
             self._checkpoints += 1

@@ -11,12 +11,13 @@ from agentlab.model import (
     CheckpointEvent,
     Event,
     LLMCallEvent,
+    MessageEvent,
     RunSummary,
     StepEvent,
     ToolCallEvent,
     dumps,
 )
-from agentlab.record import model_signature, nested_in_tools, tool_signature
+from agentlab.record import message_shape, model_signature, nested_in_tools, tool_signature
 from agentlab.recovery._modes import Divergence
 
 __all__ = ["Outcome", "ReplayResult", "ResumeResult", "run_shape"]
@@ -57,6 +58,8 @@ def run_shape(events: Sequence[Event]) -> list[tuple[str, ...]]:
             shape.append(("step", e.name, e.status))
         elif isinstance(e, CheckpointEvent):
             shape.append(("checkpoint", e.root))
+        elif isinstance(e, MessageEvent):
+            shape.append(message_shape(e.role, e.agent, e.content))
     return shape
 
 
