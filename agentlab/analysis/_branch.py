@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentlab.model import Event, ToolCallEvent, dumps
+from agentlab.model import Event, ExpectedAction, ToolCallEvent, dumps, expected_actions
 
 __all__ = ["Divergence", "Signature", "divergence_from_expected", "first_divergence", "signature"]
 
@@ -78,18 +78,19 @@ def first_divergence(
 
 def divergence_from_expected(
     events: Sequence[Event],
-    expected: Sequence[Mapping[str, Any]],
+    expected: Sequence[ExpectedAction | Mapping[str, Any]],
     *,
     keep: Callable[[ToolCallEvent], bool] | None = None,
 ) -> Divergence | None:
-    """Where a run's tool calls leave an expected sequence of ``{"name", "kwargs"}`` actions
-    (the run is side ``a``; the expected sequence side ``b``, with no seq numbers)."""
+    """Where a run's tool calls leave an expected sequence of actions
+    (:class:`ExpectedAction` or ``{"name", "arguments" | "kwargs"}`` mappings; the run is side
+    ``a``, the expected sequence side ``b``, with no seq numbers)."""
     calls = _calls(events, keep)
-    for i in range(max(len(calls), len(expected))):
+    gold = expected_actions(list(expected))
+    for i in range(max(len(calls), len(gold))):
         sa = signature(calls[i]) if i < len(calls) else None
-        sb = (Signature("tool_call", str(expected[i]["name"]),
-                        dumps(expected[i].get("kwargs") or {}).decode())
-              if i < len(expected) else None)
+        sb = (Signature("tool_call", gold[i].name, dumps(gold[i].arguments).decode())
+              if i < len(gold) else None)
         if sa != sb:
             return Divergence(i, sa, sb, calls[i].seq if i < len(calls) else None, None)
     return None

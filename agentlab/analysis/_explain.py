@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from agentlab.analysis._branch import Divergence, divergence_from_expected, first_divergence
+from agentlab.analysis._branch import Divergence, first_divergence
+from agentlab.analysis._checks import Check
 from agentlab.analysis._culprits import Culprit, rank_culprits
 from agentlab.analysis._stale import StaleRead, stale_reads
+from agentlab.analysis._view import Expectations, RunView, expectations_of
 from agentlab.approval import Policy
 from agentlab.errors import RecoveryError
 from agentlab.model import (
@@ -29,6 +31,7 @@ from agentlab.model import (
     ToolIntentEvent,
     diff_trees,
     diff_values,
+    expected_actions,
 )
 from agentlab.recovery import (
     DEFAULT_BUDGET,
@@ -91,7 +94,8 @@ class Explanation:
     stale: list[StaleRead]
     sibling_run_id: str | None = None
     sibling: Divergence | None = None
-    expected: Divergence | None = None
+    expected: Expectations | None = None
+    """What the run was held against (its own expectations, or those given to explain)."""
     replay: Replayability | None = None
     notes: list[str] = field(default_factory=list)
     counterfactual: CounterfactualReport | None = None
@@ -99,6 +103,12 @@ class Explanation:
     @property
     def culprit(self) -> Culprit | None:
         return self.culprits[0] if self.culprits else None
+
+    @property
+    def culprit_agent(self) -> str | None:
+        """The agent that took the first culprit's step (in a run of several agents, the
+        one to blame)."""
+        return self.culprits[0].agent if self.culprits else None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able data (the ``--json`` output)."""
@@ -193,8 +203,9 @@ def explain(
     run_id: str,
     *,
     siblings: Sequence[str] | None = None,
-    expected: Sequence[Mapping[str, Any]] | None = None,
+    expected: Expectations | Sequence[Mapping[str, Any]] | None = None,
     freshness: Mapping[str, timedelta] | None = None,
+    checks: Sequence[Check] | None = None,
     limit: int = 10,
     counterfactual: bool = False,
     budget: Budget = DEFAULT_BUDGET,
@@ -205,8 +216,11 @@ def explain(
     """Explain one run.
 
     ``siblings`` are successful runs of the same task to compare with (default: the most
-    recent successful runs of its task id, up to 5); ``expected`` an expected action
-    sequence (``[{"name", "kwargs"}]``); ``freshness`` per-tool freshness bounds.
+    recent successful runs of its task id, up to 5); ``expected`` what a correct run does
+    (default: the expectations the run carries; an :class:`Expectations`, or a list of
+    expected actions ``[{"name", "arguments"}]``); ``freshness`` per-tool freshness bounds;
+    ``checks`` the checks that look for evidence (default: the built-in ones and installed
+    rule packs, see :mod:`agentlab.analysis._checks`).
     ``counterfactual=True`` forks a failed run at each call with what the closest
     successful sibling saw there (within ``budget``; ``progress(done, total)`` is told
     along the way) and takes a flipped outcome as the strongest evidence; the forks run the
@@ -234,7 +248,14 @@ def explain(
         div = first_divergence(events, evs)
         if div is not None and (best is None or div.index > best[1].index):
             best = (sid, div)  # the sibling that agrees longest is the closest comparison
-    exp = divergence_from_expected(events, expected) if expected else None
+    if expected is None:
+        exp = expectations_of(events)
+    elif isinstance(expected, Expectations):
+        exp = expected
+    else:
+        exp = Expectations(actions=expected_actions(expected))
+    if not exp.stated:
+        notes.append("no expected actions or outputs to hold the run against")
     stale = stale_reads(events, freshness=freshness, others=others)
     report: CounterfactualReport | None = None
     if counterfactual and summary.success is not True and summary.status != "running":
@@ -247,11 +268,13 @@ def explain(
         if report is not None and not report.trials:
             notes.append("counterfactuals: no call could be answered differently "
                          f"({len(report.skipped)} skipped)")
-    culprits = rank_culprits(events, sibling=best[1] if best else None, expected=exp,
-                             stale=stale, counterfactual=report, limit=limit)
+    failed = summary.success is not True and summary.status in ("failed", "errored")
+    culprits = rank_culprits(events, sibling=best[1] if best else None, stale=stale,
+                             counterfactual=report, checks=checks, limit=limit,
+                             failed=failed, view=RunView.of(events, exp))
     return Explanation(
         run=summary, calls=_credentials(events), state=_state_steps(store, events),
         culprits=culprits, stale=stale, sibling_run_id=best[0] if best else None,
-        sibling=best[1] if best else None, expected=exp,
+        sibling=best[1] if best else None, expected=exp if exp.stated else None,
         replay=_replayability(events), notes=notes, counterfactual=report,
     )

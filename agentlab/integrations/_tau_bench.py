@@ -1,14 +1,18 @@
-"""A minimal importer for tau-bench run files (``EnvRunResult`` arrays, see sierra-research
+"""An importer of tau-bench run files (``EnvRunResult`` arrays, see sierra-research
 tau-bench's ``historical_trajectories``): each (task, trial) becomes one agentlab run.
 
-Calls and results are paired by ``tool_call_id`` in order (ids recur, even within a run).
-Mapping: the user simulator's turns become ``step`` events named ``user``; each assistant
+One event per message of the trajectory, each with its position (``source="traj[i]"``):
+the system prompt and the user simulator's turns become ``message`` events; each assistant
 message an ``llm_call`` (its response: the text and the tool calls it asked for); each tool
-call paired with its result (by ``tool_call_id``) a ``tool_call`` whose result is the parsed
-JSON, or an error when the content starts with ``Error:``. The gold action sequence goes into
-the run's metadata (``expected_actions``) for branch-point analysis, and the reward into the
-outcome. The files carry no timestamps, tokens or agent cost: events get synthetic,
-strictly increasing times, and tokens and cost are left unknown rather than guessed.
+message the ``tool_call`` it answers (paired by ``tool_call_id`` in order, since ids recur
+even within a run), with the parsed JSON result, or an error when the content starts with
+``Error:``. tau-bench's tools that only read (``get_``, ``search_``, ``list_``, ``find_``,
+``calculate``, ``think``) are recorded as read-only, every other tool as side-effecting
+(``read_only=`` changes the rule). The task's gold writes (its gold actions but the reads,
+which the suite does not score) and outputs become the run's ``expectation`` event; the
+reward its outcome. The files carry no timestamps, tokens or
+agent cost: events get synthetic, strictly increasing times, and tokens and cost are left
+unknown rather than guessed.
 
 Ids are derived from the file's content, the task and the trial, so importing the same file
 twice adds nothing.
@@ -19,22 +23,23 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from agentlab.errors import ImportFormatError
 from agentlab.integrations._files import read_source
-from agentlab.model import canonical_body, event_stats
-from agentlab.store import PendingEvent, RunStore
+from agentlab.integrations._synthetic import SyntheticRun, content_id
+from agentlab.store import RunStore
 
-__all__ = ["import_tau_bench"]
+__all__ = ["import_tau_bench", "tau_bench_read_only"]
 
-_EPOCH_US = 1_700_000_000_000_000
+_READ_PREFIXES = ("get_", "search_", "list_", "find_", "calculate", "think")
 
 
-def _id(*parts: object) -> str:
-    return hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:32]
+def tau_bench_read_only(tool: str) -> bool:
+    """Whether a tau-bench tool only reads (its name says so, by the suite's convention)."""
+    return tool.startswith(_READ_PREFIXES)
 
 
 def _parse(content: Any) -> tuple[Any, bool]:
@@ -49,81 +54,89 @@ def _parse(content: Any) -> tuple[Any, bool]:
     return content, False
 
 
-def _events(run: dict[str, Any], run_id: str, domain: str, model: str) -> Iterator[PendingEvent]:
-    info = run.get("info") or {}
+def _run(data: dict[str, Any], run_id: str, domain: str, model: str,
+         read_only: Callable[[str], bool]) -> SyntheticRun:
+    info = data.get("info") or {}
     task = info.get("task") or {}
-    clock = iter(range(_EPOCH_US, _EPOCH_US + 10_000_000, 1000))
-    n = iter(range(1_000_000))
-
-    def ev(kind: str, body: dict[str, Any]) -> PendingEvent:
-        body["kind"] = kind
-        data = canonical_body(body)
-        return PendingEvent(run_id, _id(run_id, next(n)), None, next(clock), kind, data, None,
-                            event_stats(kind, body))
-
-    yield ev("run_started", {
+    run = SyntheticRun(run_id)
+    run.event("run_started", {
         "workflow": f"tau-bench-{domain}",
         "agent_name": "tau-bench-agent",
         "agent_version": model,
-        "task_id": f"tau-bench:{domain}:{run['task_id']}",
+        "task_id": f"tau-bench:{domain}:{data['task_id']}",
         "task_input": {"instruction": task.get("instruction"), "user_id": task.get("user_id")},
-        "tags": ["tau-bench", f"trial:{run.get('trial')}"],
-        "metadata": {
-            "trial": run.get("trial"),
-            "expected_actions": task.get("actions") or [],
-            "expected_outputs": task.get("outputs") or [],
-            "ended_by": info.get("source"),
-            "user_cost_usd": info.get("user_cost"),
-        },
+        "tags": ["tau-bench", f"trial:{data.get('trial')}"],
+        "metadata": {"trial": data.get("trial"), "ended_by": info.get("source"),
+                     "user_cost_usd": info.get("user_cost")},
     })
+    run.event("expectation", {
+        "actions": [{"name": a.get("name", "?"), "arguments": a.get("kwargs") or {}}
+                    for a in task.get("actions") or [] if not read_only(a.get("name", "?"))],
+        "outputs": list(task.get("outputs") or []),
+        "note": "tau-bench gold: the task's side-effecting actions (its reads left out) and "
+                "the outputs the agent must state",
+    })
+    traj = data["traj"]
     # Pair calls and results by id, in order: the same id can recur within one run.
-    results: dict[Any, deque[dict[str, Any]]] = {}
-    for m in run["traj"]:
+    results: dict[Any, deque[int]] = {}
+    for i, m in enumerate(traj):
         if m.get("role") == "tool":
-            results.setdefault(m.get("tool_call_id"), deque()).append(m)
-    for msg in run["traj"]:
+            results.setdefault(m.get("tool_call_id"), deque()).append(i)
+    for i, msg in enumerate(traj):
         role = msg.get("role")
-        if role == "user":
-            yield ev("step", {"name": "user", "output": msg.get("content")})
+        if role in ("user", "system"):
+            run.event("message", {"role": role, "content": msg.get("content")},
+                      source=f"traj[{i}]")
         elif role == "assistant":
             calls = msg.get("tool_calls") or []
-            yield ev("llm_call", {
+            run.event("llm_call", {
                 "model": model,
                 "response": {"content": msg.get("content"),
                              "tool_calls": [c.get("function") for c in calls]},
                 "cost_source": "unknown",
-            })
+            }, source=f"traj[{i}]")
             for call in calls:
-                fn = call.get("function") or {}
-                try:
-                    arguments = json.loads(fn.get("arguments") or "{}")
-                except ValueError:
-                    arguments = {"_raw": fn.get("arguments")}
-                pending = results.get(call.get("id"))
-                reply = pending.popleft() if pending else None
-                body: dict[str, Any] = {"tool": fn.get("name", "?"), "call_id": call.get("id"),
-                                        "arguments": arguments}
-                if reply is None:
-                    body.update(status="error", error={
-                        "type": "MissingResult", "message": "no tool message answers this call"})
-                else:
-                    result, failed = _parse(reply.get("content"))
-                    if failed:
-                        body.update(status="error",
-                                    error={"type": "ToolError", "message": str(result)})
-                    else:
-                        body["result"] = result
-                yield ev("tool_call", body)
-    reward = run.get("reward")
+                _tool_call(run, call, traj, results, read_only, i)
+    reward = data.get("reward")
     success = reward is not None and float(reward) >= 1.0
-    yield ev("run_ended", {"status": "succeeded" if success else "failed", "success": success,
-                           "score": None if reward is None else float(reward)})
+    run.event("run_ended", {"status": "succeeded" if success else "failed", "success": success,
+                            "score": None if reward is None else float(reward)})
+    return run
+
+
+def _tool_call(run: SyntheticRun, call: dict[str, Any], traj: list[dict[str, Any]],
+               results: dict[Any, deque[int]], read_only: Callable[[str], bool],
+               asked_at: int) -> None:
+    fn = call.get("function") or {}
+    name = fn.get("name", "?")
+    try:
+        arguments = json.loads(fn.get("arguments") or "{}")
+    except ValueError:
+        arguments = {"_raw": fn.get("arguments")}
+    pending = results.get(call.get("id"))
+    at = pending.popleft() if pending else None
+    body: dict[str, Any] = {"tool": name, "call_id": call.get("id"),
+                            "arguments": arguments if isinstance(arguments, dict)
+                            else {"_raw": arguments},
+                            "side_effect": not read_only(name)}
+    if at is None:
+        body.update(status="error", error={
+            "type": "MissingResult", "message": "no tool message answers this call"})
+    else:
+        result, failed = _parse(traj[at].get("content"))
+        if failed:
+            body.update(status="error", error={"type": "ToolError", "message": str(result)})
+        else:
+            body["result"] = result
+    run.event("tool_call", body, source=f"traj[{at if at is not None else asked_at}]")
 
 
 def import_tau_bench(path: str | Path, store: RunStore, *, domain: str = "airline",
-                     model: str = "unknown") -> list[str]:
+                     model: str = "unknown",
+                     read_only: Callable[[str], bool] = tau_bench_read_only) -> list[str]:
     """Import every run of a tau-bench results file (plain or gzipped JSON); returns the run
-    ids (new or present). Ids come from the decompressed content, so both forms agree."""
+    ids (new or present). Ids come from the decompressed content, so both forms agree.
+    ``read_only(tool)`` tells the tools that change nothing (default: tau-bench's naming)."""
     raw = read_source(path)
     try:
         data = json.loads(raw)
@@ -139,8 +152,8 @@ def import_tau_bench(path: str | Path, store: RunStore, *, domain: str = "airlin
     file_id = hashlib.sha256(raw).hexdigest()[:16]
     ids: list[str] = []
     for run in data:
-        run_id = _id("tau-bench", file_id, run["task_id"], run.get("trial"))
-        store.append(list(_events(run, run_id, domain, model)))
+        run_id = content_id("tau-bench", file_id, run["task_id"], run.get("trial"))
+        store.append(_run(run, run_id, domain, model, read_only).events)
         ids.append(run_id)
     return ids
 

@@ -6,7 +6,12 @@ import json
 from pathlib import Path
 
 import agentlab as al
-from agentlab.analysis import Signature, divergence_from_expected, first_divergence
+from agentlab.analysis import (
+    Signature,
+    divergence_from_expected,
+    expectations_of,
+    first_divergence,
+)
 from agentlab.demo import run_demo
 from agentlab.integrations import import_tau_bench
 from agentlab.integrations._files import read_source
@@ -73,10 +78,10 @@ def test_tau_bench_failed_trials_part_from_passing_ones(tmp_path: Path, airline_
     assert tasks_parted == set(mixed)  # in every mixed task a failing trial parts from a pass
     off_script = 0
     for r in store.runs():
-        started = store.events(r.run_id, kinds=["run_started"])[0]
-        gold = [a for a in started.metadata["expected_actions"]
-                if not str(a["name"]).startswith(("get_", "search_", "list_", "calculate"))]
-        d = divergence_from_expected(store.events(r.run_id), gold, keep=is_write)
+        events = store.events(r.run_id)
+        gold = [{"name": a.name, "kwargs": a.arguments}
+                for a in expectations_of(events).actions or []]
+        d = divergence_from_expected(events, gold, keep=is_write)
         if r.success:
             continue
         off_script += d is not None

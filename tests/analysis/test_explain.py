@@ -168,7 +168,8 @@ def test_a_tool_error_the_run_carried_on_after_is_a_candidate(db: SqlStore) -> N
     ex = explain(db, run.run_id)
     assert ex.culprit is not None and ex.culprit.name == "flaky"
     assert ex.culprit.evidence[0].kind == "error-continued"
-    assert ex.notes == ["no successful run of the same task to compare with"]
+    assert ex.notes == ["no successful run of the same task to compare with",
+                        "no expected actions or outputs to hold the run against"]
 
 
 def test_investigations_measure_time_to_explain(db: SqlStore) -> None:

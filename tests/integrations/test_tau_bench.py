@@ -9,7 +9,7 @@ import pytest
 
 from agentlab.analysis import diff_values
 from agentlab.errors import ImportFormatError
-from agentlab.integrations import import_tau_bench
+from agentlab.integrations import import_tau_bench, tau_bench_read_only
 from agentlab.integrations._files import read_source
 from agentlab.store import open_store
 
@@ -29,7 +29,11 @@ def test_imports_the_airline_subset_faithfully(tmp_path: Path, airline_subset: P
     assert all(v.ok for v in store.verify())
     # Gold actions travel with the run; tasks group trials as siblings.
     first = store.events(ids[0], kinds=["run_started"])[0]
-    assert first.metadata["expected_actions"] == raw[0]["info"]["task"]["actions"]
+    [gold] = store.events(ids[0], kinds=["expectation"])
+    writes = [a for a in raw[0]["info"]["task"]["actions"] if not tau_bench_read_only(a["name"])]
+    assert [(a.name, a.arguments) for a in gold.actions or []] == [
+        (a["name"], a["kwargs"]) for a in writes] and writes
+    assert gold.outputs == raw[0]["info"]["task"]["outputs"]
     assert first.task_id == f"tau-bench:airline:{raw[0]['task_id']}"
     assert len({r.task_id for r in runs}) == 12
     # Re-importing the same file adds nothing.
@@ -43,12 +47,10 @@ def test_failed_trials_part_from_their_gold_actions(tmp_path: Path, airline_subs
     import_tau_bench(airline_subset, store)
     parted = 0
     for r in store.runs():
-        started = store.events(r.run_id, kinds=["run_started"])[0]
         writes = [{"name": e.tool, "kwargs": e.arguments}
-                  for e in store.events(r.run_id, kinds=["tool_call"])
-                  if not e.tool.startswith(("get_", "search_", "list_", "calculate", "think"))]
-        gold = [a for a in started.metadata["expected_actions"]
-                if not a["name"].startswith(("get_", "search_", "list_", "calculate", "think"))]
+                  for e in store.events(r.run_id, kinds=["tool_call"]) if e.side_effect]
+        [exp] = store.events(r.run_id, kinds=["expectation"])
+        gold = [{"name": a.name, "kwargs": a.arguments} for a in exp.actions or []]
         if r.success is False and diff_values(gold, writes):
             parted += 1
     assert parted > 0

@@ -1,0 +1,470 @@
+"""Checks: each looks at a failed run and yields evidence against its steps.
+
+A check is any callable ``check(view: RunView) -> Iterable[Finding]``. The default set is
+deterministic and needs no network; a team adds its own (a domain rule, a model acting as
+judge) with ``explain(..., checks=[...])`` or installs a rule pack that declares an entry
+point in the ``agentlab.checks`` group (the entry point is a check, or a list of them).
+
+The default checks, each described on the evidence it yields:
+
+* :func:`expected_outputs` - the final answer against the expected outputs: the value it
+  states in an expected one's place is traced back to where it entered the run;
+* :func:`expected_actions` - side-effecting calls aligned with the expected ones on tool
+  and arguments (a failed write had no effect and matches nothing): wrong arguments (with
+  the wrong value traced back), unexpected writes, missing writes;
+* :func:`invented_values` - a side-effecting call's argument that no earlier event holds;
+* :func:`tool_errors` - a failed call that was retried successfully at once weighs little;
+  one the run never put right weighs more;
+* :func:`preconditions` - a call that failed on an entity an earlier write had changed
+  points back to that write;
+* :func:`repeated_writes` - the same write twice on the same entity;
+* :func:`unconfirmed_writes` - a write with no explicit confirmation from the user since the
+  agent last spoke, in a run whose system prompt asks for one;
+* :func:`contradicting_answer` - the final answer gives a figure for a field that a tool
+  result gives otherwise.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from importlib.metadata import entry_points
+from typing import Any
+
+from agentlab.analysis._evidence import WEIGHTS, Finding
+from agentlab.analysis._values import (
+    Holding,
+    Value,
+    as_value,
+    holds,
+    last_position,
+    values_in,
+)
+from agentlab.analysis._view import RunView
+from agentlab.model import Event, ExpectedAction, LLMCallEvent, MessageEvent, ToolCallEvent, dumps
+
+__all__ = [
+    "DEFAULT_CHECKS",
+    "Check",
+    "contradicting_answer",
+    "expected_actions",
+    "expected_outputs",
+    "installed_checks",
+    "invented_values",
+    "preconditions",
+    "repeated_writes",
+    "tool_errors",
+    "unconfirmed_writes",
+]
+
+Check = Callable[[RunView], Iterable[Finding]]
+
+_SPECIFIC = 0.6
+"""Values at least this specific identify an entity (an id, an amount); smaller ones (a
+digit, a short word) match by chance too often to tie two events together."""
+
+
+def _short(x: Any, width: int = 60) -> str:
+    text = x if isinstance(x, str) else dumps(x).decode()
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+# -- where a value entered ---------------------------------------------------------------------
+
+
+def _responsible(view: RunView, h: Holding) -> Event | None:
+    """The step to blame for a value first held at ``h``: the decision behind a call whose
+    result or arguments held it, the step that said it, the user who typed it; None for the
+    task's own input."""
+    e = view.by_seq[h.seq]
+    if isinstance(e, ToolCallEvent):
+        return view.decision(e)
+    if e.kind in ("message", "llm_call", "step"):
+        return e
+    return None
+
+
+def trace(view: RunView, value: Value, at: Event, why: str) -> Iterator[Finding]:
+    """Evidence against the step where ``value`` (seen at ``at``, wrong because ``why``)
+    entered the run, weighed by the value's specificity."""
+    h = view.values.origin(value.key, before=at.seq + 1) or Holding(at.seq, "output")
+    target = _responsible(view, h)
+    if target is None:
+        return
+    origin = view.by_seq[h.seq]
+    if h.part == "result":
+        where = (f"first appeared in the result of {view.name(origin)} at "
+                 f"{view.address(origin)}, which this step asked for")
+    elif target.seq == at.seq and h.seq == at.seq:
+        where = "first appears here, with no earlier source in the run"
+    elif h.part == "input":
+        where = "came from here"
+    else:
+        where = "was first stated here"
+    yield Finding(target.seq, "wrong-value-origin",
+                  f"{value.text!r} {why}; it {where}",
+                  WEIGHTS["wrong-value-origin"] * value.specificity)
+
+
+# -- expected outputs -------------------------------------------------------------------------
+
+
+def _statements(view: RunView) -> Iterator[Event]:
+    """What the agent said, newest first: assistant messages and model responses' text."""
+    for e in reversed(view.events):
+        if (isinstance(e, MessageEvent) and e.role == "assistant") or (
+                isinstance(e, LLMCallEvent) and view.said(e) is not None):
+            yield e
+
+
+_ENUMERATOR = re.compile(r"(?im)^[ \t>*-]*(?:step[ \t]+)?\d{1,2}[.):][ \t]|\bstep[ \t]+\d{1,2}\b")
+
+
+def _candidates(view: RunView, said: Any, expected: Value, given: set[str]) -> list[Value]:
+    """Values a statement gives in the place of ``expected``: of its kind, not given in the
+    task, not the expected one itself, not a participant's name, not a list's numbering."""
+    if isinstance(said, str):
+        said = _ENUMERATOR.sub(" ", said)
+    vals = values_in(said, code=False)
+    out = [v for v in vals.values() if v.kind == expected.kind and v.key not in given
+           and v.key != expected.key and v.key not in view.participants]
+    if expected.kind == "text":
+        # a text answer is a word or a phrase: not a number in disguise, not a long code
+        out = [v for v in out if not any(c.isdigit() for c in v.key)
+               or any(c.isdigit() for c in expected.key)]
+    return out
+
+
+def _shape(v: Value) -> tuple[bool, bool, int]:
+    """What a value looks like, apart from what it says: a number with a fraction or not,
+    text in capitals or not, and its size (digits of a number, words of a text)."""
+    if v.kind == "number":
+        return "." in v.key, False, len(v.key.lstrip("-").replace(".", ""))
+    return False, v.text.isupper(), len(v.key.split())
+
+
+def _likeness(v: Value, expected: Value) -> tuple[int, int]:
+    """How much ``v`` looks like ``expected``: same form (fraction, capitals), then size."""
+    a, b = _shape(v), _shape(expected)
+    return (a[0] == b[0]) + (a[1] == b[1]), -abs(a[2] - b[2])
+
+
+def expected_outputs(view: RunView) -> Iterator[Finding]:
+    outputs = view.expected.outputs
+    if not outputs:
+        return
+    started = view.started
+    given = set(values_in(started.task_input).keys()) if started is not None and \
+        started.task_input is not None else set()
+    final = view.final_answer
+    for out in outputs:
+        expected = as_value(out)
+        if expected is None:
+            continue
+        if final is not None and holds(view.said(final), expected):
+            continue  # stated: this output is not what failed
+        statement, stated = None, None
+        for e in _statements(view):
+            said = view.said(e)
+            if said is None:
+                continue
+            cands = _candidates(view, said, expected, given)
+            if cands:
+                text = said if isinstance(said, str) else dumps(said).decode()
+                stated = max(cands, key=lambda v: (_likeness(v, expected), v.specificity,
+                                                   last_position(text, v)))
+                statement = e
+                break
+        if statement is None or stated is None:
+            if final is not None:
+                yield Finding(final.seq, "wrong-answer",
+                              f"the final answer does not state the expected {out!r}")
+            continue
+        yield Finding(statement.seq, "wrong-answer",
+                      f"states {stated.text!r} where {out!r} was expected")
+        yield from trace(view, stated, statement, f"is stated where {out!r} was expected")
+        seen = view.values.find_text(expected, before=statement.seq)
+        if seen is not None and seen.part in ("result", "input"):
+            source = view.by_seq[seen.seq]
+            yield Finding(statement.seq, "ignored-correct-value",
+                          f"the run had {out!r} ({view.name(source)} at "
+                          f"{view.address(source)}) but this step stated {stated.text!r}")
+
+
+# -- expected actions -------------------------------------------------------------------------
+
+
+def _writes(view: RunView) -> list[ToolCallEvent]:
+    """Side-effecting calls that took effect (a failed write changed nothing)."""
+    return [c for c in view.calls if c.side_effect and c.status == "ok" and not c.in_tool]
+
+
+def _matches(call: ToolCallEvent, action: ExpectedAction) -> bool:
+    return call.tool == action.name and all(
+        k in call.arguments and _same(call.arguments[k], v) for k, v in action.arguments.items())
+
+
+def _same(a: Any, b: Any) -> bool:
+    if a == b:
+        return True
+    va, vb = as_value(a), as_value(b)
+    return va is not None and vb is not None and va.key == vb.key and not isinstance(
+        a, dict | list) and not isinstance(b, dict | list)
+
+
+def align_actions(writes: Sequence[ToolCallEvent], actions: Sequence[ExpectedAction]
+                  ) -> tuple[list[tuple[ToolCallEvent, ExpectedAction]],
+                             list[tuple[ToolCallEvent, ExpectedAction]],
+                             list[ExpectedAction], list[ToolCallEvent]]:
+    """(matched, same tool with other arguments, missing, extra): expected actions paired
+    with the run's writes, exact matches first, then by tool in order."""
+    free = list(writes)
+    matched: list[tuple[ToolCallEvent, ExpectedAction]] = []
+    left: list[ExpectedAction] = []
+    for a in actions:
+        hit = next((w for w in free if _matches(w, a)), None)
+        if hit is None:
+            left.append(a)
+        else:
+            free.remove(hit)
+            matched.append((hit, a))
+    differing: list[tuple[ToolCallEvent, ExpectedAction]] = []
+    missing: list[ExpectedAction] = []
+    for a in left:
+        hit = next((w for w in free if w.tool == a.name), None)
+        if hit is None:
+            missing.append(a)
+        else:
+            free.remove(hit)
+            differing.append((hit, a))
+    return matched, differing, missing, free
+
+
+def _first_difference(call: ToolCallEvent, action: ExpectedAction) -> tuple[str, Any, Any]:
+    """The first argument (in the expected action's order) whose value differs."""
+    for k, v in action.arguments.items():
+        if k not in call.arguments or not _same(call.arguments[k], v):
+            return k, call.arguments.get(k), v
+    return "", None, None
+
+
+def _wrong_leaves(got: Any, want: Any) -> list[Any]:
+    """The scalar parts of ``got`` that differ from ``want`` (whole when not alike)."""
+    if isinstance(got, dict) and isinstance(want, dict):
+        return [x for k in got for x in _wrong_leaves(got[k], want.get(k))]
+    if isinstance(got, list) and isinstance(want, list) and len(got) == len(want):
+        return [x for g, w in zip(got, want, strict=True) for x in _wrong_leaves(g, w)]
+    return [] if _same(got, want) else [got]
+
+
+def expected_actions(view: RunView) -> Iterator[Finding]:
+    actions = view.expected.actions
+    if actions is None:
+        return
+    _, differing, missing, extra = align_actions(_writes(view), actions)
+    for call, action in differing:
+        decision = view.decision(call)
+        key, got, want = _first_difference(call, action)
+        yield Finding(decision.seq, "wrong-arguments",
+                      f"{call.tool} at {view.address(call)} was called with "
+                      f"{key}={_short(got, 40)} (expected {_short(want, 40)})")
+        for leaf in _wrong_leaves(got, want):
+            if (v := as_value(leaf)) is not None and not isinstance(leaf, dict | list):
+                yield from trace(view, v, decision,
+                                 f"was passed as {key} to {call.tool} where "
+                                 f"{_short(want, 30)} was expected")
+    for call in extra:
+        yield Finding(view.decision(call).seq, "unexpected-write",
+                      f"{call.tool}({_short(call.arguments, 60)}) at {view.address(call)} "
+                      "is not among the expected actions")
+    if missing:
+        end = view.final_answer or (view.steps[-1] if view.steps else None)
+        if end is not None:
+            for action in missing:
+                yield Finding(end.seq, "missing-write",
+                              f"the run ended without {action.name}"
+                              f"({_short(action.arguments, 60)})")
+
+
+# -- values nobody gave -----------------------------------------------------------------------
+
+
+def invented_values(view: RunView) -> Iterator[Finding]:
+    """A side-effecting call's argument value that no earlier event holds: the agent made
+    it up (an id, an amount, a date nobody said)."""
+    for call in view.calls:
+        if not call.side_effect or call.in_tool:
+            continue
+        decision = view.decision(call)
+        for key, arg in call.arguments.items():
+            for v in values_in({key: arg}).values():
+                if v.specificity < _SPECIFIC or v.key in view.participants:
+                    continue
+                h = view.values.origin(v.key, before=call.seq + 1)
+                if h is not None and h.seq == call.seq and h.part == "arguments" and not (
+                        decision.seq != call.seq and holds(view.said(decision), v)):
+                    yield Finding(decision.seq, "invented-value",
+                                  f"{call.tool} was given {key}={v.text!r}, which no earlier "
+                                  "event of the run holds",
+                                  WEIGHTS["invented-value"] * v.specificity)
+
+
+# -- errors -----------------------------------------------------------------------------------
+
+
+def tool_errors(view: RunView) -> Iterator[Finding]:
+    """A failed call weighs little when the next call of the same tool succeeded, more when
+    the run never put it right."""
+    calls = [c for c in view.calls if not c.in_tool]
+    for i, call in enumerate(calls):
+        if call.status != "error":
+            continue
+        after = next((c for c in calls[i + 1:] if c.tool == call.tool), None)
+        kind = call.error.type if call.error is not None else "error"
+        if after is not None and after.status == "ok":
+            yield Finding(view.decision(call).seq, "error-recovered",
+                          f"{call.tool} failed at {view.address(call)} ({kind}); the next "
+                          f"{call.tool} call succeeded")
+        else:
+            yield Finding(view.decision(call).seq, "error-continued",
+                          f"{call.tool} failed at {view.address(call)} ({kind}) and was not "
+                          "put right")
+
+
+def _targets(call: ToolCallEvent) -> set[str]:
+    """The entities a call is about: the specific values among its arguments."""
+    return {v.key for v in values_in(call.arguments).values() if v.specificity >= _SPECIFIC}
+
+
+def preconditions(view: RunView) -> Iterator[Finding]:
+    """A call that failed on an entity an earlier successful write had changed: the write
+    is the likelier cause."""
+    writes: list[ToolCallEvent] = []
+    for call in view.calls:
+        if call.in_tool:
+            continue
+        if call.status == "error":
+            targets = _targets(call)
+            for w in reversed(writes):
+                shared = targets & _targets(w)
+                if shared:
+                    yield Finding(view.decision(w).seq, "precondition",
+                                  f"{call.tool} at {view.address(call)} failed on "
+                                  f"{sorted(shared)[0]!r}, which {w.tool} at "
+                                  f"{view.address(w)} had changed")
+                    break
+        elif call.side_effect:
+            writes.append(call)
+
+
+def repeated_writes(view: RunView) -> Iterator[Finding]:
+    """The same write made twice on the same entity."""
+    seen: list[ToolCallEvent] = []
+    for call in _writes(view):
+        targets = _targets(call)
+        first = next((w for w in seen if w.tool == call.tool and targets & _targets(w)), None)
+        if first is not None:
+            yield Finding(view.decision(call).seq, "repeated-write",
+                          f"{call.tool} at {view.address(call)} repeats the one at "
+                          f"{view.address(first)} on {sorted(targets & _targets(first))[0]!r}")
+        seen.append(call)
+
+
+# -- confirmation -----------------------------------------------------------------------------
+
+_ASKS_CONFIRMATION = re.compile(
+    r"explicit(?:ly)?\s+(?:user\s+)?confirm|confirmation|confirm\s+(?:with|before)",
+    re.IGNORECASE)
+_AFFIRMATIVE = re.compile(
+    r"\b(?:yes|yeah|yep|sure|ok(?:ay)?|confirm(?:ed)?|go ahead|proceed|please do|do it|"
+    r"correct|that'?s right|sounds good)\b", re.IGNORECASE)
+
+
+def unconfirmed_writes(view: RunView) -> Iterator[Finding]:
+    """A write with no explicit confirmation from the user since the agent last spoke, in a
+    run whose system prompt asks for one."""
+    if not any(isinstance(e, MessageEvent) and e.role == "system"
+               and _ASKS_CONFIRMATION.search(str(e.content)) for e in view.events):
+        return
+    last_user: MessageEvent | None = None
+    agent_spoke_after = False
+    for e in view.events:
+        if isinstance(e, MessageEvent) and e.role == "user":
+            last_user, agent_spoke_after = e, False
+        elif isinstance(e, LLMCallEvent) and view.said(e) is not None and not (
+                isinstance(e.response, dict) and e.response.get("tool_calls")):
+            agent_spoke_after = True
+        elif isinstance(e, ToolCallEvent) and e.side_effect and e.status == "ok":
+            ok = last_user is not None and _AFFIRMATIVE.search(str(last_user.content))
+            if not ok:
+                said = ("no user message before it" if last_user is None else
+                        f"the user's last words {_short(last_user.content, 50)!r}, "
+                        "which confirm nothing")
+                yield Finding(view.decision(e).seq, "unconfirmed-write",
+                              f"{e.tool} at {view.address(e)} was made after {said}")
+            last_user = None if agent_spoke_after else last_user
+
+
+# -- the answer against the results -----------------------------------------------------------
+
+
+def _figures(x: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    """(field name, number) pairs of a structured result."""
+    if isinstance(x, dict):
+        for k, v in x.items():
+            yield from _figures(v, str(k))
+    elif isinstance(x, list):
+        for v in x:
+            yield from _figures(v, path)
+    elif isinstance(x, int | float) and not isinstance(x, bool) and path:
+        yield path, x
+
+
+def contradicting_answer(view: RunView) -> Iterator[Finding]:
+    """The final answer names a field of a tool result and gives, right after the name, a
+    figure that differs from the result's while no result gives the stated one."""
+    final = view.final_answer
+    said = view.said(final) if final is not None else None
+    if not isinstance(said, str):
+        return
+    text = said.casefold()
+    for call in view.calls:
+        if call.status != "ok" or call.seq > final.seq:  # type: ignore[union-attr]
+            continue
+        for name, figure in _figures(call.result):
+            field = name.replace("_", " ").casefold()
+            if len(field) < 4:
+                continue
+            for m in re.finditer(rf"\b{re.escape(field)}\b\W{{0,20}}?([-$€£]?[\d,]+(?:\.\d+)?)",
+                                 text):
+                stated = as_value(m.group(1))
+                wanted = as_value(figure)
+                if stated is None or wanted is None or stated.key == wanted.key:
+                    continue
+                if view.values.origin(stated.key, before=final.seq) is not None:  # type: ignore[union-attr]
+                    continue
+                yield Finding(final.seq, "contradicts-result",  # type: ignore[union-attr]
+                              f"the answer gives {field} as {m.group(1)}, where {call.tool} "
+                              f"at {view.address(call)} gave {figure}")
+                break
+
+
+DEFAULT_CHECKS: tuple[Check, ...] = (
+    expected_outputs, expected_actions, invented_values, tool_errors, preconditions,
+    repeated_writes, unconfirmed_writes, contradicting_answer,
+)
+"""The checks ``explain`` runs by default (deterministic, no network)."""
+
+
+def installed_checks() -> list[Check]:
+    """Checks of installed rule packs: each entry point of the ``agentlab.checks`` group
+    loads a check or a list of checks."""
+    out: list[Check] = []
+    for ep in entry_points(group="agentlab.checks"):
+        loaded = ep.load()
+        if callable(loaded):
+            out.append(loaded)
+        else:
+            out.extend(loaded)
+    return out
