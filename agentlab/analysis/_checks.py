@@ -53,6 +53,7 @@ __all__ = [
     "invented_values",
     "preconditions",
     "repeated_writes",
+    "stand_ins",
     "tool_errors",
     "unconfirmed_writes",
 ]
@@ -87,24 +88,61 @@ def _responsible(view: RunView, h: Holding) -> Event | None:
 
 def trace(view: RunView, value: Value, at: Event, why: str) -> Iterator[Finding]:
     """Evidence against the step where ``value`` (seen at ``at``, wrong because ``why``)
-    entered the run, weighed by the value's specificity."""
+    entered the run, weighed by the value's specificity.
+
+    A value that first came out of a tool's result was computed from the call's arguments:
+    when an argument is a fact some earlier step stated with no source in the run (the
+    model made it up), that step is where the fault entered (``fed-wrong-result``), and the
+    step that made the call, which computed faithfully from what it was given, keeps only
+    half the weight."""
     h = view.values.origin(value.key, before=at.seq + 1) or Holding(at.seq, "output")
     target = _responsible(view, h)
     if target is None:
         return
     origin = view.by_seq[h.seq]
+    weight = WEIGHTS["wrong-value-origin"] * value.specificity
     if h.part == "result":
         where = (f"first appeared in the result of {view.name(origin)} at "
                  f"{view.address(origin)}, which this step asked for")
+        assert isinstance(origin, ToolCallEvent)
+        fed = list(_invented_inputs(view, origin, target))
+        for step, v in fed:
+            yield Finding(step.seq, "fed-wrong-result",
+                          f"{v.text!r}, first stated here with no source in the run, went "
+                          f"into {view.name(origin)} at {view.address(origin)}, whose result "
+                          f"gave {value.text!r}, which {why}",
+                          WEIGHTS["fed-wrong-result"] * min(v.specificity, 1.0))
+        if fed:
+            weight /= 2
     elif target.seq == at.seq and h.seq == at.seq:
         where = "first appears here, with no earlier source in the run"
     elif h.part == "input":
         where = "came from here"
     else:
         where = "was first stated here"
-    yield Finding(target.seq, "wrong-value-origin",
-                  f"{value.text!r} {why}; it {where}",
-                  WEIGHTS["wrong-value-origin"] * value.specificity)
+    yield Finding(target.seq, "wrong-value-origin", f"{value.text!r} {why}; it {where}", weight)
+
+
+def _fact(view: RunView, v: Value) -> bool:
+    """A value that states a fact: a specific figure or name, not a code symbol
+    (snake_case, one word) or a participant's name."""
+    return v.specificity >= _SPECIFIC and v.key not in view.participants and not (
+        v.kind == "text" and " " not in v.key)
+
+
+def _invented_inputs(view: RunView, call: ToolCallEvent, decision: Event
+                     ) -> Iterator[tuple[Event, Value]]:
+    """Specific values among ``call``'s arguments that an earlier step (not the one that
+    made the call) was the first to state, with no source before it."""
+    seen: set[int] = set()
+    for v in values_in(call.arguments).values():
+        if not _fact(view, v):
+            continue
+        h = view.values.origin(v.key, before=call.seq)
+        if h is None or h.part != "output" or h.seq == decision.seq or h.seq in seen:
+            continue
+        seen.add(h.seq)
+        yield view.by_seq[h.seq], v
 
 
 # -- expected outputs -------------------------------------------------------------------------
@@ -118,6 +156,7 @@ def _statements(view: RunView) -> Iterator[Event]:
             yield e
 
 
+_HEADING = re.compile(r"(?m)^[ \t]*#+[ \t].*$|\*\*[^*\n]{1,80}:\*\*|^[ \t]*[^\n]{1,60}:[ \t]*$")
 _ENUMERATOR = re.compile(r"(?im)^[ \t>*-]*(?:step[ \t]+)?\d{1,2}[.):][ \t]|\bstep[ \t]+\d{1,2}\b")
 
 
@@ -125,15 +164,23 @@ def _candidates(view: RunView, said: Any, expected: Value, given: set[str]) -> l
     """Values a statement gives in the place of ``expected``: of its kind, not given in the
     task, not the expected one itself, not a participant's name, not a list's numbering."""
     if isinstance(said, str):
-        said = _ENUMERATOR.sub(" ", said)
+        said = _HEADING.sub(" ", _ENUMERATOR.sub(" ", said))
     vals = values_in(said, code=False)
     out = [v for v in vals.values() if v.kind == expected.kind and v.key not in given
-           and v.key != expected.key and v.key not in view.participants]
+           and v.key != expected.key and not _names_participant(view, v)]
     if expected.kind == "text":
         # a text answer is a word or a phrase: not a number in disguise, not a long code
         out = [v for v in out if not any(c.isdigit() for c in v.key)
                or any(c.isdigit() for c in expected.key)]
     return out
+
+
+def _names_participant(view: RunView, v: Value) -> bool:
+    """Whether a value is, or holds, the name of an agent or a tool of the run (written
+    with spaces for underscores or not)."""
+    text = v.key.replace("_", " ")
+    return v.key in view.participants or any(
+        " " in p and p in text for p in view.participant_words)
 
 
 def _shape(v: Value) -> tuple[bool, bool, int]:
@@ -189,7 +236,8 @@ def expected_outputs(view: RunView) -> Iterator[Finding]:
             source = view.by_seq[seen.seq]
             yield Finding(statement.seq, "ignored-correct-value",
                           f"the run had {out!r} ({view.name(source)} at "
-                          f"{view.address(source)}) but this step stated {stated.text!r}")
+                          f"{view.address(source)}) but this step stated {stated.text!r}",
+                          WEIGHTS["ignored-correct-value"] * expected.specificity)
 
 
 # -- expected actions -------------------------------------------------------------------------
@@ -308,6 +356,56 @@ def invented_values(view: RunView) -> Iterator[Finding]:
                                   f"{call.tool} was given {key}={v.text!r}, which no earlier "
                                   "event of the run holds",
                                   WEIGHTS["invented-value"] * v.specificity)
+
+
+_STAND_IN = re.compile(
+    r"\b(?:(?:let'?s|we|i)(?:'ll|'d| will| can| could| must| need to| have to| shall)?"
+    r"(?:\s+\w+){0,2}?\s+(?:assume|simulate|pretend|hypothesi[sz]e|make up|invent)|assuming|"
+    r"(?:on|under|with|based on) the assumption|hypothetical(?:ly)?|simulated|placeholders?|"
+    r"dummy|mock(?:ed)? (?:data|values?|results?)|made[- ]up|"
+    r"for (?:the sake of )?(?:demonstration|illustration)|"
+    r"(?:sample|example|synthetic|fake) (?:data|values?|figures?|numbers?))\b", re.IGNORECASE)
+_SENTENCE = re.compile(r"[^.!?\n]+[.!?]?")
+
+
+def stand_ins(view: RunView) -> Iterator[Finding]:
+    """A step that says, in its own words, that it assumes, simulates or makes up what it
+    should have found out: the values it goes on with stand in for facts nobody looked up.
+    A sentence the step repeats from an earlier event is not its own; a word the task
+    itself uses ("simulate" in a task about simulations) is no confession."""
+    started = view.started
+    task = _flat(started.task_input) if started is not None else ""
+    earlier: list[str] = []
+    for e in view.events:
+        text = _own_text(view, e)
+        if text is None:
+            if isinstance(e, MessageEvent | ToolCallEvent):
+                earlier.append(_flat(e.content if isinstance(e, MessageEvent) else e.result))
+            continue
+        for m in _SENTENCE.finditer(text):
+            sentence = m.group().strip()
+            hit = _STAND_IN.search(sentence)
+            if hit is None or hit.group().casefold() in task:
+                continue
+            if any(sentence.casefold() in prior for prior in earlier):
+                continue
+            yield Finding(e.seq, "stand-in", f"says {_short(sentence, 90)!r}")
+            break
+        earlier.append(text.casefold())
+
+
+def _own_text(view: RunView, e: Event) -> str | None:
+    """What the agent wrote at ``e``: an assistant message or a model's text."""
+    if (isinstance(e, MessageEvent) and e.role == "assistant") or isinstance(e, LLMCallEvent):
+        said = view.said(e)
+        return said if isinstance(said, str) else None
+    return None
+
+
+def _flat(x: Any) -> str:
+    if x is None:
+        return ""
+    return (x if isinstance(x, str) else dumps(x).decode()).casefold()
 
 
 # -- errors -----------------------------------------------------------------------------------
@@ -451,8 +549,8 @@ def contradicting_answer(view: RunView) -> Iterator[Finding]:
 
 
 DEFAULT_CHECKS: tuple[Check, ...] = (
-    expected_outputs, expected_actions, invented_values, tool_errors, preconditions,
-    repeated_writes, unconfirmed_writes, contradicting_answer,
+    expected_outputs, expected_actions, invented_values, stand_ins, tool_errors,
+    preconditions, repeated_writes, unconfirmed_writes, contradicting_answer,
 )
 """The checks ``explain`` runs by default (deterministic, no network)."""
 

@@ -22,6 +22,8 @@ KINDS: Mapping[str, tuple[float, str]] = {
     # Where a wrong value entered the run.
     "wrong-value-origin": (3.0, "a value that contradicts what was expected entered the run "
                            "here (weighed by how specific the value is)"),
+    "fed-wrong-result": (3.0, "a fact first stated here with no source went into the "
+                         "computation whose result was wrong (weighed by how specific it is)"),
     "differed-from-sibling": (3.0, "same call as a successful run of the task, other result, "
                               "before the runs parted"),
     "ignored-correct-value": (2.5, "the run held the expected value, and this step stated "
@@ -33,6 +35,8 @@ KINDS: Mapping[str, tuple[float, str]] = {
     "unexpected-write": (2.0, "a side-effecting call that no expected action makes"),
     "invented-value": (2.0, "a value used here that no earlier event holds (the model made it "
                        "up; weighed by how specific the value is)"),
+    "stand-in": (2.0, "the step says it assumes, simulates or makes up what it should have "
+                 "found out (\"let's assume\", placeholder or sample data)"),
     "denied": (2.0, "the agent asked for a call its grant or the policy refused"),
     "precondition": (2.0, "a later call failed on what this write had changed"),
     "contradicts-result": (2.0, "the answer states a figure a tool result gives otherwise"),

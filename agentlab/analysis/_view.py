@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from agentlab.analysis._values import ValueIndex, text_key
+from agentlab.analysis._values import ValueIndex, holds, text_key, values_in
 from agentlab.model import (
     ApprovalEvent,
     Event,
@@ -133,6 +133,11 @@ class RunView:
         return frozenset(text_key(n) for n in names)
 
     @cached_property
+    def participant_words(self) -> frozenset[str]:
+        """The participants' names with underscores read as spaces."""
+        return frozenset(p.replace("_", " ") for p in self.participants)
+
+    @cached_property
     def multi_agent(self) -> bool:
         return len({e.agent for e in self.steps if e.agent is not None}) > 1
 
@@ -157,7 +162,28 @@ class RunView:
                 elif last_model is not None and (e.parent_id is None
                                                  or e.parent_id == last_model.parent_id):
                     out[e.seq] = last_model
+                elif last_model is not None and (source := self._argued_by(e)) is not None:
+                    out[e.seq] = source
         return out
+
+    def _argued_by(self, call: ToolCallEvent) -> Event | None:
+        """The latest model call before ``call`` (in the same turn) whose response holds
+        one of the call's argument values: in an agent that decides in one step and acts
+        in another, that is the decision the call carries out."""
+        wanted = [v for v in values_in(call.arguments).values() if v.specificity >= 0.5]
+        if not wanted:
+            return None
+        for e in reversed(self.events[: self._index[call.seq]]):
+            if isinstance(e, MessageEvent) and e.role == "user":
+                return None
+            if isinstance(e, LLMCallEvent) and e.response is not None and any(
+                    holds(e.response, v) for v in wanted):
+                return e
+        return None
+
+    @cached_property
+    def _index(self) -> dict[int, int]:
+        return {e.seq: i for i, e in enumerate(self.events)}
 
     def decision(self, e: Event) -> Event:
         """The step that chose ``e`` (itself for anything but a tool call asked for by a

@@ -62,6 +62,21 @@ def test_the_demos_bad_run_blames_the_stale_account_lookup(demo: tuple[SqlStore,
     assert good.culprits == [] or good.culprits[0].name != "lookup_account"
 
 
+def test_a_rejected_call_weighs_on_the_decision_and_what_it_read(
+        demo: tuple[SqlStore, Any]) -> None:
+    """T-1004: the lead rejects the priority drop. The refusal is the system working: the
+    evidence goes to the model call whose response carried the rejected arguments, and to
+    the result its decision read; the refused call itself ranks below both."""
+    store, result = demo
+    ex = explain(store, result.rejected_run_id)
+    names = [c.name for c in ex.culprits]
+    top = ex.culprits[0]
+    assert top.kind == "llm_call" and {"denied", "overridden"} <= {e.kind for e in top.evidence}
+    assert "read_ticket" in names
+    assert "set_priority" not in names or names.index("read_ticket") < names.index(
+        "set_priority")
+
+
 def _two_runs(db: SqlStore, results: list[Any]) -> list[str]:
     """Two runs of one task: the tool's result differs, and so does what the agent does."""
 
