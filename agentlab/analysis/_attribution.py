@@ -53,7 +53,11 @@ def read_labels(path: str | Path) -> list[Label]:
             continue
         try:
             d = json.loads(line)
-            out.append(Label(str(d["run_id"]), d["step"], d.get("agent")))
+            step = d["step"]
+            if isinstance(step, bool) or not isinstance(step, str | int):
+                raise TypeError(f"step must be a source position or a seq, not {step!r}")
+            agent = d.get("agent")
+            out.append(Label(str(d["run_id"]), step, None if agent is None else str(agent)))
         except (ValueError, KeyError, TypeError) as exc:
             raise LabelError(f"{path}:{n}: not a label ({exc!r}); each line is a JSON object "
                              "with run_id, step (source position or seq) and agent") from None
@@ -78,14 +82,24 @@ class Tally:
     step_top3: int = 0
     agent_top1: int = 0
     runs: int = 0
+    agent_runs: int = 0
+    """Runs whose label names an agent (the denominator of agent top-1)."""
+    ranked: bool = True
+    """Whether the method ranks (top-3 means something) or picks one step."""
+    picks_steps: bool = True
+    """Whether the method names a step (a baseline may name only an agent)."""
 
     def rate(self, hits: int) -> float:
         return hits / self.runs if self.runs else 0.0
 
-    def to_dict(self) -> dict[str, float | int]:
-        return {"runs": self.runs, "step_top1": round(self.rate(self.step_top1), 4),
-                "step_top3": round(self.rate(self.step_top3), 4),
-                "agent_top1": round(self.rate(self.agent_top1), 4)}
+    def agent_rate(self) -> float:
+        return self.agent_top1 / self.agent_runs if self.agent_runs else 0.0
+
+    def to_dict(self) -> dict[str, float | int | None]:
+        return {"runs": self.runs,
+                "step_top1": round(self.rate(self.step_top1), 4) if self.picks_steps else None,
+                "step_top3": round(self.rate(self.step_top3), 4) if self.ranked else None,
+                "agent_top1": round(self.agent_rate(), 4)}
 
 
 @dataclass
@@ -108,12 +122,12 @@ class AttributionReport:
                  f"({1000 * self.seconds / max(n, 1):.1f} ms per explain)", "",
                  f"{'method':<38} {'step top-1':>10} {'step top-3':>10} {'agent top-1':>11}"]
 
-        def row(name: str, t: Tally, top3: bool = True) -> str:
-            three = f"{t.rate(t.step_top3):>10.1%}" if top3 else f"{'-':>10}"
-            return (f"{name:<38} {t.rate(t.step_top1):>10.1%} {three} "
-                    f"{t.rate(t.agent_top1):>11.1%}")
+        def row(name: str, t: Tally) -> str:
+            one = f"{t.rate(t.step_top1):>10.1%}" if t.picks_steps else f"{'-':>10}"
+            three = f"{t.rate(t.step_top3):>10.1%}" if t.ranked else f"{'-':>10}"
+            return f"{name:<38} {one} {three} {t.agent_rate():>11.1%}"
         lines.append(row("ranked culprits (explain)", self.ranking))
-        lines.extend(row(f"baseline: {k}", v, top3=False) for k, v in self.baselines.items())
+        lines.extend(row(f"baseline: {k}", v) for k, v in self.baselines.items())
         return "\n".join(lines)
 
 
@@ -121,6 +135,9 @@ def _pick(view: RunView, e: Event | None) -> _Pick:
     if e is None:
         return _Pick(None, None, None)
     return _Pick(e.seq, e.source, view.agent_of(e))
+
+
+_AGENT_ONLY = frozenset({"agent of the first message"})
 
 
 def _baselines(view: RunView) -> dict[str, _Pick]:
@@ -163,12 +180,15 @@ def score_attribution(
         picks = [_Pick(c.seq, c.source, c.agent) for c in culprits]
         top = picks[0] if picks else _Pick(None, None, None)
         ranking.runs += 1
+        ranking.agent_runs += lb.agent is not None
         ranking.step_top1 += top.is_step(lb.step)
         ranking.step_top3 += any(p.is_step(lb.step) for p in picks[:3])
         ranking.agent_top1 += lb.agent is not None and top.agent == lb.agent
         for name, p in _baselines(view).items():
-            t = baselines.setdefault(name, Tally())
+            t = baselines.setdefault(name, Tally(ranked=False,
+                                                 picks_steps=name not in _AGENT_ONLY))
             t.runs += 1
+            t.agent_runs += lb.agent is not None
             t.step_top1 += p.is_step(lb.step)
             t.agent_top1 += lb.agent is not None and p.agent == lb.agent
         rows.append({"run_id": lb.run_id, "label_step": lb.step, "label_agent": lb.agent,

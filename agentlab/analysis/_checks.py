@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import cache
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -555,9 +556,11 @@ DEFAULT_CHECKS: tuple[Check, ...] = (
 """The checks ``explain`` runs by default (deterministic, no network)."""
 
 
-def installed_checks() -> list[Check]:
+@cache
+def installed_checks() -> tuple[Check, ...]:
     """Checks of installed rule packs: each entry point of the ``agentlab.checks`` group
-    loads a check or a list of checks."""
+    loads a check or a list of checks. Read once per process (``installed_checks.
+    cache_clear()`` reads them again)."""
     out: list[Check] = []
     for ep in entry_points(group="agentlab.checks"):
         loaded = ep.load()
@@ -565,4 +568,4 @@ def installed_checks() -> list[Check]:
             out.append(loaded)
         else:
             out.extend(loaded)
-    return out
+    return tuple(out)

@@ -26,7 +26,7 @@ from agentlab.cli._common import (
 )
 from agentlab.cli._render import runs_table, summary_block, timeline
 from agentlab.model import portable_json_schema
-from agentlab.store import RunFilter
+from agentlab.store import RunFilter, SqlStore
 
 __all__ = ["cli", "main"]
 
@@ -232,24 +232,38 @@ def export_cmd(run_ids: tuple[str, ...], store_url: str | None, output: Path | N
 
 
 @cli.command("import")
-@click.argument("path", metavar="FILE", type=click.Path(exists=True, dir_okay=False,
-                                                        path_type=Path))
+@click.argument("path", metavar="PATH", type=click.Path(exists=True, path_type=Path))
 @store_option
 @json_option
-@click.option("--format", "fmt", type=click.Choice(["agentlab", "tau-bench"]),
+@click.option("--format", "fmt", type=click.Choice(["agentlab", "tau-bench", "who-and-when"]),
               default="agentlab", show_default=True,
-              help="agentlab's portable JSONL, or a tau-bench results file (JSON array).")
+              help="agentlab's portable JSONL file; a tau-bench results file (JSON array); "
+              "or Who&When group-chat failures: one run file (.json or .json.gz) or a "
+              "folder of them.")
 @click.option("--domain", default="airline", show_default=True,
               help="tau-bench only: the domain the runs come from (airline, retail...).")
 @click.option("--model", default="unknown", show_default=True,
               help="tau-bench only: the agent's model (the files do not say).")
+@click.option("--labels-out", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              metavar="FILE",
+              help="who-and-when only: also write the human culprit labels (run_id, step, "
+              "agent, reason), one JSON object a line, for `agentlab eval-attribution`.")
 @wrap_errors
 def import_cmd(path: Path, store_url: str | None, as_json: bool, fmt: str, domain: str,
-               model: str) -> None:
+               model: str, labels_out: Path | None) -> None:
     """Import runs from a portable JSONL file (each run all or nothing; re-import is a
-    no-op), or from a tau-bench results file with --format tau-bench."""
+    no-op), from a tau-bench results file with --format tau-bench, or from Who&When run
+    files (PATH a file or a folder) with --format who-and-when."""
+    if labels_out is not None and fmt != "who-and-when":
+        fail(f"--labels-out writes Who&When labels; it needs --format who-and-when, "
+             f"not --format {fmt}")
+    if fmt != "who-and-when" and path.is_dir():
+        fail(f"{path} is a folder; --format {fmt} reads one file (only --format "
+             "who-and-when reads a folder of run files)")
     with open_cli_store(store_url, create=True) as store:
-        if fmt == "tau-bench":
+        if fmt == "who-and-when":
+            imported, skipped = _import_who_and_when(path, store, labels_out)
+        elif fmt == "tau-bench":
             from agentlab.integrations import import_tau_bench
 
             known = {r.run_id for r in store.runs()}
@@ -268,6 +282,41 @@ def import_cmd(path: Path, store_url: str | None, as_json: bool, fmt: str, domai
         click.echo(f"skipped   {rid} (already stored, identical)")
 
 
+def _import_who_and_when(path: Path, store: SqlStore, labels_out: Path | None
+                         ) -> tuple[list[str], list[str]]:
+    """Import the Who&When runs at ``path``: (imported, skipped) ids. With ``labels_out``,
+    their labels are written first to ``FILE.partial`` (so an unwritable target fails before
+    anything is imported) and renamed to ``FILE`` once the runs are stored; on any failure
+    the partial file is removed and an existing ``FILE`` left as it was."""
+    import orjson
+
+    from agentlab.integrations import import_who_and_when, who_and_when_labels
+
+    tmp = None if labels_out is None else labels_out.with_name(labels_out.name + ".partial")
+    try:
+        written: set[str] = set()
+        if tmp is not None:
+            with tmp.open("wb") as fh:
+                for label in who_and_when_labels(path):
+                    if label["run_id"] not in written:  # equal files are one run
+                        written.add(label["run_id"])
+                        fh.write(orjson.dumps({k: label.get(k) for k in _LABEL_KEYS}) + b"\n")
+        known = {r.run_id for r in store.runs(RunFilter(workflow="who-and-when"))}
+        ids = list(dict.fromkeys(import_who_and_when(path, store)))  # equal files: one run
+        if tmp is not None and labels_out is not None:
+            tmp.replace(labels_out)
+            click.echo(f"wrote {len(written)} label(s) to {labels_out}", err=True)
+    except BaseException:
+        if tmp is not None:
+            with contextlib.suppress(OSError):  # report the first error, not this one
+                tmp.unlink(missing_ok=True)
+        raise
+    return [i for i in ids if i not in known], [i for i in ids if i in known]
+
+
+_LABEL_KEYS = ("run_id", "step", "agent", "reason")
+
+
 @cli.command()
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True, path_type=Path),
               help="Write to this file instead of standard output.")
@@ -283,7 +332,14 @@ def schema(output: Path | None) -> None:
 
 
 # Commands defined in their own modules register themselves on ``cli`` when imported.
-from agentlab.cli import _analysis, _approvals, _grants, _metrics, _recovery  # noqa: E402, F401
+from agentlab.cli import (  # noqa: E402, F401
+    _analysis,
+    _approvals,
+    _attribution,
+    _grants,
+    _metrics,
+    _recovery,
+)
 
 
 def main() -> None:

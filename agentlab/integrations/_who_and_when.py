@@ -146,8 +146,8 @@ def who_and_when_labels(path: str | Path) -> Iterator[AttributionLabel]:
     for f in who_and_when_files(path):
         data, run_id = _load(f)
         step = data.get("mistake_step")
-        if step is None or not str(step).strip().lstrip("-").isdigit():
-            continue
+        if step is None or not str(step).strip().isdigit():
+            continue  # no label, or "-1" (no step to blame): nothing to score against
         yield {"run_id": run_id, "step": f"history[{int(step)}]",
                "agent": data.get("mistake_agent"), "reason": data.get("mistake_reason"),
                "file": f.name}
