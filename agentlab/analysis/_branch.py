@@ -55,10 +55,14 @@ def first_divergence(
     b: Sequence[Event],
     *,
     keep: Callable[[ToolCallEvent], bool] | None = None,
+    calls_only: bool = True,
 ) -> Divergence | None:
     """Where the tool calls of run ``a`` and run ``b`` part ways (None: they never do).
 
     ``keep`` selects the calls to align (all tool calls by default; e.g. only side effects).
+    With ``calls_only=False``, two runs whose calls never part but whose results differ
+    give a divergence past their last call (``a`` and ``b`` None, ``a_seq`` None) that
+    carries the differing results.
     """
     ca, cb = _calls(a, keep), _calls(b, keep)
     differing: list[tuple[int, int, Signature]] = []
@@ -73,6 +77,9 @@ def first_divergence(
         assert ea is not None and eb is not None and sa is not None
         if (ea.status, dumps(ea.result)) != (eb.status, dumps(eb.result)):
             differing.append((ea.seq, eb.seq, sa))
+    if differing and not calls_only:
+        # the calls never part, but results differ: a divergence past the last call
+        return Divergence(len(ca), None, None, None, None, differing)
     return None
 
 

@@ -340,8 +340,9 @@ def expected_actions(view: RunView) -> Iterator[Finding]:
 
 
 def invented_values(view: RunView) -> Iterator[Finding]:
-    """A side-effecting call's argument value that no earlier event holds: the agent made
-    it up (an id, an amount, a date nobody said)."""
+    """A side-effecting call's argument value that no earlier event holds, or that the
+    model call deciding it was the first to say: the agent made it up (an id, an amount, a
+    date nobody said)."""
     for call in view.calls:
         if not call.side_effect or call.in_tool:
             continue
@@ -351,8 +352,9 @@ def invented_values(view: RunView) -> Iterator[Finding]:
                 if v.specificity < _SPECIFIC or v.key in view.participants:
                     continue
                 h = view.values.origin(v.key, before=call.seq + 1)
-                if h is not None and h.seq == call.seq and h.part == "arguments" and not (
-                        decision.seq != call.seq and holds(view.said(decision), v)):
+                # first held by the call itself, or first said by the model that chose it
+                if h is not None and (h.seq == call.seq or (
+                        h.seq == decision.seq and h.part == "output")):
                     yield Finding(decision.seq, "invented-value",
                                   f"{call.tool} was given {key}={v.text!r}, which no earlier "
                                   "event of the run holds",

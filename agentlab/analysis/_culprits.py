@@ -234,9 +234,10 @@ def rank_culprits(
 
 def _aggregate(view: RunView, findings: Iterable[Finding]) -> list[Culprit]:
     best: dict[int, dict[str, Finding]] = {}
+    steps = {e.seq for e in view.steps}
     for f in findings:
-        if f.seq not in view.by_seq or f.strength <= 0:
-            continue
+        if f.seq not in steps or f.strength <= 0:
+            continue  # only steps are candidates (not the run's start, a checkpoint...)
         kinds = best.setdefault(f.seq, {})
         held = kinds.get(f.kind)
         if held is None or f.strength > held.strength:

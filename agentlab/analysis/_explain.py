@@ -1,8 +1,8 @@
 """``explain(run)``: a postmortem of one run on one page, as data.
 
 It answers the four questions: which credential made each call; what state was carried from
-step to step; which tool result caused the bad branch (ranked culprits with their
-evidence); and whether the run can be replayed. Text (CLI), a dict (``--json``) and HTML
+step to step; which step caused the failure (ranked culprits, tool results, model calls
+and messages alike, with their evidence); and whether the run can be replayed. Text (CLI), a dict (``--json``) and HTML
 (notebooks) are views of the same :class:`Explanation`.
 """
 
@@ -245,7 +245,7 @@ def explain(
     others = [store.events(s) for s in siblings]
     best: tuple[str, Divergence] | None = None
     for sid, evs in zip(siblings, others, strict=True):
-        div = first_divergence(events, evs)
+        div = first_divergence(events, evs, calls_only=False)
         if div is not None and (best is None or div.index > best[1].index):
             best = (sid, div)  # the sibling that agrees longest is the closest comparison
     if expected is None:

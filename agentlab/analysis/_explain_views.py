@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from agentlab.analysis._explain import Explanation
+    from agentlab.model import Change
 
 __all__ = ["explanation_html", "explanation_text"]
 
@@ -18,19 +19,49 @@ def _short(value: Any, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _failed(ex: Explanation) -> bool:
+    return ex.run.success is False or ex.run.status == "failed"
+
+
+def _culprits_heading(ex: Explanation) -> str:
+    """What the first section answers: the cause of a failure, or, for a run that did not
+    fail, what went wrong on the way (a successful run has no bad branch)."""
+    if _failed(ex):
+        return "Which step caused the failure (ranked culprits, with their evidence)"
+    if ex.run.status == "running":
+        return "The run has not ended: steps that went wrong so far, if any"
+    return "The run did not fail: steps that went wrong on the way, if any"
+
+
+def _change(ch: Change) -> str:
+    """One state change with its values: ``change /plan: 'enterprise' -> 'standard'``."""
+    if ch.op == "add":
+        return f"add {ch.path} = {_short(ch.new, 40)}"
+    if ch.op == "remove":
+        return f"remove {ch.path} (was {_short(ch.old, 30)})"
+    return f"change {ch.path}: {_short(ch.old, 30)} -> {_short(ch.new, 30)}"
+
+
 def explanation_text(ex: Explanation) -> str:
     r = ex.run
     lines = [f"run {r.run_id}  {r.workflow}/{r.agent_name}  {r.status}"
              f"{'' if r.success is None else f' success={r.success}'}  task {r.task_id or '-'}"]
     lines.append("")
-    lines.append("1. Which tool result caused the bad branch (ranked culprits)")
+    lines.append(f"1. {_culprits_heading(ex)}")
     if not ex.culprits:
-        lines.append("   no candidate: nothing diverged, went stale, failed or was overridden")
+        lines.append("   no candidate: no check found evidence against any step"
+                     if _failed(ex) else "   none")
     for i, c in enumerate(ex.culprits, 1):
-        lines.append(f"   #{i} seq {c.seq} {c.kind} {c.name}  score {c.score:g}")
+        who = f" by {c.agent}" if c.agent and c.agent != r.agent_name else ""
+        where = f" ({c.source})" if c.source else ""
+        lines.append(f"   #{i} seq {c.seq}{where} {c.kind} {c.name}{who}  score {c.score:g}")
         for ev in c.evidence:
             lines.append(f"        - [{ev.kind} +{ev.weight:g}] {_short(ev.detail, 110)}")
-    if ex.sibling is not None and ex.sibling_run_id:
+    if ex.sibling is not None and ex.sibling_run_id and ex.sibling.a_seq is None \
+            and ex.sibling.b is None:
+        lines.append(f"   compared with successful run {ex.sibling_run_id[:12]}: the same calls "
+                     f"throughout; {len(ex.sibling.differing_results)} returned other results")
+    elif ex.sibling is not None and ex.sibling_run_id:
         d = ex.sibling
         lines.append(f"   compared with successful run {ex.sibling_run_id[:12]}: they part at "
                      f"call #{d.index + 1} (seq {d.a_seq}): "
@@ -47,11 +78,13 @@ def explanation_text(ex: Explanation) -> str:
                      f"key {call.credential or '-':<16} rule {call.rule or '-'}  "
                      f"{_short(how, 50)}{extra}")
     lines.append("")
-    lines.append("3. What state was carried (changes per checkpoint)")
+    lines.append("3. What state was carried (changes per checkpoint, with values)")
+    if not ex.state:
+        lines.append("   the run recorded no state checkpoints")
     for s in ex.state:
-        lines.append(f"   seq {s.seq:>4} by {s.writer}: " + (", ".join(
-            f"{ch.op} {ch.path}" for ch in s.changes[:6]) or "no change")
-            + (f" (+{len(s.changes) - 6} more)" if len(s.changes) > 6 else ""))
+        lines.append(f"   seq {s.seq:>4} by {s.writer}: " + ("; ".join(
+            _change(ch) for ch in s.changes[:4]) or "no change")
+            + (f" (+{len(s.changes) - 4} more)" if len(s.changes) > 4 else ""))
     lines.append("")
     lines.append("4. Can it be replayed")
     if ex.replay is not None:
@@ -80,7 +113,7 @@ def explanation_html(ex: Explanation) -> str:
     parts = [
         "<div class='agentlab-explain'>",
         f"<h3>Run {e(r.run_id[:12])}: {e(r.workflow)} / {e(r.agent_name)} — {e(r.status)}</h3>",
-        "<h4>Which tool result caused the bad branch</h4><ol>",
+        f"<h4>{e(_culprits_heading(ex))}</h4><ol>",
     ]
     for c in ex.culprits:
         items = "".join(f"<li><code>{e(ev.kind)}</code> +{ev.weight:g}: {e(ev.detail)}</li>"
@@ -96,7 +129,7 @@ def explanation_html(ex: Explanation) -> str:
             f"<td>{e(call.approval or '')}</td><td>{e(call.denial or call.status)}</td></tr>")
     parts.append("</table><h4>What state was carried</h4><ul>")
     for s in ex.state:
-        changes = ", ".join(f"{ch.op} <code>{e(ch.path)}</code>" for ch in s.changes[:8])
+        changes = "; ".join(f"<code>{e(_change(ch))}</code>" for ch in s.changes[:8])
         parts.append(f"<li>seq {s.seq} by {e(s.writer)}: {changes or 'no change'}</li>")
     parts.append("</ul><h4>Can it be replayed</h4>")
     if ex.replay is not None:
