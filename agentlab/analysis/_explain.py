@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from pydantic import BaseModel
+
 from agentlab.analysis._branch import Divergence, first_divergence
 from agentlab.analysis._checks import Check
 from agentlab.analysis._culprits import Culprit, rank_culprits
@@ -140,6 +142,8 @@ def _jsonable(value: Any) -> Any:
         return [_jsonable(v) for v in value]
     if hasattr(value, "isoformat"):
         return value.isoformat()
+    if isinstance(value, BaseModel):  # an expected action
+        return value.model_dump(mode="json")
     return value
 
 
