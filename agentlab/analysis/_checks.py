@@ -136,7 +136,7 @@ def _invented_inputs(view: RunView, call: ToolCallEvent, decision: Event
     """Specific values among ``call``'s arguments that an earlier step (not the one that
     made the call) was the first to state, with no source before it."""
     seen: set[int] = set()
-    for v in values_in(call.arguments).values():
+    for v in view.values.at(call.seq, "arguments").values():
         if not _fact(view, v):
             continue
         h = view.values.origin(v.key, before=call.seq)
@@ -347,18 +347,19 @@ def invented_values(view: RunView) -> Iterator[Finding]:
         if not call.side_effect or call.in_tool:
             continue
         decision = view.decision(call)
-        for key, arg in call.arguments.items():
-            for v in values_in({key: arg}).values():
-                if v.specificity < _SPECIFIC or v.key in view.participants:
-                    continue
-                h = view.values.origin(v.key, before=call.seq + 1)
-                # first held by the call itself, or first said by the model that chose it
-                if h is not None and (h.seq == call.seq or (
-                        h.seq == decision.seq and h.part == "output")):
-                    yield Finding(decision.seq, "invented-value",
-                                  f"{call.tool} was given {key}={v.text!r}, which no earlier "
-                                  "event of the run holds",
-                                  WEIGHTS["invented-value"] * v.specificity)
+        for v in view.values.at(call.seq, "arguments").values():
+            if v.specificity < _SPECIFIC or v.key in view.participants:
+                continue
+            h = view.values.origin(v.key, before=call.seq + 1)
+            # first held by the call itself, or first said by the model that chose it
+            if h is not None and (h.seq == call.seq or (
+                    h.seq == decision.seq and h.part == "output")):
+                key = next((k for k, a in call.arguments.items()
+                            if v.key in values_in({k: a})), "?")
+                yield Finding(decision.seq, "invented-value",
+                              f"{call.tool} was given {key}={v.text!r}, which no earlier "
+                              "event of the run holds",
+                              WEIGHTS["invented-value"] * v.specificity)
 
 
 _STAND_IN = re.compile(
@@ -433,9 +434,10 @@ def tool_errors(view: RunView) -> Iterator[Finding]:
                           "put right")
 
 
-def _targets(call: ToolCallEvent) -> set[str]:
+def _targets(view: RunView, call: ToolCallEvent) -> set[str]:
     """The entities a call is about: the specific values among its arguments."""
-    return {v.key for v in values_in(call.arguments).values() if v.specificity >= _SPECIFIC}
+    return {v.key for v in view.values.at(call.seq, "arguments").values()
+            if v.specificity >= _SPECIFIC}
 
 
 def preconditions(view: RunView) -> Iterator[Finding]:
@@ -446,9 +448,9 @@ def preconditions(view: RunView) -> Iterator[Finding]:
         if call.in_tool:
             continue
         if call.status == "error":
-            targets = _targets(call)
+            targets = _targets(view, call)
             for w in reversed(writes):
-                shared = targets & _targets(w)
+                shared = targets & _targets(view, w)
                 if shared:
                     yield Finding(view.decision(w).seq, "precondition",
                                   f"{call.tool} at {view.address(call)} failed on "
@@ -463,12 +465,12 @@ def repeated_writes(view: RunView) -> Iterator[Finding]:
     """The same write made twice on the same entity."""
     seen: list[ToolCallEvent] = []
     for call in _writes(view):
-        targets = _targets(call)
-        first = next((w for w in seen if w.tool == call.tool and targets & _targets(w)), None)
+        targets = _targets(view, call)
+        first = next((w for w in seen if w.tool == call.tool and targets & _targets(view, w)), None)
         if first is not None:
             yield Finding(view.decision(call).seq, "repeated-write",
                           f"{call.tool} at {view.address(call)} repeats the one at "
-                          f"{view.address(first)} on {sorted(targets & _targets(first))[0]!r}")
+                          f"{view.address(first)} on {sorted(targets & _targets(view, first))[0]!r}")
         seen.append(call)
 
 

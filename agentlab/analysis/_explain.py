@@ -166,6 +166,8 @@ def _credentials(events: Sequence[Event]) -> list[CallCredential]:
 def _state_steps(store: RunStore, events: Sequence[Event]) -> list[StateStep]:
     by_id = {e.id: e for e in events}
     reader = store.tree_reader()
+    # every checkpoint's tree in a few round trips (one per level), not one per node
+    reader.prefetch([e.root for e in events if isinstance(e, CheckpointEvent)])
     out: list[StateStep] = []
     prev: str | None = None
     for e in events:

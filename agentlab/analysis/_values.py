@@ -231,9 +231,15 @@ class ValueIndex:
         self._held: dict[str, list[Holding]] = {}
         self._values: dict[str, Value] = {}
         self._texts: list[tuple[int, Part, str]] = []
+        self._at: dict[tuple[int, Part], dict[str, Value]] = {}
+
+    def at(self, seq: int, part: Part) -> dict[str, Value]:
+        """The values one event part holds (as :meth:`add` found them; empty if none)."""
+        return self._at.get((seq, part), {})
 
     def add(self, seq: int, part: Part, content: Any) -> dict[str, Value]:
         vals = values_in(content)
+        self._at[(seq, part)] = vals
         for key, v in vals.items():
             self._values.setdefault(key, v)
             held = self._held.setdefault(key, [])
