@@ -38,6 +38,7 @@ from agentlab.analysis._values import (
     Value,
     as_value,
     holds,
+    is_leaf_value,
     last_position,
     values_in,
 )
@@ -56,6 +57,7 @@ __all__ = [
     "repeated_writes",
     "stand_ins",
     "tool_errors",
+    "trace",
     "unconfirmed_writes",
 ]
 
@@ -347,19 +349,35 @@ def invented_values(view: RunView) -> Iterator[Finding]:
         if not call.side_effect or call.in_tool:
             continue
         decision = view.decision(call)
-        for v in view.values.at(call.seq, "arguments").values():
+        for key, v in _field_values(call.arguments):
             if v.specificity < _SPECIFIC or v.key in view.participants:
                 continue
             h = view.values.origin(v.key, before=call.seq + 1)
             # first held by the call itself, or first said by the model that chose it
             if h is not None and (h.seq == call.seq or (
                     h.seq == decision.seq and h.part == "output")):
-                key = next((k for k, a in call.arguments.items()
-                            if v.key in values_in({k: a})), "?")
                 yield Finding(decision.seq, "invented-value",
                               f"{call.tool} was given {key}={v.text!r}, which no earlier "
                               "event of the run holds",
                               WEIGHTS["invented-value"] * v.specificity)
+
+
+def _field_values(x: Any, key: str = "") -> Iterator[tuple[str, Value]]:
+    """(field, value) for each field of ``x`` whose whole value is a value: an id, an
+    amount, a date. Prose (a ticket's description, a message body) is written by the agent
+    as a matter of course; the values inside it are not arguments it was given."""
+    if isinstance(x, dict):
+        for k, item in x.items():
+            yield from _field_values(item, str(k))
+    elif isinstance(x, list | tuple):
+        for item in x:
+            yield from _field_values(item, key)
+    else:
+        whole = (isinstance(x, int | float) and not isinstance(x, bool)) or (
+            isinstance(x, str) and is_leaf_value(x))
+        v = as_value(x) if whole else None
+        if v is not None:
+            yield key, v
 
 
 _STAND_IN = re.compile(
@@ -457,7 +475,7 @@ def preconditions(view: RunView) -> Iterator[Finding]:
                                   f"{sorted(shared)[0]!r}, which {w.tool} at "
                                   f"{view.address(w)} had changed")
                     break
-        elif call.side_effect:
+        elif call.side_effect and call.status == "ok":
             writes.append(call)
 
 

@@ -27,7 +27,7 @@ KINDS: Mapping[str, tuple[float, str]] = {
     "differed-from-sibling": (3.0, "same call as a successful run of the task, other result, "
                               "before the runs parted"),
     "ignored-correct-value": (2.5, "the run held the expected value, and this step stated "
-                              "or passed another one"),
+                              "another one (weighed by how specific the value is)"),
     "stale": (2.5, "the result was older than allowed, or a newer one existed"),
     # What the step did, held against expectations and rules.
     "wrong-arguments": (2.0, "a side-effecting call the expected actions make, with other "
@@ -41,7 +41,7 @@ KINDS: Mapping[str, tuple[float, str]] = {
     "precondition": (2.0, "a later call failed on what this write had changed"),
     "contradicts-result": (2.0, "the answer states a figure a tool result gives otherwise"),
     "unconfirmed-write": (1.5, "a write made without the user's explicit confirmation, which "
-                          "the run's policy asks for"),
+                          "the run's system prompt asks for"),
     "fed-symptom": (1.5, "its result became state that a failing step read"),
     "branch-point": (1.0, "the first step that differs from a successful run of the task"),
     "error-continued": (1.0, "a call that failed and was not put right"),
@@ -49,12 +49,14 @@ KINDS: Mapping[str, tuple[float, str]] = {
                       "actions make"),
     "repeated-write": (1.0, "the same write again on the same entity"),
     # Symptoms: where the failure shows, not usually where it starts.
-    "wrong-answer": (0.5, "the final answer does not state what was expected"),
+    "wrong-answer": (0.5, "the statement that gave the answer (the agent's last one with a "
+                     "value in the expected one's place) does not state what was expected"),
     "overridden": (0.5, "a human edited or rejected this call (a symptom: the results it "
                    "was decided on are traced back through the state)"),
     "counterfactual-downstream": (0.5, "its substitution flips the outcome too, but its input "
                                   "came from an earlier flipping step"),
-    "error-recovered": (0.2, "a call that failed and was retried successfully at once"),
+    "error-recovered": (0.2, "a call that failed, and the next call of the same tool "
+                        "succeeded"),
     "ended-here": (0.1, "the run failed and nothing more specific points anywhere: the last "
                    "thing the agent did"),
 }

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
-__all__ = ["Holding", "Value", "ValueIndex", "as_value", "holds", "last_position", "number_key",
-           "text_key", "values_in"]
+__all__ = ["Holding", "Value", "ValueIndex", "as_value", "holds", "is_leaf_value",
+           "last_position", "number_key", "text_key", "values_in"]
 
 ValueKind = Literal["number", "text"]
 
@@ -181,7 +181,7 @@ def values_in(content: Any, *, words: bool = False, code: bool = True) -> dict[s
                 out.setdefault(v.key, v)
             return
         if isinstance(x, str):
-            if depth > 0 and _is_leaf_value(x):  # a field's whole value: "Z7GOZK", "Paris"
+            if depth > 0 and is_leaf_value(x):  # a field's whole value: "Z7GOZK", "Paris"
                 whole = _number(x) if _NUMBER.fullmatch(x.strip()) else _text(x)
                 if whole is not None:
                     out.setdefault(whole.key, whole)
@@ -199,7 +199,7 @@ def values_in(content: Any, *, words: bool = False, code: bool = True) -> dict[s
     return out
 
 
-def _is_leaf_value(x: str) -> bool:
+def is_leaf_value(x: str) -> bool:
     """A string field that is a value rather than prose: short, one line, a few words."""
     t = x.strip()
     return bool(t) and len(t) <= _LEAF_MAX and "\n" not in t and t.count(" ") < 5 \
