@@ -84,6 +84,8 @@ def _responsible(view: RunView, h: Holding) -> Event | None:
     e = view.by_seq[h.seq]
     if isinstance(e, ToolCallEvent):
         return view.decision(e)
+    if isinstance(e, LLMCallEvent) and h.part == "input":
+        return None  # the model's prompt: given to it, like the task
     if e.kind in ("message", "llm_call", "step"):
         return e
     return None
@@ -481,15 +483,17 @@ def preconditions(view: RunView) -> Iterator[Finding]:
 
 def repeated_writes(view: RunView) -> Iterator[Finding]:
     """The same write made twice on the same entity."""
-    seen: list[ToolCallEvent] = []
+    first: dict[tuple[str, str], ToolCallEvent] = {}
     for call in _writes(view):
-        targets = _targets(view, call)
-        first = next((w for w in seen if w.tool == call.tool and targets & _targets(view, w)), None)
-        if first is not None:
+        targets = sorted(_targets(view, call))
+        earlier = next(((t, first[(call.tool, t)]) for t in targets if (call.tool, t) in first),
+                       None)
+        if earlier is not None:
             yield Finding(view.decision(call).seq, "repeated-write",
                           f"{call.tool} at {view.address(call)} repeats the one at "
-                          f"{view.address(first)} on {sorted(targets & _targets(view, first))[0]!r}")
-        seen.append(call)
+                          f"{view.address(earlier[1])} on {earlier[0]!r}")
+        for t in targets:
+            first.setdefault((call.tool, t), call)
 
 
 # -- confirmation -----------------------------------------------------------------------------
@@ -497,6 +501,8 @@ def repeated_writes(view: RunView) -> Iterator[Finding]:
 _ASKS_CONFIRMATION = re.compile(
     r"explicit(?:ly)?\s+(?:user\s+)?confirm|confirmation|confirm\s+(?:with|before)",
     re.IGNORECASE)
+_NEGATIVE = re.compile(r"\b(?:no|not|don'?t|do not|never|stop|cancel|wait|hold on)\b",
+                       re.IGNORECASE)
 _AFFIRMATIVE = re.compile(
     r"\b(?:yes|yeah|yep|sure|ok(?:ay)?|confirm(?:ed)?|go ahead|proceed|please do|do it|"
     r"correct|that'?s right|sounds good)\b", re.IGNORECASE)
@@ -508,23 +514,28 @@ def unconfirmed_writes(view: RunView) -> Iterator[Finding]:
     if not any(isinstance(e, MessageEvent) and e.role == "system"
                and _ASKS_CONFIRMATION.search(str(e.content)) for e in view.events):
         return
+    # A confirmation covers the writes made before the agent next speaks: once it has
+    # written and then said something more, the next write needs a new "yes".
     last_user: MessageEvent | None = None
-    agent_spoke_after = False
+    wrote = False
     for e in view.events:
         if isinstance(e, MessageEvent) and e.role == "user":
-            last_user, agent_spoke_after = e, False
-        elif isinstance(e, LLMCallEvent) and view.said(e) is not None and not (
-                isinstance(e.response, dict) and e.response.get("tool_calls")):
-            agent_spoke_after = True
+            last_user, wrote = e, False
+        elif (isinstance(e, LLMCallEvent) and view.said(e) is not None and not (
+                isinstance(e.response, dict) and e.response.get("tool_calls"))) or (
+                isinstance(e, MessageEvent) and e.role == "assistant"):
+            if wrote:
+                last_user, wrote = None, False
         elif isinstance(e, ToolCallEvent) and e.side_effect and e.status == "ok":
-            ok = last_user is not None and _AFFIRMATIVE.search(str(last_user.content))
+            words = "" if last_user is None else str(last_user.content)
+            ok = bool(_AFFIRMATIVE.search(words)) and not _NEGATIVE.search(words)
             if not ok:
-                said = ("no user message before it" if last_user is None else
-                        f"the user's last words {_short(last_user.content, 50)!r}, "
+                said = ("no user message since the agent last spoke" if last_user is None
+                        else f"the user's last words {_short(last_user.content, 50)!r}, "
                         "which confirm nothing")
                 yield Finding(view.decision(e).seq, "unconfirmed-write",
                               f"{e.tool} at {view.address(e)} was made after {said}")
-            last_user = None if agent_spoke_after else last_user
+            wrote = True
 
 
 # -- the answer against the results -----------------------------------------------------------

@@ -222,7 +222,9 @@ def rank_culprits(
         gathered.extend(check(view))
     if failed is None:
         ended = next((e for e in reversed(view.events) if e.kind == "run_ended"), None)
-        failed = ended is not None and getattr(ended, "success", None) is not True
+        success = getattr(ended, "success", None)
+        failed = ended is not None and (success is False or (
+            success is not True and getattr(ended, "status", None) in ("failed", "errored")))
     ranked = _aggregate(view, gathered)
     if not ranked and failed and view.steps:
         last = view.final_answer or view.steps[-1]

@@ -20,7 +20,8 @@ def _short(value: Any, width: int = 60) -> str:
 
 
 def _failed(ex: Explanation) -> bool:
-    return ex.run.success is False or ex.run.status == "failed"
+    return ex.run.success is False or (ex.run.success is not True
+                                       and ex.run.status in ("failed", "errored"))
 
 
 def _culprits_heading(ex: Explanation) -> str:

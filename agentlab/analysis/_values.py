@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 from typing import Any, Literal
 
 __all__ = ["Holding", "Value", "ValueIndex", "as_value", "holds", "is_leaf_value",
@@ -68,7 +68,9 @@ def number_key(text: str) -> str | None:
         return None
     if not d.is_finite():
         return None
-    out = format(d.normalize(), "f")
+    with localcontext() as ctx:  # normalise exactly: a 30-digit account number is not rounded
+        ctx.prec = max(28, len(t) + 2)
+        out = format(d.normalize(), "f")
     if "." in out:
         out = out.rstrip("0").rstrip(".")
     return (sign + out) if out != "0" else "0"

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from agentlab.analysis._values import ValueIndex, holds, text_key, values_in
+from agentlab.analysis._values import ValueIndex, text_key
 from agentlab.model import (
     ApprovalEvent,
     Event,
@@ -36,6 +36,7 @@ from agentlab.model import (
     RunStartedEvent,
     StepEvent,
     ToolCallEvent,
+    dumps,
     expected_actions,
 )
 
@@ -72,7 +73,10 @@ def expectations_of(events: Sequence[Event]) -> Expectations:
     if actions is None and outputs is None:
         started = next((e for e in events if isinstance(e, RunStartedEvent)), None)
         meta = started.metadata if started is not None and started.metadata else {}
-        if isinstance(meta.get("expected_actions"), list):
+        # Old imports listed reads among the expected actions and marked no call as a
+        # side effect: their actions can only be held against a run that tells writes apart.
+        tells_writes = any(isinstance(e, ToolCallEvent) and e.side_effect for e in events)
+        if isinstance(meta.get("expected_actions"), list) and tells_writes:
             try:
                 actions = expected_actions(meta["expected_actions"])
             except ValueError:
@@ -80,6 +84,11 @@ def expectations_of(events: Sequence[Event]) -> Expectations:
         if isinstance(meta.get("expected_outputs"), list):
             outputs = list(meta["expected_outputs"])
     return Expectations(actions, outputs if outputs else (None if outputs is None else []))
+
+
+_DECISION_LOOKBACK = 20
+"""How many model calls back a call's decision is looked for by its arguments: a decision
+is recent, and a bound keeps explaining a long run linear."""
 
 
 @dataclass
@@ -170,15 +179,21 @@ class RunView:
         """The latest model call before ``call`` (in the same turn) whose response holds
         one of the call's argument values: in an agent that decides in one step and acts
         in another, that is the decision the call carries out."""
-        wanted = [v for v in values_in(call.arguments).values() if v.specificity >= 0.5]
+        wanted = [v.key for v in self.values.at(call.seq, "arguments").values()
+                  if v.specificity >= 0.5]
         if not wanted:
             return None
+        looked = 0
         for e in reversed(self.events[: self._index[call.seq]]):
             if isinstance(e, MessageEvent) and e.role == "user":
                 return None
-            if isinstance(e, LLMCallEvent) and e.response is not None and any(
-                    holds(e.response, v) for v in wanted):
-                return e
+            if isinstance(e, LLMCallEvent):
+                held = self.values.at(e.seq, "output")
+                if any(k in held for k in wanted):
+                    return e
+                looked += 1
+                if looked >= _DECISION_LOOKBACK:
+                    return None
         return None
 
     @cached_property
@@ -220,7 +235,19 @@ class RunView:
         """Where each value of the run appears (expectations are never read: they are
         the answer, not part of the run)."""
         index = ValueIndex()
+        shown: set[bytes] = set()
         for e in self.events:
+            if isinstance(e, LLMCallEvent) and e.messages:
+                # what the model was shown was given to it: each message once (a prompt
+                # repeats the whole conversation on every call)
+                fresh = []
+                for m in e.messages:
+                    key = dumps(m)
+                    if key not in shown:
+                        shown.add(key)
+                        fresh.append(m)
+                if fresh:
+                    index.add(e.seq, "input", fresh)
             for part, content in self.parts(e):
                 index.add(e.seq, part, content)
         return index

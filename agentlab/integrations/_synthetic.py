@@ -12,7 +12,9 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from agentlab.identity import Redactor, default_redactor
 from agentlab.model import canonical_body, event_stats
+from agentlab.record._writer import redact_events
 from agentlab.store import PendingEvent
 
 __all__ = ["SyntheticRun", "content_id"]
@@ -47,3 +49,8 @@ class SyntheticRun:
             self.run_id, event_id, parent_id, _EPOCH_US + 1000 * n, kind,
             canonical_body(body), None, event_stats(kind, body)))
         return event_id
+
+    def pending(self, redactor: Redactor | None = None) -> list[PendingEvent]:
+        """The events to append, secrets scrubbed as every recorded event's are (a key
+        pasted into a chat or a code block never reaches the store in clear)."""
+        return redact_events(self.events, redactor or default_redactor())

@@ -153,7 +153,7 @@ def import_tau_bench(path: str | Path, store: RunStore, *, domain: str = "airlin
     ids: list[str] = []
     for run in data:
         run_id = content_id("tau-bench", file_id, run["task_id"], run.get("trial"))
-        store.append(_run(run, run_id, domain, model, read_only).events)
+        store.append(_run(run, run_id, domain, model, read_only).pending())
         ids.append(run_id)
     return ids
 

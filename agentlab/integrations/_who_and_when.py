@@ -136,7 +136,7 @@ def import_who_and_when(path: str | Path, store: RunStore, *,
     ids: list[str] = []
     for f in who_and_when_files(path):
         data, run_id = _load(f)
-        store.append(_run(data, run_id, names).events)
+        store.append(_run(data, run_id, names).pending())
         ids.append(run_id)
     return ids
 

@@ -690,3 +690,57 @@ def test_a_flip_downstream_of_an_earlier_flip_weighs_little(
     else:
         assert "counterfactual" in kinds(q) and "counterfactual-downstream" not in kinds(q)
         assert q.score >= WEIGHTS["counterfactual"]
+
+
+# -- edge cases found in review -------------------------------------------------------------------
+
+
+def test_an_errored_run_is_explained_as_a_failure(db: SqlStore) -> None:
+    with pytest.raises(RuntimeError), al.record_run("support", agent="bot", store=db) as run:
+        run.message("working on it")
+        raise RuntimeError("boom")
+    text = explain(db, run.run_id).to_text()
+    assert "Which step caused the failure" in text and "did not fail" not in text
+
+
+def test_a_run_that_succeeded_without_an_outcome_has_no_culprit(db: SqlStore) -> None:
+    with al.record_run("support", agent="bot", store=db) as run:
+        run.message("all done")
+    assert rank_culprits(db.events(run.run_id)) == []
+
+
+def test_a_value_the_model_was_shown_in_its_prompt_is_not_invented(db: SqlStore) -> None:
+    @al.tool(side_effect=True, scope="support:refund")
+    def refund(order_id: str, amount: float) -> dict[str, str]:
+        return {"refund_id": "RF-1"}
+
+    with al.record_run("support", agent="bot", store=db,
+                       grants=[allow_all(db, agent="bot")]) as run:
+        run.llm_call("gpt-test", messages=[
+            {"role": "user", "content": f"Please refund order {ORDER}, $45.10"}],
+            response={"content": None, "tool_calls": [
+                {"name": "refund", "arguments": {"order_id": ORDER, "amount": 45.1}}]})
+        refund(ORDER, 45.1)
+        run.message("Refunded.")
+        run.outcome(success=False)
+    assert not list(kinds_of(explain(db, run.run_id).culprits, "invented-value"))
+
+
+CONFIRM = System("Before any refund, obtain explicit user confirmation (yes) to proceed.")
+REFUND = Call("refund", {"order_id": ORDER}, {"refund_id": "RF-1"}, write=True)
+
+
+@pytest.mark.parametrize(("script", "flagged"), [
+    # a refusal is no confirmation, though it says "proceed"
+    ([CONFIRM, Model("Shall I refund it?"), User("No, do not proceed."), REFUND], [3]),
+    # a "yes" covers the write it answered, not one the agent asks about afterwards
+    ([CONFIRM, Model("Shall I refund it?"), User("Yes, refund it."), REFUND,
+      Say("Done. Shall I also refund the other one?"), REFUND], [5]),
+    ([CONFIRM, Model("Shall I refund it?"), User("Yes, go ahead."), REFUND], []),
+])
+def test_a_confirmation_is_a_yes_for_the_write_it_answers(
+        db: SqlStore, script: list[Step], flagged: list[int]) -> None:
+    run = record(db, script)
+    view = RunView.of(run.events())
+    got = [f.seq for f in checks_module.unconfirmed_writes(view)]
+    assert got == [view.decision(view.by_seq[run.seqs[i]]).seq for i in flagged]

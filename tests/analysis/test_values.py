@@ -200,3 +200,8 @@ def test_find_text_finds_a_value_a_caller_brings_in_prose() -> None:
     assert index.find_text(_value("refund")) == Holding(2, "input")
     assert index.find_text(_value("refunded")) == Holding(5, "output")
     assert index.find_text(_value("deliver")) is None  # whole words only
+
+
+def test_long_numbers_are_not_rounded_into_each_other() -> None:
+    a, b = "123456789012345678901234567890", "123456789012345678901234567899"
+    assert number_key(a) != number_key(b) and number_key(a) == a

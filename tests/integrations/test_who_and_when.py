@@ -1,0 +1,49 @@
+"""Who&When group chats: imported faithfully, labels kept apart, secrets scrubbed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import agentlab as al
+from agentlab.analysis import explain
+from agentlab.integrations import import_who_and_when, who_and_when_labels
+
+KEY = "sk-proj-" + "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcd"
+
+
+def _chat(path: Path) -> Path:
+    path.write_text(json.dumps({
+        "question": "What is 6 times 7?", "ground_truth": "42", "question_ID": "q-1",
+        "mistake_agent": "Math_Expert", "mistake_step": "0", "mistake_reason": "guessed",
+        "history": [
+            {"name": "Math_Expert", "role": "assistant",
+             "content": f"Let's assume the key is {KEY}.\n```python\nprint(6*7 - 1)\n```"},
+            {"name": "Computer_terminal", "role": "user",
+             "content": "exitcode: 0 (execution succeeded)\nCode output: 41\n"},
+            {"name": "Checker_Expert", "role": "user", "content": "The answer is 41. TERMINATE"},
+        ]}))
+    return path
+
+
+def test_a_group_chat_imports_with_steps_agents_and_no_secret(tmp_path: Path) -> None:
+    chat = _chat(tmp_path / "1.json")
+    store = al.open_store(tmp_path / "ww.db")
+    [run_id] = import_who_and_when(chat, store)
+    events = store.events(run_id)
+    assert [(e.kind, e.source, e.agent) for e in events if e.source] == [
+        ("message", "history[0]", "Math_Expert"),
+        ("tool_call", "history[1]", "Math_Expert"),  # the terminal ran Math_Expert's code
+        ("message", "history[2]", "Checker_Expert")]
+    stored = json.dumps([e.model_dump(mode="json") for e in events])
+    assert KEY not in stored and "REDACTED" in stored
+    assert import_who_and_when(chat, store) == [run_id]  # re-import adds nothing
+    assert len(store.events(run_id)) == len(events)
+    # the labels stay out of the store; the explanation names the code's author
+    [label] = who_and_when_labels(chat)
+    assert (label["run_id"], label["step"], label["agent"]) == (run_id, "history[0]",
+                                                                "Math_Expert")
+    assert "mistake" not in stored
+    ex = explain(store, run_id)
+    assert ex.culprit is not None and ex.culprit.agent == "Math_Expert"
+    assert all(KEY not in ev.detail for c in ex.culprits for ev in c.evidence)
