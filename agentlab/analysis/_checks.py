@@ -91,7 +91,8 @@ def _responsible(view: RunView, h: Holding) -> Event | None:
     return None
 
 
-def trace(view: RunView, value: Value, at: Event, why: str) -> Iterator[Finding]:
+def trace(view: RunView, value: Value, at: Event, why: str,
+          expected: Value | None = None) -> Iterator[Finding]:
     """Evidence against the step where ``value`` (seen at ``at``, wrong because ``why``)
     entered the run, weighed by the value's specificity.
 
@@ -99,7 +100,13 @@ def trace(view: RunView, value: Value, at: Event, why: str) -> Iterator[Finding]
     when an argument is a fact some earlier step stated with no source in the run (the
     model made it up), that step is where the fault entered (``fed-wrong-result``), and the
     step that made the call, which computed faithfully from what it was given, keeps only
-    half the weight."""
+    half the weight.
+
+    A value a step stated first, while repeating facts of an earlier tool result that
+    another step asked for, was read off that result: when the result does not hold the
+    ``expected`` value either, the step that asked for it shares the fault
+    (``fed-wrong-result``; the stating step keeps half). When the result does hold it, the
+    step misread a right result and keeps the whole weight."""
     h = view.values.origin(value.key, before=at.seq + 1) or Holding(at.seq, "output")
     target = _responsible(view, h)
     if target is None:
@@ -119,6 +126,19 @@ def trace(view: RunView, value: Value, at: Event, why: str) -> Iterator[Finding]
                           WEIGHTS["fed-wrong-result"] * min(v.specificity, 1.0))
         if fed:
             weight /= 2
+    elif h.part == "output" and (basis := _result_basis(view, target, expected)) is not None:
+        # the step that stated it was reading a tool's result that did not hold the right
+        # value either: the step that asked for that result shares the fault
+        call, v = basis
+        where = ("first appears here" if target.seq == at.seq else "was first stated here") + \
+            f", reading the result of {view.name(call)} at {view.address(call)}"
+        yield Finding(view.decision(call).seq, "fed-wrong-result",
+                      f"the result of {view.name(call)} at {view.address(call)}, which this "
+                      f"step asked for, did not hold the expected value; "
+                      f"{view.name(target)} at {view.address(target)} built on it "
+                      f"({v.text!r}) when it gave {value.text!r}, which {why}",
+                      WEIGHTS["fed-wrong-result"] * v.specificity)
+        weight /= 2
     elif target.seq == at.seq and h.seq == at.seq:
         where = "first appears here, with no earlier source in the run"
     elif h.part == "input":
@@ -126,6 +146,31 @@ def trace(view: RunView, value: Value, at: Event, why: str) -> Iterator[Finding]
     else:
         where = "was first stated here"
     yield Finding(target.seq, "wrong-value-origin", f"{value.text!r} {why}; it {where}", weight)
+
+
+def _result_basis(view: RunView, step: Event, expected: Value | None
+                  ) -> tuple[ToolCallEvent, Value] | None:
+    """The latest tool result, asked for by another step, whose facts ``step`` repeats,
+    when that result does not hold the ``expected`` value (when it does, the step misread
+    a right result, and the fault is its own). None without an expected value."""
+    if expected is None:
+        return None
+    best: tuple[ToolCallEvent, Value] | None = None
+    for v in values_in(view.said(step), code=False).values():
+        if not _fact(view, v):
+            continue
+        h = view.values.origin(v.key, before=step.seq)
+        if h is None or h.part != "result":
+            continue
+        call = view.by_seq[h.seq]
+        assert isinstance(call, ToolCallEvent)
+        if view.decision(call).seq == step.seq:
+            continue
+        if best is None or call.seq > best[0].seq:
+            best = (call, v)
+    if best is not None and holds(best[0].result, expected):
+        return None
+    return best
 
 
 def _fact(view: RunView, v: Value) -> bool:
@@ -235,7 +280,8 @@ def expected_outputs(view: RunView) -> Iterator[Finding]:
             continue
         yield Finding(statement.seq, "wrong-answer",
                       f"states {stated.text!r} where {out!r} was expected")
-        yield from trace(view, stated, statement, f"is stated where {out!r} was expected")
+        yield from trace(view, stated, statement, f"is stated where {out!r} was expected",
+                         expected)
         seen = view.values.find_text(expected, before=statement.seq)
         if seen is not None and seen.part in ("result", "input"):
             source = view.by_seq[seen.seq]
@@ -326,7 +372,8 @@ def expected_actions(view: RunView) -> Iterator[Finding]:
             if (v := as_value(leaf)) is not None and not isinstance(leaf, dict | list):
                 yield from trace(view, v, decision,
                                  f"was passed as {key} to {call.tool} where "
-                                 f"{_short(want, 30)} was expected")
+                                 f"{_short(want, 30)} was expected",
+                                 None if isinstance(want, dict | list) else as_value(want))
     for call in extra:
         yield Finding(view.decision(call).seq, "unexpected-write",
                       f"{call.tool}({_short(call.arguments, 60)}) at {view.address(call)} "

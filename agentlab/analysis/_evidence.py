@@ -22,8 +22,10 @@ KINDS: Mapping[str, tuple[float, str]] = {
     # Where a wrong value entered the run.
     "wrong-value-origin": (3.0, "a value that contradicts what was expected entered the run "
                            "here (weighed by how specific the value is)"),
-    "fed-wrong-result": (3.0, "a fact first stated here with no source went into the "
-                         "computation whose result was wrong (weighed by how specific it is)"),
+    "fed-wrong-result": (3.0, "this step fed the wrong value: a fact it first stated with no "
+                         "source went into the computation that gave it, or a result it "
+                         "asked for, without the right value, is what a later step read it "
+                         "off (weighed by how specific the shared value is)"),
     "differed-from-sibling": (3.0, "same call as a successful run of the task, other result, "
                               "before the runs parted"),
     "ignored-correct-value": (2.5, "the run held the expected value, and this step stated "

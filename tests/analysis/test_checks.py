@@ -744,3 +744,25 @@ def test_a_confirmation_is_a_yes_for_the_write_it_answers(
     view = RunView.of(run.events())
     got = [f.seq for f in checks_module.unconfirmed_writes(view)]
     assert got == [view.decision(view.by_seq[run.seqs[i]]).seq for i in flagged]
+
+
+@pytest.mark.parametrize("result_had_it", [False, True])
+def test_a_wrong_statement_read_off_a_result_blames_the_result_only_if_it_was_wrong_too(
+        db: SqlStore, result_had_it: bool) -> None:
+    """The answer's date first appears in the answer, which repeats the carrier of a tracking
+    result. If that result lacked the right date, asking for it (the wrong shipment) shares
+    the fault; if it had the right date, the answer misread it and is the culprit."""
+    eta = {"eta": "2024-05-17"} if result_had_it else {"eta": "2024-05-21"}
+    run = record(db, [
+        User(f"When does order {ORDER} arrive?"),
+        asks("track_shipment", shipment_id="SH-0042"),
+        Call("track_shipment", {"shipment_id": "SH-0042"}, {"carrier": "UPS Ground", **eta}),
+        Say("It ships with UPS Ground and arrives on 2024-05-14."),
+    ], expected={"outputs": ["2024-05-17"]})
+    ex = explain(db, run.run_id)
+    assert ex.culprit is not None
+    if result_had_it:
+        assert ex.culprit.seq == run.seqs[3]
+        assert not list(kinds_of(ex.culprits, "fed-wrong-result"))
+    else:
+        assert ex.culprit.seq == run.seqs[1] and kinds(ex.culprit) == ["fed-wrong-result"]
