@@ -5,12 +5,17 @@ Precedence: an explicit argument > an ``AGENTLAB_*`` environment variable >
 
 | setting            | env                          | default          |
 | ------------------ | ---------------------------- | ---------------- |
-| store              | AGENTLAB_STORE               | ./agentlab.db    |
+| store              | AGENTLAB_STORE               | agentlab.db, found upwards |
 | durability         | AGENTLAB_DURABILITY          | full             |
 | max_payload_bytes  | AGENTLAB_MAX_PAYLOAD_BYTES   | 16777216 (16 MiB)|
 | batch_size         | AGENTLAB_BATCH_SIZE          | 1000             |
 | flush_interval_s   | AGENTLAB_FLUSH_INTERVAL_S    | 0.2              |
 | key_file           | AGENTLAB_KEY_FILE            | ~/.config/agentlab/key |
+
+The store, when no setting names it, is the nearest ``agentlab.db`` in the working directory
+or a folder above it (as git finds its repository), else ``./agentlab.db``; a relative
+``store`` in a ``pyproject.toml`` is relative to that file's folder, so a notebook in a
+subfolder of the project opens the project's store.
 
 The signing key itself (for credential fingerprints and approval MACs) may instead be
 given in ``AGENTLAB_KEY``; it is never read from pyproject, which is usually committed.
@@ -40,7 +45,11 @@ class Settings:
     key_file: str = ""
 
 
-def _pyproject_table(start: Path) -> dict[str, Any]:
+DEFAULT_STORE_FILE = "agentlab.db"
+
+
+def _pyproject_table(start: Path) -> tuple[dict[str, Any], Path]:
+    """The ``[tool.agentlab]`` table of the nearest pyproject.toml and that file's folder."""
     for folder in (start, *start.parents):
         candidate = folder / "pyproject.toml"
         if candidate.is_file():
@@ -49,8 +58,21 @@ def _pyproject_table(start: Path) -> dict[str, Any]:
             except (OSError, tomllib.TOMLDecodeError) as exc:
                 raise ConfigError(f"cannot read {candidate}: {exc}") from exc
             table = data.get("tool", {}).get("agentlab", {})
-            return dict(table) if isinstance(table, dict) else {}
-    return {}
+            return (dict(table) if isinstance(table, dict) else {}), folder
+    return {}, start
+
+
+def _is_path(store: str) -> bool:
+    return "://" not in store and not store.startswith("sqlite:")
+
+
+def found_store(start: Path) -> Path | None:
+    """The nearest existing ``agentlab.db`` in ``start`` or a folder above it."""
+    for folder in (start, *start.parents):
+        candidate = folder / DEFAULT_STORE_FILE
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def _coerce(name: str, raw: Any, kind: type) -> Any:
@@ -67,7 +89,7 @@ def _coerce(name: str, raw: Any, kind: type) -> Any:
 
 @lru_cache(maxsize=1)
 def _cached(cwd: str, env_key: tuple[tuple[str, str], ...]) -> Settings:
-    table = _pyproject_table(Path(cwd))
+    table, project = _pyproject_table(Path(cwd))
     env = dict(env_key)
     values: dict[str, Any] = {}
     for f in fields(Settings):
@@ -77,6 +99,12 @@ def _cached(cwd: str, env_key: tuple[tuple[str, str], ...]) -> Settings:
             values[f.name] = _coerce(f.name, env[env_name], kind)
         elif f.name in table:
             values[f.name] = _coerce(f.name, table[f.name], kind)
+            if f.name == "store" and _is_path(values["store"]) and not Path(
+                    values["store"]).expanduser().is_absolute():
+                values["store"] = str(project / values["store"])  # the project's, not cwd's
+    if "store" not in values and (found := found_store(Path(cwd))) is not None \
+            and found.parent != Path(cwd):
+        values["store"] = str(found)
     return Settings(**values)
 
 

@@ -24,6 +24,9 @@
             └── ApprovalNotFoundError   no request has the id that was given
 
 Each message says what happened, shows the offending value and says what to do next.
+
+One warning: :class:`NewStoreWarning`, when a store is created where none was named (the
+default ``agentlab.db``), so runs never go silently into an empty store nobody looks at.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ __all__ = [
     "ImportFormatError",
     "IntegrityError",
     "InvestigationError",
+    "NewStoreWarning",
     "PayloadTooLargeError",
     "PortabilityError",
     "RecordingError",
@@ -227,3 +231,8 @@ class ApprovalNotFoundError(ApprovalError, KeyError):
                     "give more of the id (see `agentlab approvals`)")
         return (f"no approval request with id {self.request_id!r}; "
                 "list them with `agentlab approvals`")
+
+
+class NewStoreWarning(UserWarning):
+    """A new, empty store was created at the default place because no store was found
+    (nothing named one, and no ``agentlab.db`` in the working directory or above)."""

@@ -203,7 +203,8 @@ def test_demo_and_import_create_the_store(recorded: tuple[str, str], tmp_path: P
 
 def test_store_help_shows_the_default() -> None:
     out = CliRunner().invoke(cli, ["runs", "--help"], terminal_width=200)
-    assert "AGENTLAB_STORE, else [tool.agentlab] store in pyproject.toml, else ./agentlab.db" \
+    assert "AGENTLAB_STORE, else [tool.agentlab] store in pyproject.toml, else the nearest " \
+        "agentlab.db in this folder or above, else ./agentlab.db" \
         in " ".join(out.output.split())
 
 

@@ -36,14 +36,15 @@ __all__ = [
 F = TypeVar("F", bound=Callable[..., Any])
 
 # No click default and no click envvar: open_store() resolves a missing --store through
-# agentlab.config (AGENTLAB_STORE, then [tool.agentlab] store, then ./agentlab.db), so the
+# agentlab.config (AGENTLAB_STORE, then [tool.agentlab] store, then the nearest agentlab.db
+# here or above, then ./agentlab.db), so the
 # CLI and the library pick the same store by one mechanism.
 store_option = click.option(
     "--store",
     "store_url",
     default=None,
     show_default="env AGENTLAB_STORE, else [tool.agentlab] store in pyproject.toml, "
-    "else ./agentlab.db",
+    "else the nearest agentlab.db in this folder or above, else ./agentlab.db",
     metavar="URL",
     help="Store to use: a SQLite file path or sqlite:///PATH, or postgresql://USER@HOST/DB.",
 )

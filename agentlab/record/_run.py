@@ -47,7 +47,7 @@ from agentlab.record._resume import CatchUp
 from agentlab.record._spec import ModelSpec, ToolSpec
 from agentlab.record._state import RunState
 from agentlab.record._writer import BackgroundWriter, writer_for
-from agentlab.store import RunStore, normalise_url, open_store
+from agentlab.store import RunStore, announce_new_store, normalise_url, open_store
 
 __all__ = ["RunRecorder", "current_run", "error_info", "expect", "message", "record_run"]
 
@@ -64,6 +64,8 @@ def store_for(store: RunStore | str | os.PathLike[str] | None) -> RunStore:
     with _stores_lock:
         found = _stores.get(key)
         if found is None:
+            if store is None:
+                announce_new_store(key)
             found = _stores[key] = open_store(key)
         return found
 

@@ -26,7 +26,7 @@ from agentlab.store._columns import (
     run_columns,
 )
 from agentlab.store._engine import Durability, normalise_url
-from agentlab.store._sql import DEFAULT_MAX_PAYLOAD_BYTES, SqlStore, open_store
+from agentlab.store._sql import DEFAULT_MAX_PAYLOAD_BYTES, SqlStore, announce_new_store, open_store
 
 __all__ = [
     "BUCKETS",
@@ -43,6 +43,7 @@ __all__ = [
     "RunFilter",
     "RunStore",
     "SqlStore",
+    "announce_new_store",
     "approval_columns",
     "chain_bytes",
     "chain_hash",

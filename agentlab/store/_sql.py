@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -17,6 +18,7 @@ from agentlab.errors import (
     ConfigError,
     ImportFormatError,
     IntegrityError,
+    NewStoreWarning,
     RecordingError,
     RunNotFoundError,
     SchemaError,
@@ -511,6 +513,8 @@ def open_store(
     from agentlab.config import settings
 
     s = settings()
+    if url is None and create:
+        announce_new_store(s.store)
     return SqlStore(
         url if url is not None else s.store,
         durability=durability or s.durability,
@@ -518,6 +522,20 @@ def open_store(
         max_payload_bytes=max_payload_bytes or s.max_payload_bytes,
         create=create,
     )
+
+
+def announce_new_store(store: str | os.PathLike[str]) -> None:
+    """Warn (:class:`~agentlab.errors.NewStoreWarning`) when the default store is about to
+    be created empty: a notebook in a subfolder, say, that did not find the project's."""
+    full = normalise_url(store)
+    if not full.startswith("sqlite:///"):
+        return
+    path = Path(full.removeprefix("sqlite:///"))
+    if not path.exists():
+        warnings.warn(
+            f"agentlab: no store found in {Path.cwd()} or any folder above it; creating a new "
+            f"empty store at {path.resolve()} (set AGENTLAB_STORE or [tool.agentlab] store in "
+            "pyproject.toml to use an existing one)", NewStoreWarning, stacklevel=3)
 
 
 def _require_existing_sqlite(url: str | os.PathLike[str]) -> None:
