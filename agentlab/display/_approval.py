@@ -5,8 +5,10 @@ widget is one front end among several (the CLI, the Python API): whichever decid
 wins, and a widget that comes second shows the refusal instead of its own outcome.
 
 An agent that asks through :class:`WidgetApprover` must run off the cell's thread (a thread
-started with ``contextvars.copy_context().run``, or an asyncio task): while a cell blocks,
-the kernel cannot deliver the click.
+started with ``contextvars.copy_context().run``): while a cell blocks, the kernel cannot
+deliver the click. Asked from the kernel's own thread, the approver fails at once (the call
+is denied with a message that shows the fix) instead of waiting, unanswerable, until the
+request expires.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ import threading
 from typing import Any, Literal
 
 import ipywidgets as widgets  # type: ignore[import-untyped]
+from IPython import get_ipython
 from IPython.display import display
 
 from agentlab.approval import ApprovalManager
-from agentlab.errors import AgentlabError
+from agentlab.errors import AgentlabError, ApprovalError
 from agentlab.model import ApprovalRequest
 from agentlab.store import RunStore
 
@@ -223,9 +226,23 @@ class WidgetApprover:
         return f"<WidgetApprover by={self.by!r} shown={len(self.container.children)}>"
 
     def __call__(self, request: ApprovalRequest, manager: ApprovalManager) -> None:
+        if _blocks_the_kernel():
+            raise ApprovalError(
+                f"{request.tool} needs approval, but the agent runs on the notebook kernel's "
+                "own thread: while this cell runs, the widget's click cannot reach the kernel, "
+                "so nobody could approve. Run the agent in a thread: "
+                "threading.Thread(target=contextvars.copy_context().run, args=(agent,))"
+                ".start() (see docs/governance.md, 'Approving from a notebook')")
         widget = ApprovalWidget(request, manager, by=self.by)
         with self._lock:  # several agent threads may ask at once
             self.container.children = (*self.container.children, widget)
+
+
+def _blocks_the_kernel() -> bool:
+    """Whether this code runs on an IPython kernel's main thread (the one running cells)."""
+    shell = get_ipython()
+    return (shell is not None and getattr(shell, "kernel", None) is not None
+            and threading.current_thread() is threading.main_thread())
 
 
 def pending_approvals(store_or_manager: RunStore | ApprovalManager, *,

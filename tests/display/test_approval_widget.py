@@ -296,3 +296,56 @@ def test_agent_run_decided_by_widget(store: RunStore, monkeypatch: pytest.Monkey
     assert (row.status, row.channel, row.decided_by) == ("edited", "widget", "ana")
     calls = [e for e in store.events("run-e2e") if e.kind == "tool_call"]
     assert [(c.status, c.arguments["priority"]) for c in calls] == [("ok", "urgent")]
+
+
+class _Kernel:
+    kernel = object()  # what an IPython kernel's shell has and a terminal's lacks
+
+
+def test_asked_from_the_kernels_thread_the_approver_fails_at_once(
+        store: RunStore, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """An agent run straight in a cell blocks the kernel: no click could arrive, so the call
+    is denied at once with the recipe, not after the request's hour-long expiry."""
+    import threading
+
+    from agentlab.display import _approval
+    from agentlab.errors import ToolDeniedError
+    from agentlab.testing import allow_all
+
+    monkeypatch.setattr(_approval, "get_ipython", lambda: _Kernel())
+    approver = WidgetApprover(by="ana")
+
+    @al.tool(side_effect=True, scope="jira:write")
+    def create_issue(title: str) -> str:
+        return "ENG-1"
+
+    policy = al.Policy([al.Rule("needs-lead", "approve", tool="create_issue")])
+
+    def agent() -> None:
+        with al.record_run("wf", agent="bot", store=store, approver=approver, policy=policy,
+                           grants=[allow_all(store, agent="bot")]):
+            create_issue("outage")
+
+    with pytest.raises(ToolDeniedError, match=r"notebook kernel.s own thread.*threading\.Thread"):
+        agent()
+    assert approver.container.children == ()
+    # the same agent in a thread gets its widget (and waits for the click)
+    errors: list[BaseException] = []
+
+    def in_thread() -> None:
+        try:
+            agent()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    t = threading.Thread(target=in_thread)
+    t.start()
+    for _ in range(200):
+        if approver.container.children:
+            break
+        t.join(0.05)
+    (w,) = approver.container.children
+    w.approve_button.click()
+    t.join(10)
+    assert not t.is_alive() and errors == []
