@@ -114,3 +114,11 @@ __all__ = [
     "step",
     "tool",
 ]
+
+
+def load_ipython_extension(ipython: object) -> None:
+    """``%load_ext agentlab``: the ``%agentlab`` magic and notebook views (see
+    :mod:`agentlab.display._magics`). Notebook libraries load only here, on demand."""
+    from agentlab.display._magics import load_ipython_extension as load
+
+    load(ipython)
