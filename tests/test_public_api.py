@@ -42,8 +42,16 @@ def test_facade_exports_are_pinned_and_sorted() -> None:
 def test_every_error_derives_from_the_root() -> None:
     import agentlab.errors as errors
 
-    for name in errors.__all__:
-        assert issubclass(getattr(errors, name), errors.AgentlabError)
+    classes = [getattr(errors, name) for name in errors.__all__]
+    warnings = [c for c in classes if issubclass(c, Warning)]
+    raised = [c for c in classes if not issubclass(c, Warning)]
+    assert errors.NewStoreWarning in warnings
+    for cls in raised:
+        assert issubclass(cls, errors.AgentlabError), cls
+    # a warning is shown, never raised as an agentlab error: `except AgentlabError` must not
+    # swallow a warning turned into an exception by -W error
+    for cls in warnings:
+        assert issubclass(cls, UserWarning) and not issubclass(cls, errors.AgentlabError), cls
 
 
 def test_shipped_schema_matches_the_models() -> None:
