@@ -6,13 +6,21 @@
 ...     ...   # in a thread: each call that needs a human shows Approve / Reject / Edit here
 """
 
-from agentlab.display._approval import ApprovalWidget, WidgetApprover, pending_approvals
+from agentlab.display._approval import (
+    ApprovalInbox,
+    ApprovalWidget,
+    WidgetApprover,
+    pending_approvals,
+)
+from agentlab.display._cell_run import CellRun
 from agentlab.display._metrics_charts import HEADLINE_METRICS, metrics_chart, metrics_charts
 from agentlab.display._timeline import save_timeline, timeline_chart
 
 __all__ = [
     "HEADLINE_METRICS",
+    "ApprovalInbox",
     "ApprovalWidget",
+    "CellRun",
     "WidgetApprover",
     "metrics_chart",
     "metrics_charts",

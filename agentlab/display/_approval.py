@@ -30,7 +30,7 @@ from agentlab.errors import AgentlabError, ApprovalError
 from agentlab.model import ApprovalRequest
 from agentlab.store import RunStore
 
-__all__ = ["ApprovalWidget", "WidgetApprover", "pending_approvals"]
+__all__ = ["ApprovalInbox", "ApprovalWidget", "WidgetApprover", "pending_approvals"]
 
 CHANNEL = "widget"
 _RED = "#b42318"
@@ -216,11 +216,12 @@ class WidgetApprover:
     >>> threading.Thread(target=contextvars.copy_context().run, args=(agent,)).start()
     """
 
-    def __init__(self, *, by: str | None = None) -> None:
+    def __init__(self, *, by: str | None = None, show: bool = True) -> None:
         self.by = by
         self.container = widgets.VBox([])
         self._lock = threading.Lock()
-        display(self.container)  # type: ignore[no-untyped-call]  # IPython leaves it untyped
+        if show:  # else the caller places ``container`` (``%%agentlab record`` does)
+            display(self.container)  # type: ignore[no-untyped-call]  # IPython: untyped
 
     def __repr__(self) -> str:
         return f"<WidgetApprover by={self.by!r} shown={len(self.container.children)}>"
@@ -257,3 +258,61 @@ def pending_approvals(store_or_manager: RunStore | ApprovalManager, *,
     if not pending:
         return widgets.VBox([widgets.HTML("<i>no pending approvals</i>")])
     return widgets.VBox([ApprovalWidget(req, manager, by=by) for req in pending])
+
+
+class ApprovalInbox(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
+    """The store's pending approvals as widgets, with new requests added as they arrive.
+
+    Whichever process asked (an agent in a thread of this kernel, a worker elsewhere), a new
+    pending request shows up within ``interval`` seconds; a decided one keeps its widget with
+    the outcome. :meth:`stop` ends the watching (it also ends with the kernel).
+
+    >>> inbox = ApprovalInbox(al.open_store("agentlab.db"), by="ana")   # doctest: +SKIP
+    """
+
+    def __init__(self, store_or_manager: RunStore | ApprovalManager, *,
+                 by: str | None = None, run_id: str | None = None,
+                 interval: float = 1.0, watch: bool = True) -> None:
+        self.manager = (store_or_manager if isinstance(store_or_manager, ApprovalManager)
+                        else ApprovalManager(store_or_manager))
+        self.by = by
+        self.run_id = run_id
+        self.interval = interval
+        self.widgets: dict[str, ApprovalWidget] = {}
+        self._empty = widgets.HTML("<i>no pending approvals</i>")
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        super().__init__([self._empty])
+        self.refresh()
+        if watch:
+            self._thread = threading.Thread(target=self._watch, daemon=True,
+                                            name="agentlab-approval-inbox")
+            self._thread.start()
+
+    def __repr__(self) -> str:
+        return f"<ApprovalInbox {len(self.widgets)} request(s) shown>"
+
+    def refresh(self) -> list[ApprovalWidget]:
+        """Add a widget for each pending request not shown yet; the widgets added."""
+        added = [ApprovalWidget(request, self.manager, by=self.by)
+                 for request in self.manager.pending(run_id=self.run_id)
+                 if request.id not in self.widgets]
+        if added:
+            self.widgets.update((w.request.id, w) for w in added)
+            self.children = tuple(self.widgets.values())
+        return added
+
+    def stop(self) -> None:
+        """Stop watching for new requests (the widgets shown stay usable)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.refresh()
+            except Exception as exc:  # the store went away: say so here, stop watching
+                self.children = (*self.children,
+                                 widgets.HTML(_line(f"stopped watching: {exc}", _RED)))
+                return

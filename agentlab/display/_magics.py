@@ -7,28 +7,41 @@ One line magic over the session's store, each subcommand as the CLI names it::
     %agentlab runs [--workflow W] [--status S] [--agent A] [--limit N]
     %agentlab show RUN          the run's summary and its steps
     %agentlab explain RUN       the ranked culprits, credentials, state, replayability
-    %agentlab approvals         the pending approvals, as widgets to answer them
+    %agentlab approvals [--no-watch]   pending approvals as widgets; new ones appear as they arrive
     %agentlab diff RUN [RUN_B]  what changed in the run state (or between two runs)
 
+    %%agentlab record WORKFLOW [--agent NAME] [--version V] [--task ID] [--input VAR]
+        [--owner O] [--team T] [--phase read|draft|act] [--grants G1,G2] [--policy VAR]
+        [--by NAME] [--timeout MINUTES] [--wait]
+                                the cell, recorded as one run (its recorder is ``run``)
+
 Each returns an object the notebook displays (a table, an explanation, widgets), so its
-value can also be kept: ``ex = %agentlab explain 01a2...``. A run summary gets a one-line
-HTML view. The models stay free of IPython: the views are registered here.
+value can also be kept: ``ex = %agentlab explain 01a2...``. Run summaries and events get
+compact text and HTML views. The models stay free of IPython: the views are registered here.
+
+``%%agentlab record`` runs the cell in a thread and returns at once with a live status
+line, above the widgets of any approval the run asks for (the kernel stays free to deliver
+the click); ``_.wait()`` or ``cell_run.wait()`` later waits for the end. ``--policy`` and
+``--input`` name variables of the notebook. With ``--wait`` the cell blocks until the run
+ends, and a call that needs a human is refused at once with how to answer it.
 """
 
 from __future__ import annotations
 
 import argparse
-import html
 import shlex
-from dataclasses import dataclass
-from typing import Any
+from datetime import timedelta
+from typing import Any, NoReturn
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_magic, magics_class
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.core.magic import Magics, line_cell_magic, magics_class
 
 from agentlab.analysis import explain, state_diff
+from agentlab.approval import Policy
+from agentlab.display._cell_run import CellRun, CellRunOptions, start_cell_run
+from agentlab.display._views import Diff, RunView, register
 from agentlab.errors import AgentlabError
-from agentlab.model import Change, RunSummary
 from agentlab.query import runs_df, steps_df
 from agentlab.store import SqlStore, open_store
 
@@ -37,67 +50,15 @@ __all__ = ["AgentlabMagics", "load_ipython_extension"]
 _USAGE = (__doc__ or "").split("::", 1)[1].split("Each returns", 1)[0]
 
 
+class _Parser(argparse.ArgumentParser):
+    """Flags of a subcommand; a mistake is a one-line UsageError, never an exit."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}; usage: {self.format_usage().strip()}")
+
+
 def _parser(prog: str) -> argparse.ArgumentParser:
-    return argparse.ArgumentParser(prog=f"%agentlab {prog}", add_help=False,
-                                   exit_on_error=False)
-
-
-@dataclass
-class RunView:
-    """A run's summary over its steps (what ``%agentlab show`` returns)."""
-
-    summary: RunSummary
-    steps: Any
-    """The steps as a DataFrame (``agentlab.query.steps_df``)."""
-
-    def _repr_html_(self) -> str:
-        table: str = self.steps.to_html(index=False, max_rows=200)
-        return _summary_html(self.summary) + table
-
-    def __repr__(self) -> str:
-        return f"{_summary_text(self.summary)}\n{self.steps.to_string(index=False, max_rows=50)}"
-
-
-@dataclass
-class Diff:
-    """State changes (what ``%agentlab diff`` returns)."""
-
-    title: str
-    changes: list[Change]
-
-    def _repr_html_(self) -> str:
-        rows = "".join(
-            f"<tr><td>{html.escape(c.op)}</td><td><code>{html.escape(c.path)}</code></td>"
-            f"<td>{html.escape(_short(c.old))}</td><td>{html.escape(_short(c.new))}</td></tr>"
-            for c in self.changes)
-        return (f"<b>{html.escape(self.title)}</b>: {len(self.changes)} change(s)<table>"
-                f"<tr><th>op</th><th>path</th><th>old</th><th>new</th></tr>{rows}</table>")
-
-    def __repr__(self) -> str:
-        lines = [f"{self.title}: {len(self.changes)} change(s)"]
-        lines += [f"  {c.op:<6} {c.path}  {_short(c.old)} -> {_short(c.new)}"
-                  for c in self.changes]
-        return "\n".join(lines)
-
-
-def _short(value: Any, width: int = 60) -> str:
-    text = " ".join(repr(value).split()) if value is not None else ""
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def _summary_text(r: RunSummary) -> str:
-    ok = "" if r.success is None else f" success={r.success}"
-    return (f"run {r.run_id}  {r.workflow}/{r.agent_name}  {r.status}{ok}  "
-            f"task {r.task_id or '-'}  steps {r.step_count}")
-
-
-def _summary_html(r: RunSummary, *_: Any) -> str:
-    color = {"succeeded": "#2e7d32", "failed": "#c62828", "errored": "#c62828"}.get(
-        r.status, "#555")
-    return (f"<div><code>{html.escape(r.run_id[:12])}</code> "
-            f"<b>{html.escape(r.workflow)}</b> / {html.escape(r.agent_name)} "
-            f"<span style='color:{color}'>{html.escape(r.status)}</span> "
-            f"task {html.escape(r.task_id or '-')}, {r.step_count} steps</div>")
+    return _Parser(prog=f"%agentlab {prog}", add_help=False, exit_on_error=False)
 
 
 @magics_class
@@ -109,14 +70,30 @@ class AgentlabMagics(Magics):
         self._store: SqlStore | None = None
 
     @property
+    def _shell(self) -> InteractiveShell:
+        assert self.shell is not None, "the magics are registered with a shell"
+        return self.shell
+
+    @property
     def store(self) -> SqlStore:
         if self._store is None:
             self._store = open_store(create=False)
         return self._store
 
-    @line_magic
-    def agentlab(self, line: str) -> Any:
+    @line_cell_magic
+    def agentlab(self, line: str, cell: str | None = None) -> Any:
         words = shlex.split(line)
+        if cell is not None:
+            if not words or words[0] != "record":
+                raise UsageError("%%agentlab as a cell magic records the cell: "
+                                 "%%agentlab record WORKFLOW [--agent NAME] ...")
+            try:
+                started, wait = self._record(words[1:], cell)
+            except (AgentlabError, argparse.ArgumentError) as exc:
+                raise UsageError(f"%%agentlab record: {exc}") from None
+            if wait:
+                started.wait()  # the cell's own exception propagates as it is
+            return started
         if not words or words[0] in ("-h", "--help", "help"):
             print("usage:" + _USAGE.rstrip())
             return None
@@ -163,9 +140,55 @@ class AgentlabMagics(Magics):
         return explain(self.store, self._run_id(args, "explain"))
 
     def _do_approvals(self, args: list[str]) -> Any:
-        from agentlab.display._approval import pending_approvals
+        from agentlab.display._approval import ApprovalInbox
 
-        return pending_approvals(self.store)
+        p = _parser("approvals")
+        p.add_argument("--no-watch", action="store_true")
+        p.add_argument("--by")
+        p.add_argument("--run")
+        ns = p.parse_args(args)
+        run_id = self.store.resolve(ns.run) if ns.run else None
+        return ApprovalInbox(self.store, by=ns.by, run_id=run_id, watch=not ns.no_watch)
+
+    def _record(self, args: list[str], cell: str) -> tuple[CellRun, bool]:
+        p = _parser("record")
+        p.add_argument("workflow")
+        p.add_argument("--agent", default="notebook")
+        p.add_argument("--version")
+        p.add_argument("--task")
+        p.add_argument("--input")
+        p.add_argument("--owner")
+        p.add_argument("--team")
+        p.add_argument("--phase", choices=["read", "draft", "act"])
+        p.add_argument("--grants", default="")
+        p.add_argument("--policy")
+        p.add_argument("--by")
+        p.add_argument("--timeout", type=float, default=10.0)
+        p.add_argument("--wait", action="store_true")
+        ns = p.parse_args(args)
+        user_ns = self._shell.user_ns
+        policy = self._variable(ns.policy, "--policy") if ns.policy else None
+        if policy is not None and not isinstance(policy, Policy):
+            raise UsageError(f"--policy {ns.policy} is a {type(policy).__name__}, not an "
+                             "agentlab Policy")
+        options = CellRunOptions(
+            workflow=ns.workflow, agent=ns.agent, agent_version=ns.version,
+            task_id=ns.task, task_input=self._variable(ns.input, "--input") if ns.input
+            else None, owner=ns.owner, team=ns.team, phase=ns.phase,
+            grants=tuple(g for g in ns.grants.split(",") if g), policy=policy,
+            decider=ns.by, approval_timeout=timedelta(minutes=ns.timeout),
+            metadata={"source": "notebook cell"})
+        if self._store is None:  # recording may create the default store (announced)
+            self._store = open_store()
+        source = self._shell.transform_cell(cell)  # type: ignore[no-untyped-call]
+        return start_cell_run(options, self._store, source, user_ns, blocking=ns.wait), ns.wait
+
+    def _variable(self, name: str, flag: str) -> Any:
+        try:
+            return self._shell.user_ns[name]
+        except KeyError:
+            raise UsageError(f"{flag} {name}: no variable {name!r} in the notebook; define "
+                             "it in an earlier cell") from None
 
     def _do_diff(self, args: list[str]) -> Diff:
         if len(args) not in (1, 2):
@@ -179,7 +202,6 @@ class AgentlabMagics(Magics):
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    """Register ``%agentlab`` and the run summary's HTML view."""
+    """Register ``%agentlab`` and the views of runs and events."""
     ipython.register_magics(AgentlabMagics)
-    formatter = ipython.display_formatter.formatters["text/html"]
-    formatter.for_type(RunSummary, _summary_html)
+    register(ipython)

@@ -11,6 +11,7 @@ from agentlab.model._canonical import (
     loads,
     portable,
 )
+from agentlab.model._describe import describe_event
 from agentlab.model._diff import Change, diff_trees, diff_values
 from agentlab.model._events import (
     PAYLOAD_FIELDS,
@@ -134,6 +135,7 @@ __all__ = [
     "canonical",
     "canonical_body",
     "check_portable",
+    "describe_event",
     "diff_trees",
     "diff_values",
     "dumps",

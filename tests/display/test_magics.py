@@ -3,11 +3,13 @@ kernel, over the demo's store."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from IPython import get_ipython
 from IPython.core.error import UsageError
 from IPython.testing.globalipapp import start_ipython
 
@@ -26,7 +28,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, DemoResult]:
 
 @pytest.fixture(scope="module")
 def ip(demo: tuple[Path, DemoResult]) -> Iterator[Any]:
-    shell = start_ipython()
+    shell = start_ipython() or get_ipython()  # one test shell per process
     assert shell is not None
     shell.run_line_magic("load_ext", "agentlab")
     shell.run_line_magic("agentlab", f"open {demo[0]}")
@@ -85,3 +87,74 @@ def test_the_extension_loads_in_a_real_kernel(demo: tuple[Path, DemoResult]) -> 
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+def _collect(kc: Any, msg_id: str, until: Callable[[dict[str, Any]], bool],
+             seen: list[dict[str, Any]]) -> None:
+    """Read iopub messages into ``seen`` until one satisfies ``until``."""
+    while True:
+        msg = kc.get_iopub_msg(timeout=60)
+        seen.append(msg)
+        if msg["parent_header"].get("msg_id") == msg_id and until(msg):
+            return
+
+
+def _idle(msg: dict[str, Any]) -> bool:
+    return msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle"
+
+
+def test_a_recorded_cell_is_approved_by_a_click_in_a_real_kernel(tmp_path: Path) -> None:
+    """The cell returns while its agent waits; the Approve button's click arrives through the
+    kernel's comm (as the browser sends it), and the agent goes on."""
+    from jupyter_client.manager import start_new_kernel
+
+    from agentlab.testing import allow_all
+
+    path = tmp_path / "cells.db"
+    store = al.open_store(path)
+    grant = allow_all(store, agent="bot")
+    store.close()
+    km, kc = start_new_kernel(kernel_name="python3",
+                              env={**os.environ, "AGENTLAB_KEY_FILE": str(tmp_path / "key")})
+    try:
+        setup = (f"%load_ext agentlab\n%agentlab open {path}\nimport agentlab as al\n"
+                 "policy = al.Policy([al.Rule('needs-lead', 'approve', tool='file_issue')])\n"
+                 "@al.tool(side_effect=True, scope='jira:write')\n"
+                 "def file_issue(title: str) -> str:\n    return 'ENG-1'\n")
+        seen: list[dict[str, Any]] = []
+        _collect(kc, kc.execute(setup), _idle, seen)
+        cell = (f"%%agentlab record triage --agent bot --policy policy --by ana --grants {grant}\n"
+                "issue = file_issue('outage')\nrun.outcome(success=True)\n")
+        seen = []
+        msg_id = kc.execute(cell)
+
+        def approve_button(msg: dict[str, Any]) -> bool:
+            state = msg["content"].get("data", {}).get("state", {})
+            return (msg["msg_type"] == "comm_open" and state.get("_model_name") == "ButtonModel"
+                    and state.get("description") == "Approve")
+
+        _collect(kc, msg_id, approve_button, seen)  # the widget is being built
+        button = seen[-1]["content"]["comm_id"]
+
+        def shown(msg: dict[str, Any]) -> bool:  # ... and placed in the cell's view
+            data = msg["content"].get("data", {})
+            return (msg["msg_type"] == "comm_msg" and data.get("method") == "update"
+                    and "children" in data.get("state", {}))
+
+        _collect(kc, msg_id, shown, seen)
+        kc.shell_channel.send(kc.session.msg("comm_msg", {
+            "comm_id": button, "data": {"method": "custom", "content": {"event": "click"}}}))
+        seen = []
+        msg_id = kc.execute("print(_.wait(60).status, issue)")
+        _collect(kc, msg_id, _idle, seen)
+        printed = "".join(m["content"].get("text", "") for m in seen
+                          if m["msg_type"] == "stream")
+        errors = [m["content"] for m in seen if m["msg_type"] == "error"]
+        assert not errors and printed.strip() == "succeeded ENG-1", (printed, errors)
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    store = al.open_store(path)
+    (row,) = store.approvals()
+    store.close()
+    assert (row.status, row.channel, row.decided_by) == ("approved", "widget", "ana")
