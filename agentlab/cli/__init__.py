@@ -337,6 +337,7 @@ from agentlab.cli import (  # noqa: E402, F401
     _approvals,
     _attribution,
     _grants,
+    _lab,
     _metrics,
     _recovery,
 )
