@@ -95,12 +95,14 @@ def button(page: Page, label: str) -> Any:
                         has_text=re.compile(rf"^\s*{label}\s*$"))
 
 
-def run_agent_notebook(lab: Lab, run_id: str) -> tuple[Page, Callable[[], None]]:
-    """Open a fresh notebook running the agent; return the page once Approve is shown."""
+def run_agent_notebook(lab: Lab, run_id: str,
+                       cells: list[str] | None = None) -> tuple[Page, Callable[[], None]]:
+    """Open a fresh notebook, run its cells in order (default: the agent cell); return the
+    page once Approve is shown."""
     name = f"{run_id}.ipynb"
+    sources = cells or [AGENT_CELL.replace("@RUN_ID@", run_id).replace("@BY@", BY)]
     nb = nbformat.v4.new_notebook(
-        cells=[nbformat.v4.new_code_cell(
-            AGENT_CELL.replace("@RUN_ID@", run_id).replace("@BY@", BY))],
+        cells=[nbformat.v4.new_code_cell(source) for source in sources],
         metadata={"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)",
                                  "language": "python"}},
     )
@@ -114,22 +116,29 @@ def run_agent_notebook(lab: Lab, run_id: str) -> tuple[Page, Callable[[], None]]
     try:
         page.goto(lab.url(name))
         page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=60_000)
-        prompt = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell "
-                              ".jp-InputArea-prompt").first
-        for attempt in range(3):
-            page.locator(".jp-Cell .jp-InputArea-editor").first.click()
-            page.keyboard.press("Shift+Enter")
-            try:
-                expect(prompt).to_have_text(re.compile(r"\[(\*|\d+)\]"), timeout=5_000)
-                break
-            except AssertionError:
-                if attempt == 2:
-                    raise
+        for index in range(len(sources)):
+            run_cell(page, index)
         button(page, "Approve").wait_for(timeout=60_000)
     except Exception:
         close()
         raise
     return page, close
+
+
+def run_cell(page: Page, index: int) -> None:
+    """Run the notebook's cell ``index`` (Shift+Enter in its editor) and wait until it has
+    run (its prompt shows a number); retried, as a first click may only focus the page."""
+    panel = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell"
+    prompt = page.locator(f"{panel} .jp-InputArea-prompt").nth(index)
+    for attempt in range(3):
+        page.locator(f"{panel} .jp-InputArea-editor").nth(index).click()
+        page.keyboard.press("Shift+Enter")
+        try:
+            expect(prompt).to_have_text(re.compile(r"\[\d+\]"), timeout=30_000)
+            return
+        except AssertionError:
+            if attempt == 2:
+                raise
 
 
 def wait_for_run(store: RunStore, run_id: str, page: Page, lab: Lab) -> str:
@@ -220,3 +229,47 @@ def test_edit_in_browser(lab: Lab, store: RunStore) -> None:
     (call,) = events(store, "browser-edit", "tool_call")
     assert (call.status, call.arguments["priority"]) == ("ok", "urgent")
     assert call.result["priority"] == "urgent"
+
+
+RECORDED_SETUP = '''\
+import os
+import agentlab as al
+os.environ["NB_JIRA_TOKEN"] = "nb-token-123456"
+store = al.open_store(os.environ["AGENTLAB_TEST_STORE"])
+if store.grant("jira-writer") is None:
+    al.issue_grant(store, "jira-writer", principal="nb-agent", owner="qa-team",
+                   workflow="nb-demo", scopes=["jira:write:SUP-*"], secret="env:NB_JIRA_TOKEN")
+
+@al.tool(side_effect=True, scope="jira:write:{project}")
+def create_issue(project: str, title: str, priority: str = "normal") -> dict:
+    return {"key": f"{project}-1", "title": title, "priority": priority}
+
+policy = al.Policy([al.Rule("jira-needs-human", "approve", tool="create_issue")])
+%load_ext agentlab
+%agentlab open {os.environ["AGENTLAB_TEST_STORE"]}
+'''
+
+RECORDED_CELL = f"""\
+%%agentlab record nb-demo --agent nb-agent --policy policy --grants jira-writer --by {BY}
+run.state["issue"] = create_issue(project="SUP-7", title="Printer on fire")
+run.outcome(success=True)
+"""
+
+
+def test_approve_from_a_recorded_cell(lab: Lab, store: RunStore) -> None:
+    """``%%agentlab record`` as a user types it: the cell returns while its agent waits,
+    the widget under it takes the click, and the status line shows the run's end."""
+    page, close = run_agent_notebook(lab, "browser-cell", [RECORDED_SETUP, RECORDED_CELL])
+    try:
+        expect(page.get_by_text("waiting for approval of create_issue")).to_be_visible()
+        button(page, "Approve").click()
+        expect(page.get_by_text("approved by browser-user via widget")).to_be_visible()
+        expect(page.get_by_text(re.compile(r"agentlab: run \w+ succeeded"))).to_be_visible(
+            timeout=30_000)
+    finally:
+        close()
+    (run,) = [r for r in store.runs() if r.workflow == "nb-demo" and r.run_id not in
+              ("browser-approve", "browser-reject", "browser-edit")]
+    assert run.status == "succeeded"
+    row = decision(store, run.run_id, lab)
+    assert (row.status, row.action) == ("approved", "approve")
