@@ -14,7 +14,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from agentlab.model import Change, Event, EventBase, RunSummary, describe_event
+from agentlab.model import (
+    ApprovalRequest,
+    Change,
+    Event,
+    EventBase,
+    RunSummary,
+    describe_event,
+)
 
 __all__ = ["Diff", "RunView", "events_html", "register", "summary_html", "summary_text"]
 
@@ -88,6 +95,24 @@ def events_html(events: Sequence[Any], *_: Any) -> str | None:
     return f"<div><b>{html.escape(title)}</b></div><table>{_HEAD}{rows}</table>{more}"
 
 
+def approval_text(a: ApprovalRequest) -> str:
+    """One line: the call, who asked and under which rule, and the decision if any."""
+    decided = (f"{a.status} by {a.decided_by} via {a.channel}" if a.decided
+               else f"{a.status}, expires {a.expires_at:%Y-%m-%d %H:%M} UTC")
+    why = f": {a.reason}" if a.reason else ""
+    return (f"approval {a.id} {a.tool}({_short(a.arguments, 50)}) in run {a.run_id[:12]} "
+            f"(rule {a.rule or '-'}, grant {a.grant or '-'}): {decided}{why}")
+
+
+def approval_html(a: ApprovalRequest, *_: Any) -> str:
+    color = {"approved": "#067647", "edited": "#b54708", "rejected": "#b42318",
+             "expired": "#b42318"}.get(a.status, "#667085")
+    text = approval_text(a)
+    head, _sep, rest = text.partition(": ")
+    return (f"<div><code>{html.escape(head)}</code>: "
+            f"<span style='color:{color}'>{html.escape(rest)}</span></div>")
+
+
 @dataclass
 class RunView:
     """A run's summary over its steps (what ``%agentlab show`` returns)."""
@@ -127,11 +152,14 @@ class Diff:
 
 
 def register(shell: Any) -> None:
-    """Give ``shell``'s formatters the views of run summaries, events and event lists."""
+    """Give ``shell``'s formatters the views of run summaries, events (one and a list of
+    them) and approval requests."""
     formatters = shell.display_formatter.formatters
     formatters["text/html"].for_type(RunSummary, summary_html)
     formatters["text/html"].for_type(EventBase, event_html)
     formatters["text/html"].for_type(list, events_html)
+    formatters["text/html"].for_type(ApprovalRequest, approval_html)
     plain = formatters["text/plain"]
+    plain.for_type(ApprovalRequest, lambda a, p, cycle: p.text(approval_text(a)))
     plain.for_type(RunSummary, lambda r, p, cycle: p.text(summary_text(r)))
     plain.for_type(EventBase, lambda e, p, cycle: p.text(event_text(e)))

@@ -193,3 +193,22 @@ def test_events_display_as_a_table_not_pages_of_objects(ip: Any, store_path: Pat
     data, _ = formatter.format([1, 2], include=("text/html", "text/plain"))  # other lists are shown as before
     assert "text/html" not in data
     html_formatter.enabled = False
+
+
+def test_approval_requests_have_one_line_views(ip: Any, store_path: Path) -> None:
+    store = al.open_store(store_path)
+    manager = ApprovalManager(store)
+    asked = manager.request(run_id="r1", call_key="c1", tool="file_issue",
+                            arguments={"title": "outage"}, rule="needs-lead")
+    decided = manager.reject(asked.id, by="ana", reason="duplicate")
+    store.close()
+    formatter = ip.display_formatter
+    formatter.formatters["text/html"].enabled = True
+    try:
+        pending, _ = formatter.format(asked, include=("text/html", "text/plain"))
+        done, _ = formatter.format(decided, include=("text/html", "text/plain"))
+    finally:
+        formatter.formatters["text/html"].enabled = False
+    assert "file_issue" in pending["text/plain"] and "pending, expires" in pending["text/plain"]
+    assert "rejected by ana via api: duplicate" in done["text/plain"]
+    assert "needs-lead" in done["text/html"] and "#b42318" in done["text/html"]

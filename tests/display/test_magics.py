@@ -158,3 +158,30 @@ def test_a_recorded_cell_is_approved_by_a_click_in_a_real_kernel(tmp_path: Path)
     (row,) = store.approvals()
     store.close()
     assert (row.status, row.channel, row.decided_by) == ("approved", "widget", "ana")
+
+
+def test_the_extension_loads_from_the_kernel_config(tmp_path: Path,
+                                                    demo: tuple[Path, DemoResult]) -> None:
+    """``c.InteractiveShellApp.extensions = ["agentlab"]`` in ipython_kernel_config.py: the
+    magic is there in every new kernel, with no %load_ext."""
+    from jupyter_client.manager import start_new_kernel
+
+    profile = tmp_path / "ipython" / "profile_default"
+    profile.mkdir(parents=True)
+    (profile / "ipython_kernel_config.py").write_text(
+        'c.InteractiveShellApp.extensions = ["agentlab"]\n')
+    km, kc = start_new_kernel(kernel_name="python3",
+                              env={**os.environ, "IPYTHONDIR": str(tmp_path / "ipython")})
+    try:
+        seen: list[dict[str, Any]] = []
+        msg_id = kc.execute(f"%agentlab open {demo[0]}\n"
+                            "failed = %agentlab runs --status failed\nprint(failed)")
+        _collect(kc, msg_id, _idle, seen)
+        errors = [m["content"] for m in seen if m["msg_type"] == "error"]
+        printed = "".join(m["content"].get("text", "") for m in seen
+                          if m["msg_type"] == "stream")
+        assert not errors, errors
+        assert demo[1].bad_run_id in printed and demo[1].good_run_id not in printed
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
