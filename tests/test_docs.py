@@ -1,0 +1,123 @@
+"""The documentation cannot rot: every code block of docs/ runs, and the CLI reference is the
+commands' own --help.
+
+Each markdown file runs in a fresh folder (``AGENTLAB_STORE`` pointing into it), its blocks in
+order, as a reader of a checkout would run them (``sample_traces/`` is the repository's).
+How blocks run and how one is marked as not runnable here: tests/docblocks.py.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import click
+import pytest
+from docblocks import REPO, BlockFailed, blocks, run_blocks
+
+from agentlab.cli import cli
+from agentlab.cli._reference import REGENERATE, iter_commands, render_reference
+
+DOCS = REPO / "docs"
+DOC_FILES = sorted(DOCS.rglob("*.md"))
+RUNNABLE = [p for p in DOC_FILES if any(b.is_code and b.skip is None for b in blocks(p))]
+
+# Pages written to be followed from a fresh folder: each must hold code that runs.
+WALKTHROUGHS = ["concepts.md", "configuration.md", "tutorials/engineer.md",
+                "tutorials/analyst.md", "tutorials/approver.md", "tutorials/agent-developer.md"]
+
+
+@pytest.fixture
+def fresh_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working folder as a reader has it: empty but for the repository's sample traces,
+    the default store inside it, a Jira token in the environment."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sample_traces").symlink_to(REPO / "sample_traces")
+    monkeypatch.setenv("AGENTLAB_STORE", str(tmp_path / "agentlab.db"))
+    monkeypatch.setenv("JIRA_TOKEN", "docs-jira-token-0123456789")
+    monkeypatch.delenv("AGENTLAB_USER", raising=False)
+    return tmp_path
+
+
+@pytest.mark.parametrize("page", RUNNABLE, ids=lambda p: str(p.relative_to(REPO)))
+def test_every_code_block_runs(page: Path, fresh_folder: Path) -> None:
+    ran, failure = [], None
+    try:
+        ran = run_blocks(page, fresh_folder)
+    except BlockFailed as exc:
+        failure = str(exc)
+    if failure is not None:
+        pytest.fail(failure, pytrace=False)
+    assert ran
+
+
+@pytest.mark.parametrize("page", WALKTHROUGHS)
+def test_walkthroughs_exist_and_hold_code_that_runs(page: str) -> None:
+    assert DOCS / page in RUNNABLE, f"docs/{page} is missing or has no code block that runs"
+
+
+def test_every_page_is_linked_from_the_index() -> None:
+    index = (DOCS / "README.md").read_text()
+    for page in DOC_FILES:
+        rel = page.relative_to(DOCS).as_posix()
+        if rel != "README.md":
+            assert f"]({rel})" in index, f"docs/README.md does not link {rel}"
+
+
+def test_skipped_blocks_say_why() -> None:
+    skipped = [b for p in [*DOC_FILES, REPO / "README.md"] for b in blocks(p) if b.skip]
+    assert skipped, "expected the blocks that wait for a human to be marked"
+    for b in skipped:
+        assert b.is_code, f"{b.where} is marked skip but is not code"
+        assert len(b.skip or "") > 10, f"{b.where}: say why it cannot run, not just skip"
+
+
+# -- the runner itself: it must be able to fail ------------------------------------------
+
+
+def test_a_failing_block_fails_with_its_place(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    page = tmp_path / "page.md"
+    page.write_text("# t\n\n```python\nx = 1\n```\n\n```python\nassert x == 2\n```\n")
+    with pytest.raises(BlockFailed, match=r"page\.md:7 \(python block\) fails: AssertionError"):
+        run_blocks(page, tmp_path)
+    page.write_text("```bash\nA=one\n```\n\n```bash\ntest \"$A\" = one\nagentlab nope\n```\n")
+    with pytest.raises(BlockFailed, match=r"page\.md:5 \(bash block\) exits 2"):
+        run_blocks(page, tmp_path)  # A carried over from the first block; `nope` is no command
+
+
+def test_a_skip_marker_needs_a_reason_and_a_block(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text("<!-- docs-test: skip -->\n```bash\nfalse\n```\n")
+    with pytest.raises(BlockFailed, match=r"docs-test: skip \(why"):
+        blocks(page)
+    page.write_text("<!-- docs-test: skip (waits for a human) -->\n\ntext\n\n```bash\n```\n")
+    with pytest.raises(BlockFailed, match="not directly above a code block"):
+        blocks(page)
+    page.write_text("<!-- docs-test: skip (waits for a human) -->\n```bash\nfalse\n```\n")
+    assert [b.skip for b in blocks(page)] == ["waits for a human"]
+    assert run_blocks(page, tmp_path) == []
+
+
+# -- the CLI reference ------------------------------------------------------------------
+
+
+def test_every_command_and_option_has_help() -> None:
+    for path, cmd, _ in iter_commands(cli):
+        assert cmd.help and len(cmd.help.strip()) > 20, f"`{path}` has no help text"
+        for param in cmd.params:
+            if isinstance(param, click.Option) and not param.hidden:
+                assert param.help, f"`{path}` option {'/'.join(param.opts)} has no help text"
+
+
+def test_the_committed_reference_is_the_generated_one() -> None:
+    committed = (DOCS / "cli-reference.md").read_text()
+    assert committed == render_reference(), (
+        f"docs/cli-reference.md is out of date with the commands' --help; run `{REGENERATE}`")
+
+
+def test_every_command_is_in_the_narrative_guide() -> None:
+    guide = (DOCS / "cli.md").read_text()
+    for path, _, _ in list(iter_commands(cli))[1:]:
+        assert re.search(rf"`{re.escape(path)}\b", guide), f"docs/cli.md never mentions `{path}`"
