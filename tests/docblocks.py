@@ -31,7 +31,7 @@ SHELL = ("bash", "sh", "shell")
 CODE = ("python", "console", "toml", *SHELL)
 
 _FENCE = re.compile(r"^```([\w-]*)[^\n]*$")
-_MARKER = re.compile(r"<!--\s*docs-test:(.*?)-->", re.DOTALL)
+_MARKER = re.compile(r"^<!--\s*docs-test:(.*?)-->", re.DOTALL | re.MULTILINE)
 _SKIP = re.compile(r"\s*skip\s*\((.+)\)\s*", re.DOTALL)
 _CARRIED = ("PWD", "OLDPWD", "SHLVL", "_")
 
@@ -164,7 +164,7 @@ def _console_commands(block: Block) -> str:
 def _run_shell(block: Block, script: str, folder: Path, env: dict[str, str]
                ) -> dict[str, str]:
     """Run ``script``; the environment after it (what it assigned, exported by ``set -a``)."""
-    dump = folder / ".docs-test-env"
+    dump = folder.resolve() / ".docs-test-env"
     wrapped = f"set -a\n{script}\nenv -0 > {dump}\n"
     proc = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", wrapped], cwd=folder, env=env,
                           capture_output=True, text=True, timeout=300)
