@@ -140,3 +140,35 @@ def test_the_layer_picture_follows_the_import_contract() -> None:
     expected = [[name.removeprefix("agentlab.") for name in layer.split(" | ")]
                 for layer in layers]
     assert named == expected
+
+
+# -- links ------------------------------------------------------------------------------
+
+_LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def _anchors(page: Path) -> set[str]:
+    """The anchors GitHub makes of a page's headings (outside code blocks)."""
+    found: set[str] = set()
+    fenced = False
+    for line in page.read_text().splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        elif not fenced and line.startswith("#"):
+            title = line.lstrip("#").strip().lower()
+            found.add(re.sub(r"[^\w\- ]", "", title).replace(" ", "-"))
+    return found
+
+
+@pytest.mark.parametrize("page", [*DOC_FILES, REPO / "README.md"],
+                         ids=lambda p: str(p.relative_to(REPO)))
+def test_relative_links_resolve(page: Path) -> None:
+    for target in _LINK.findall(page.read_text()):
+        if "://" in target or target.startswith("mailto:"):
+            continue
+        path, _, anchor = target.partition("#")
+        linked = (page.parent / path).resolve() if path else page
+        assert linked.exists(), f"{page.relative_to(REPO)} links {target}: no such file"
+        if anchor and linked.suffix == ".md":
+            assert anchor in _anchors(linked), \
+                f"{page.relative_to(REPO)} links {target}: no such heading"
