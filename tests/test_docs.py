@@ -8,7 +8,9 @@ How blocks run and how one is marked as not runnable here: tests/docblocks.py.
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -27,15 +29,19 @@ WALKTHROUGHS = ["concepts.md", "configuration.md", "tutorials/engineer.md",
 
 
 @pytest.fixture
-def fresh_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def fresh_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A working folder as a reader has it: empty but for the repository's sample traces,
-    the default store inside it, a Jira token in the environment."""
+    with the default store inside it. Nothing else is set up: each page defines what it
+    uses. The environment the page's code changes is put back afterwards."""
+    saved = dict(os.environ)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "sample_traces").symlink_to(REPO / "sample_traces")
-    monkeypatch.setenv("AGENTLAB_STORE", str(tmp_path / "agentlab.db"))
-    monkeypatch.setenv("JIRA_TOKEN", "docs-jira-token-0123456789")
-    monkeypatch.delenv("AGENTLAB_USER", raising=False)
-    return tmp_path
+    os.environ["AGENTLAB_STORE"] = str(tmp_path / "agentlab.db")
+    for name in ("JIRA_TOKEN", "PAYMENTS_TOKEN", "EXTRA_SECRET", "AGENTLAB_KEY", "AGENTLAB_USER"):
+        os.environ.pop(name, None)
+    yield tmp_path
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 @pytest.mark.parametrize("page", DOC_FILES, ids=lambda p: str(p.relative_to(REPO)))
