@@ -1,32 +1,32 @@
-"""Every Python block of the README runs, in order, as a newcomer would paste them."""
+"""The README's code runs, in order, as a newcomer would paste it (the same runner as docs/)."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
+from docblocks import REPO, BlockFailed, blocks, run_blocks
 
-README = Path(__file__).resolve().parents[1] / "README.md"
-BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
+README = REPO / "README.md"
 
 
 def test_the_readme_has_python_blocks() -> None:
-    assert len(BLOCK.findall(README.read_text())) >= 2
+    assert len([b for b in blocks(README) if b.lang == "python" and b.skip is None]) >= 2
 
 
-def test_every_python_block_of_the_readme_runs(tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_code_block_of_the_readme_runs(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("AGENTLAB_STORE", raising=False)
     monkeypatch.setenv("JIRA_TOKEN", "readme-token-123456")
     monkeypatch.setenv("AGENTLAB_KEY", "readme-signing-key-0123456789abcdef")
-    namespace: dict[str, object] = {"__name__": "readme"}
-    for i, block in enumerate(BLOCK.findall(README.read_text()), 1):
-        try:
-            exec(compile(block, f"README.md python block {i}", "exec"), namespace)
-        except Exception as exc:
-            pytest.fail(f"README python block {i} fails: {type(exc).__name__}: {exc}\n{block}")
+    failure = None
+    try:
+        run_blocks(README, tmp_path, {"__name__": "readme"})
+    except BlockFailed as exc:
+        failure = str(exc)
+    if failure is not None:
+        pytest.fail(failure, pytrace=False)
     import agentlab as al
 
     store = al.open_store(tmp_path / "quickstart.db", create=False)

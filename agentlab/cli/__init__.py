@@ -34,7 +34,17 @@ __all__ = ["cli", "main"]
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="agentlab")
 def cli() -> None:
-    """Record, verify and inspect AI agent runs."""
+    """Record, govern, explain, recover and measure AI agent runs.
+
+    Commands that touch a store take --store URL (default: AGENTLAB_STORE, else
+    [tool.agentlab] store in pyproject.toml, else the nearest agentlab.db); commands that
+    print data take --json.
+
+    \b
+    New here?  agentlab demo --auto-approve     record the sample agent's runs
+               agentlab runs                    list them
+               agentlab explain RUN             why a bad one failed
+    """
 
 
 @cli.command()
