@@ -7,13 +7,16 @@
 """
 
 from agentlab.display._approval import ApprovalWidget, WidgetApprover, pending_approvals
+from agentlab.display._explorer import RunExplorer, explore
 from agentlab.display._metrics_charts import HEADLINE_METRICS, metrics_chart, metrics_charts
 from agentlab.display._timeline import save_timeline, timeline_chart
 
 __all__ = [
     "HEADLINE_METRICS",
     "ApprovalWidget",
+    "RunExplorer",
     "WidgetApprover",
+    "explore",
     "metrics_chart",
     "metrics_charts",
     "pending_approvals",
