@@ -19,7 +19,7 @@ from agentlab.errors import ApprovalNotFoundError, ConfigError
 from agentlab.model import Change, Event, RunSummary
 from agentlab.store import RunFilter, SqlStore
 
-__all__ = ["MAX_TEXT", "TIMELINE_ROWS", "ExplorerPages"]
+__all__ = ["COMPARE_BUDGET", "MAX_TEXT", "TIMELINE_ROWS", "ExplorerPages"]
 
 MAX_TEXT = 20_000
 """Characters of one value shown in a step's detail before it is cut."""
@@ -29,6 +29,8 @@ MAX_PAGE = 200
 MAX_CHANGES = 200
 COMPARE_CHUNK = 500
 """Tool calls of each run read at a time while looking for the first divergence."""
+COMPARE_BUDGET = 2_000
+"""Tool calls of each run one comparison request reads at most (the page may ask on)."""
 _CONTEXT = 5
 _INPUTS = ("arguments", "messages", "task_input", "content", "actions")
 _OUTPUTS = ("result", "response", "output", "outputs")
@@ -259,16 +261,26 @@ class ExplorerPages:
     def compare(self, request: Mapping[str, Any]) -> dict[str, Any]:
         """Two runs side by side at their first divergence (tool calls aligned by
         signature, as :func:`agentlab.analysis.first_divergence` does), read
-        ``COMPARE_CHUNK`` calls of each at a time until they part."""
+        ``COMPARE_CHUNK`` calls of each at a time. After ``COMPARE_BUDGET`` calls without
+        one, the answer carries ``resume``: send it back as ``from`` to look further."""
         a = self.store.resolve(str(request["a"]))
         b = self.store.resolve(str(request["b"]))
-        done = 0
-        after_a = after_b = 0
-        differing: list[tuple[int, int, Any]] = []
+        start = request.get("from") or {}
+        done = first = int(start.get("index") or 0)
+        after_a, after_b = int(start.get("a_seq") or 0), int(start.get("b_seq") or 0)
+        differing: list[tuple[int, int, str]] = [
+            (int(x), int(y), str(t)) for x, y, t in start.get("differing") or []]
         prev_a: list[Event] = []
         prev_b: list[Event] = []
+        ca: list[Event] = []
+        cb: list[Event] = []
         found: Divergence | None = None
+        resume: dict[str, Any] | None = None
         while True:
+            if done - first >= COMPARE_BUDGET:
+                resume = {"index": done, "a_seq": after_a, "b_seq": after_b,
+                          "differing": [list(x) for x in differing[:MAX_CHANGES]]}
+                break
             ca = self.store.event_page(a, kinds=["tool_call"], after_seq=after_a,
                                        limit=COMPARE_CHUNK)
             cb = self.store.event_page(b, kinds=["tool_call"], after_seq=after_b,
@@ -277,40 +289,41 @@ class ExplorerPages:
                 break
             d = first_divergence(ca, cb, calls_only=False)
             if d is not None:
-                differing.extend(d.differing_results)
+                differing.extend((x, y, sig.name) for x, y, sig in d.differing_results)
                 if d.a is not None or d.b is not None:
-                    found = Divergence(done + d.index, d.a, d.b, d.a_seq, d.b_seq, differing)
+                    found = Divergence(done + d.index, d.a, d.b, d.a_seq, d.b_seq)
                     break
+            if len(ca) < COMPARE_CHUNK:
+                break
             done += len(ca)
             prev_a, prev_b = ca[-_CONTEXT:], cb[-_CONTEXT:]
             after_a, after_b = ca[-1].seq, cb[-1].seq
-            if len(ca) < COMPARE_CHUNK:
-                break
-        calls_a = [*prev_a, *ca] if found else []
-        calls_b = [*prev_b, *cb] if found else []
-        base = done - len(prev_a)
         rows: list[dict[str, Any]] = []
         if found is not None:
-            lo = max(0, found.index - _CONTEXT - base)
-            for i in range(lo, found.index - base + _CONTEXT + 1):
+            calls_a, calls_b = [*prev_a, *ca], [*prev_b, *cb]
+            base = done - len(prev_a)
+            diff_seqs = {(x, y) for x, y, _ in differing}
+            for i in range(max(0, found.index - _CONTEXT - base),
+                           found.index - base + _CONTEXT + 1):
                 ea = calls_a[i] if i < len(calls_a) else None
                 eb = calls_b[i] if i < len(calls_b) else None
                 if ea is None and eb is None:
                     break
                 rows.append({"index": base + i, "a": self._call(ea), "b": self._call(eb),
-                             "diverges": base + i == found.index})
-        diff_seqs = {(x, y) for x, y, _ in differing}
-        for row in rows:
-            pair = (row["a"] or {}).get("seq"), (row["b"] or {}).get("seq")
-            row["result_differs"] = pair in diff_seqs
+                             "diverges": base + i == found.index,
+                             "result_differs": (ea.seq if ea else None,
+                                                eb.seq if eb else None) in diff_seqs})
         return {
             "a": run_row(self.store.run(a, exact=True)),
             "b": run_row(self.store.run(b, exact=True)),
+            "compared": (found.index if found is not None
+                         else resume["index"] if resume is not None else done + len(ca)),
+            "resume": resume,
+            "differing_results": [{"a_seq": x, "b_seq": y, "tool": t}
+                                  for x, y, t in differing[:MAX_CHANGES]],
             "divergence": None if found is None else {
                 "index": found.index, "a_seq": found.a_seq, "b_seq": found.b_seq,
-                "a": found.a.name if found.a else None, "b": found.b.name if found.b else None,
-                "differing_results": [{"a_seq": x, "b_seq": y, "tool": s.name}
-                                      for x, y, s in differing[:MAX_CHANGES]]},
+                "a": found.a.name if found.a else None, "b": found.b.name if found.b else None},
             "rows": rows,
         }
 

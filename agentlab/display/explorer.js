@@ -51,22 +51,26 @@ function render({ model, el }) {
 
   // -- the run list ------------------------------------------------------------------
   const status = h("div", { class: "al-status", role: "status", "aria-live": "polite" });
-  const selects = {};
-  function select(name, label) {
-    const sel = h("select", { "aria-label": label, "data-filter": name,
-                              onchange: () => applyFilters() },
-                  h("option", { value: "", text: `${label}: any` }));
-    selects[name] = sel;
-    return sel;
+  const inputs = {};
+  function suggest(name, label) {
+    const list = h("datalist", { id: `al-${name}-${Math.random().toString(36).slice(2)}` });
+    const input = h("input", { type: "text", list: list.id, placeholder: label, "aria-label": label,
+                               "data-filter": name, class: "al-filter", onchange: () => applyFilters() });
+    inputs[name] = input;
+    return [input, list];
   }
+  const statusSelect = h("select", { "aria-label": "status", "data-filter": "status",
+                                     onchange: () => applyFilters() },
+    h("option", { value: "", text: "status: any" }),
+    ...["running", "succeeded", "failed", "errored"].map((v) => h("option", { value: v, text: v })));
   const search = h("input", { type: "search", placeholder: "search run, task, workflow, agent",
                               "aria-label": "search runs", class: "al-search",
                               onkeydown: (ev) => { if (ev.key === "Enter") applyFilters(); } });
   const since = h("input", { type: "date", "aria-label": "started since", onchange: () => applyFilters() });
   const until = h("input", { type: "date", "aria-label": "started before", onchange: () => applyFilters() });
   const filterBar = h("div", { class: "al-filters" },
-    select("workflow", "workflow"), select("agent", "agent"),
-    select("agent_version", "version"), select("status", "status"),
+    ...suggest("workflow", "workflow"), ...suggest("agent", "agent"),
+    ...suggest("agent_version", "version"), statusSelect,
     h("label", {}, "since ", since), h("label", {}, "before ", until), search,
     h("button", { class: "al-btn", onclick: () => applyFilters() }, "Search"));
   const runBody = h("tbody");
@@ -120,14 +124,15 @@ function render({ model, el }) {
     const data = await call("facets", {});
     if (!data) return;
     for (const [name, col] of [["workflow", "workflow"], ["agent", "agent_name"],
-                               ["agent_version", "agent_version"], ["status", "status"]]) {
-      for (const v of data.facets[col] || []) selects[name].append(h("option", { value: v, text: v }));
+                               ["agent_version", "agent_version"]]) {
+      const list = inputs[name].nextSibling;
+      list.replaceChildren(...(data.facets[col] || []).map((v) => h("option", { value: v })));
     }
   }
   function applyFilters() {
     state.filters = {
-      workflow: selects.workflow.value, agent: selects.agent.value,
-      agent_version: selects.agent_version.value, status: selects.status.value,
+      workflow: inputs.workflow.value.trim(), agent: inputs.agent.value.trim(),
+      agent_version: inputs.agent_version.value.trim(), status: statusSelect.value,
       since: since.value, until: until.value, search: search.value,
     };
     state.cursors = [null];
@@ -338,30 +343,39 @@ function render({ model, el }) {
   }
 
   // -- two runs side by side ---------------------------------------------------------------
-  async function compare(a, b) {
+  async function compare(a, b, from, parts) {
     if (!a || !b) return;
     runPane.hidden = false;
     showTab("Compare");
-    panels.Compare.replaceChildren(h("div", { class: "al-muted", text: "comparing…" }));
-    const d = await call("compare", { a, b });
+    if (!from) panels.Compare.replaceChildren(h("div", { class: "al-muted", text: "comparing…" }));
+    const d = await call("compare", from ? { a, b, from } : { a, b });
     if (!d) return;
-    const head = h("div", { class: "al-compare-head" },
-      h("div", {}, h("b", { text: `A ${short(d.a.run_id)}` }), " ", h("span", { class: statusClass(d.a.status), text: d.a.status }),
-        h("span", { class: "al-muted", text: ` task ${d.a.task_id || "-"}` })),
-      h("div", {}, h("b", { text: `B ${short(d.b.run_id)}` }), " ", h("span", { class: statusClass(d.b.status), text: d.b.status }),
-        h("span", { class: "al-muted", text: ` task ${d.b.task_id || "-"}` })));
-    const parts = [head];
+    if (!parts) {
+      parts = [h("div", { class: "al-compare-head" },
+        h("div", {}, h("b", { text: `A ${short(d.a.run_id)}` }), " ", h("span", { class: statusClass(d.a.status), text: d.a.status }),
+          h("span", { class: "al-muted", text: ` task ${d.a.task_id || "-"}` })),
+        h("div", {}, h("b", { text: `B ${short(d.b.run_id)}` }), " ", h("span", { class: statusClass(d.b.status), text: d.b.status }),
+          h("span", { class: "al-muted", text: ` task ${d.b.task_id || "-"}` })))];
+    }
     const dv = d.divergence;
+    const differ = d.differing_results.length
+      ? ` Earlier, the same calls returned different results at A #${d.differing_results.map((x) => x.a_seq).join(", #")}.` : "";
+    if (d.resume) {
+      const more = h("button", { class: "al-btn al-more" }, "look further");
+      more.addEventListener("click", () => { more.disabled = true; compare(a, b, d.resume, parts); });
+      panels.Compare.replaceChildren(...parts, h("div", { class: "al-muted",
+        text: `No divergence in the first ${d.compared} tool calls.${differ}` }), more);
+      return;
+    }
     if (!dv) {
-      parts.push(h("div", { class: "al-same", text: "The two runs make the same tool calls with the same results: no divergence." }));
+      parts.push(h("div", { class: "al-same", text: `The two runs make the same ${d.compared} tool calls: no divergence.${differ}` }));
     } else {
       parts.push(h("div", { class: "al-diverge-note", role: "note" },
         `First divergence at tool call ${dv.index + 1}: A ${dv.a ? `calls ${dv.a} (#${dv.a_seq})` : "has ended"}, ` +
-        `B ${dv.b ? `calls ${dv.b} (#${dv.b_seq})` : "has ended"}.` +
-        (dv.differing_results.length ? ` Earlier, the same calls returned different results at A #${dv.differing_results.map((x) => x.a_seq).join(", #")}.` : "")));
+        `B ${dv.b ? `calls ${dv.b} (#${dv.b_seq})` : "has ended"}.${differ}`));
       const side = (runId, c) => c ? h("button", { class: "al-link", onclick: () => openStep(runId, c.seq), title: c.summary },
         h("span", { class: "al-seq", text: `#${c.seq} ` }), h("b", { text: c.name }), " ",
-        h("span", { class: statusClass(c.status), text: c.status }), " ", h("span", { class: "al-muted", text: c.summary }))
+        h("span", { class: statusClass(c.status), text: c.status }), " ", h("span", { class: "al-muted al-clip", text: c.summary }))
         : h("span", { class: "al-muted", text: "(run ended)" });
       parts.push(h("table", { class: "al-compare" },
         h("tr", {}, h("th", { text: "call" }), h("th", { text: "A" }), h("th", { text: "B" })),

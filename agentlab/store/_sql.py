@@ -279,11 +279,11 @@ class SqlStore(RunStore):
             return select_run_page(conn, where or RunFilter(), search=search, after=after,
                                    limit=limit)
 
-    def run_facets(self, *, limit: int = 200) -> dict[str, list[str]]:
-        """Distinct workflows, agent names, agent versions and statuses (at most ``limit``
-        each), keyed by column name."""
+    def run_facets(self, *, recent: int = 10_000, limit: int = 200) -> dict[str, list[str]]:
+        """Distinct workflows, agent names, agent versions and statuses of the ``recent``
+        newest runs (at most ``limit`` each), keyed by column name."""
         with self._db.read() as conn:
-            return select_runs_facets(conn, limit=limit)
+            return select_runs_facets(conn, recent=recent, limit=limit)
 
     def event_page(self, run_id: str, *, parent_id: str | None = None, top: bool = False,
                    after_seq: int = 0, limit: int = 50, kinds: Iterable[str] | None = None,

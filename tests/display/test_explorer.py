@@ -18,7 +18,7 @@ import pytest
 import agentlab as al
 from agentlab.demo import LEAD, DemoResult, run_demo
 from agentlab.display import RunExplorer, explore
-from agentlab.display._explorer_pages import COMPARE_CHUNK, TIMELINE_ROWS
+from agentlab.display._explorer_pages import COMPARE_BUDGET, COMPARE_CHUNK, TIMELINE_ROWS
 from agentlab.errors import ConfigError, RunNotFoundError
 from agentlab.store import RunFilter, SqlStore
 from agentlab.testing import allow_all
@@ -177,13 +177,14 @@ def test_compare_marks_the_first_divergence(page: Page, demo: DemoResult) -> Non
     c = page.data("compare", a=demo.good_run_id, b=demo.bad_run_id)
     dv = c["divergence"]
     assert (dv["a"], dv["b"]) == ("check_entitlement", "check_entitlement")
-    assert [x["tool"] for x in dv["differing_results"]] == ["lookup_account"]
+    assert [x["tool"] for x in c["differing_results"]] == ["lookup_account"]
     (marked,) = [r for r in c["rows"] if r["diverges"]]
     assert marked["index"] == dv["index"] and marked["a"]["seq"] == dv["a_seq"]
     assert "enterprise" in marked["a"]["summary"] and "standard" in marked["b"]["summary"]
     assert [r["a"]["name"] for r in c["rows"] if r["result_differs"]] == ["lookup_account"]
     same = page.data("compare", a=demo.good_run_id, b=demo.good_run_id)
-    assert same["divergence"] is None and same["rows"] == []
+    assert same["divergence"] is None and same["rows"] == [] and same["resume"] is None
+    assert same["compared"] == 6 and same["differing_results"] == []  # its six tool calls
 
 
 def test_timeline_of_a_short_run_has_every_step(page: Page, demo: DemoResult) -> None:
@@ -302,8 +303,10 @@ def test_pages_stay_bounded_on_a_large_store(store: SqlStore, many: dict[str, st
     nxt = p.data("timeline", run_id=run_id, after=t["next"])
     assert nxt["rows"] and min(r[0] for r in nxt["rows"]) > t["next"]
 
-    assert COMPARE_CHUNK < STEPS * 10  # the divergence lies beyond the first chunk
-    c = p.data("compare", a=run_id, b=many["long-b"])
+    assert COMPARE_CHUNK < COMPARE_BUDGET < (STEPS - 10) * 10  # beyond one request
+    first = p.data("compare", a=run_id, b=many["long-b"])
+    assert first["divergence"] is None and first["compared"] == COMPARE_BUDGET
+    c = p.data("compare", a=run_id, b=many["long-b"], **{"from": first["resume"]})
     dv = c["divergence"]
     assert dv["index"] == (STEPS - 10) * 10 + 3 and (dv["a"], dv["b"]) == ("lookup", "lookup")
     (marked,) = [r for r in c["rows"] if r["diverges"]]
