@@ -324,13 +324,14 @@ function render({ model, el }) {
     const t0 = Math.min(...rows.map((r) => r[4]));
     const t1 = Math.max(...rows.map((r) => r[4] + r[5]));
     const span = Math.max(t1 - t0, 1e-3);
-    const ROW = 14, W = 600, LABEL = 140;
-    const svg = s("svg", { viewBox: `0 0 ${W + LABEL} ${rows.length * ROW + 4}`, class: "al-bars", role: "img",
-                           "aria-label": `timeline of ${rows.length} steps` });
+    const ROW = 16, W = 420, LABEL = 190;
+    const height = rows.length * ROW + 4;
+    const svg = s("svg", { viewBox: `0 0 ${W + LABEL} ${height}`, width: W + LABEL, height,
+                           class: "al-bars", role: "img", "aria-label": `timeline of ${rows.length} steps` });
     rows.forEach(([seq, lane, name, st, start, dur, depth, summary], i) => {
       const y = i * ROW + 2;
-      const label = s("text", { x: 2 + Math.min(depth, 6) * 6, y: y + 10, class: "al-bar-label" });
-      label.textContent = `#${seq} ${name}`.slice(0, 24);
+      const label = s("text", { x: 2 + Math.min(depth, 6) * 8, y: y + 11, class: "al-bar-label" });
+      label.textContent = `#${seq} ${name}`.slice(0, 26);
       const x = LABEL + ((start - t0) / span) * W;
       const rect = s("rect", { x, y, width: Math.max((dur / span) * W, 2), height: ROW - 3,
                                fill: colorOf(st), class: "al-bar", "data-seq": seq });
