@@ -13,6 +13,7 @@ from agentlab.display._approval import (
     pending_approvals,
 )
 from agentlab.display._cell_run import CellRun
+from agentlab.display._explorer import RunExplorer, explore
 from agentlab.display._metrics_charts import HEADLINE_METRICS, metrics_chart, metrics_charts
 from agentlab.display._timeline import save_timeline, timeline_chart
 
@@ -21,7 +22,9 @@ __all__ = [
     "ApprovalInbox",
     "ApprovalWidget",
     "CellRun",
+    "RunExplorer",
     "WidgetApprover",
+    "explore",
     "metrics_chart",
     "metrics_charts",
     "pending_approvals",

@@ -48,6 +48,17 @@ from agentlab.store._governance import (
     select_approvals,
 )
 from agentlab.store._investigations import conclude_in, open_in, select_investigations
+from agentlab.store._pages import (
+    Histogram,
+    RunCursor,
+    RunPage,
+    checkpoints_around,
+    count_children,
+    event_histogram,
+    select_event_page,
+    select_run_page,
+    select_runs_facets,
+)
 from agentlab.store._portable_io import existing_head, export_lines, read_sections
 from agentlab.store._read import (
     checkpoint_rows,
@@ -257,6 +268,53 @@ class SqlStore(RunStore):
         # Straight from the row to the typed event: one validation per event (the
         # portable line model is for exports).
         return [event_from_row(m, body, reader) for m, body in rows]
+
+    # -- bounded reads for browsing (agentlab.store._pages) -----------------------------
+
+    def run_page(self, where: RunFilter | None = None, *, search: str | None = None,
+                 after: RunCursor | None = None, limit: int = 50) -> RunPage:
+        """One page of run summaries, newest first (keyset-paged: pass the page's ``next``
+        as ``after``); ``search`` matches run id, task id, workflow or agent name."""
+        with self._db.read() as conn:
+            return select_run_page(conn, where or RunFilter(), search=search, after=after,
+                                   limit=limit)
+
+    def run_facets(self, *, recent: int = 10_000, limit: int = 200) -> dict[str, list[str]]:
+        """Distinct workflows, agent names, agent versions and statuses of the ``recent``
+        newest runs (at most ``limit`` each), keyed by column name."""
+        with self._db.read() as conn:
+            return select_runs_facets(conn, recent=recent, limit=limit)
+
+    def event_page(self, run_id: str, *, parent_id: str | None = None, top: bool = False,
+                   after_seq: int = 0, limit: int = 50, kinds: Iterable[str] | None = None,
+                   seqs: Iterable[int] | None = None) -> list[Event]:
+        """Up to ``limit`` events of the run after ``after_seq``, in order, payloads
+        resolved: the top-level ones (``top``), the children of ``parent_id``, those of
+        ``kinds`` or numbered ``seqs``, or all."""
+        reader = self.tree_reader()
+        with self._db.read() as conn:
+            rid = resolve_run_id(conn, run_id)
+            return select_event_page(
+                conn, rid, reader, parent_id=parent_id, top=top, after_seq=after_seq,
+                limit=limit, kinds=list(kinds) if kinds is not None else None,
+                seqs=list(seqs) if seqs is not None else None)
+
+    def child_counts(self, run_id: str, parent_ids: Sequence[str]) -> dict[str, int]:
+        """How many events each of ``parent_ids`` directly encloses (absent: none)."""
+        with self._db.read() as conn:
+            return count_children(conn, resolve_run_id(conn, run_id), parent_ids)
+
+    def checkpoints_around(self, run_id: str, seq: int
+                           ) -> tuple[CheckpointInfo | None, CheckpointInfo | None]:
+        """The run's last checkpoint before ``seq`` and its first at or after ``seq``."""
+        with self._db.read() as conn:
+            return checkpoints_around(conn, resolve_run_id(conn, run_id), seq)
+
+    def event_histogram(self, run_id: str, *, buckets: int = 200) -> Histogram:
+        """The run's events counted per kind in ``buckets`` slices of its time span."""
+        with self._db.read() as conn:
+            return event_histogram(conn, self.dialect, resolve_run_id(conn, run_id),
+                                   buckets=buckets)
 
     def raw_events(self, run_id: str) -> Iterator[EventLine]:
         with self._db.read() as conn:
