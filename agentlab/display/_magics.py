@@ -9,6 +9,7 @@ One line magic over the session's store, each subcommand as the CLI names it::
     %agentlab explain RUN       the ranked culprits, credentials, state, replayability
     %agentlab approvals [--no-watch]   pending approvals as widgets; new ones appear as they arrive
     %agentlab diff RUN [RUN_B]  what changed in the run state (or between two runs)
+    %agentlab explore [RUN] [--compare RUN_B]   the run explorer (runs, steps, timeline, compare)
 
     %%agentlab record WORKFLOW [--agent NAME] [--version V] [--task ID] [--input VAR]
         [--owner O] [--team T] [--phase read|draft|act] [--grants G1,G2] [--policy VAR]
@@ -40,6 +41,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from agentlab.analysis import explain, state_diff
 from agentlab.approval import Policy
 from agentlab.display._cell_run import CellRun, CellRunOptions, start_cell_run
+from agentlab.display._explorer import RunExplorer, explore
 from agentlab.display._views import Diff, RunView, register
 from agentlab.errors import AgentlabError
 from agentlab.query import runs_df, steps_df
@@ -149,6 +151,16 @@ class AgentlabMagics(Magics):
         ns = p.parse_args(args)
         run_id = self.store.resolve(ns.run) if ns.run else None
         return ApprovalInbox(self.store, by=ns.by, run_id=run_id, watch=not ns.no_watch)
+
+    def _do_explore(self, args: list[str]) -> RunExplorer:
+        p = _parser("explore")
+        p.add_argument("run", nargs="?")
+        p.add_argument("--compare")
+        ns = p.parse_args(args)
+        if ns.compare and not ns.run:
+            raise UsageError("%agentlab explore --compare RUN_B needs the run to compare it "
+                             "with: %agentlab explore RUN --compare RUN_B")
+        return explore(self.store, ns.run, compare=ns.compare)
 
     def _record(self, args: list[str], cell: str) -> tuple[CellRun, bool]:
         p = _parser("record")

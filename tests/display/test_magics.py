@@ -55,6 +55,20 @@ def test_runs_show_explain_and_diff(ip: Any, demo: tuple[Path, DemoResult]) -> N
     assert html is not None and result.bad_run_id[:12] in html and "failed" in html
 
 
+def test_explore_opens_the_explorer_on_runs_by_prefix(ip: Any,
+                                                      demo: tuple[Path, DemoResult]) -> None:
+    _, result = demo
+    explorer = ip.run_line_magic(
+        "agentlab", f"explore {result.bad_run_id[:12]} --compare {result.good_run_id[:12]}")
+    assert (explorer.run_id, explorer.compare_id) == (result.bad_run_id, result.good_run_id)
+    reply = explorer.answer({"id": 1, "type": "runs", "filters": {"status": "failed"}})
+    assert reply["ok"], reply
+    assert {r["run_id"] for r in reply["data"]["rows"]} == {result.bad_run_id,
+                                                            result.rejected_run_id}
+    with pytest.raises(UsageError, match="needs the run to compare it with"):
+        ip.run_line_magic("agentlab", f"explore --compare {result.good_run_id}")
+
+
 def test_mistakes_are_one_line_usage_errors(ip: Any) -> None:
     with pytest.raises(UsageError, match="no subcommand 'frobnicate'"):
         ip.run_line_magic("agentlab", "frobnicate")
