@@ -8,11 +8,14 @@
 
 from agentlab.display._approval import ApprovalWidget, WidgetApprover, pending_approvals
 from agentlab.display._metrics_charts import HEADLINE_METRICS, metrics_chart, metrics_charts
-from agentlab.display._timeline import save_timeline, timeline_chart
+from agentlab.display._timeline import timeline_chart
+from agentlab.display._timeline_view import StaticTimeline, TimelineChart, save_timeline
 
 __all__ = [
     "HEADLINE_METRICS",
     "ApprovalWidget",
+    "StaticTimeline",
+    "TimelineChart",
     "WidgetApprover",
     "metrics_chart",
     "metrics_charts",

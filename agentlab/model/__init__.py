@@ -11,6 +11,7 @@ from agentlab.model._canonical import (
     loads,
     portable,
 )
+from agentlab.model._counts import RunCounts, count_events
 from agentlab.model._diff import Change, diff_trees, diff_values
 from agentlab.model._events import (
     PAYLOAD_FIELDS,
@@ -117,6 +118,7 @@ __all__ = [
     "PortableLine",
     "Replayed",
     "RetryEvent",
+    "RunCounts",
     "RunEndedEvent",
     "RunKind",
     "RunResumedEvent",
@@ -134,6 +136,7 @@ __all__ = [
     "canonical",
     "canonical_body",
     "check_portable",
+    "count_events",
     "diff_trees",
     "diff_values",
     "dumps",
