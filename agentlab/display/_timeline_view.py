@@ -7,8 +7,8 @@ default loads Vega from a CDN). :meth:`TimelineChart.static` gives the SVG or PN
 for CI, nbval and exports; :meth:`TimelineChart.save` writes ``.html``, ``.svg`` or
 ``.png`` by extension.
 
-The HTML runs in a ``<script type="module">``: the bundle's top-level names stay in the
-module, so any number of charts live on one page.
+The bundle runs inside a function of its own (its top-level names stay there; it only sets
+``window.vegaEmbed``), so any number of charts live on one page.
 """
 
 from __future__ import annotations
@@ -41,20 +41,24 @@ _EMBED_OPTIONS = {"mode": "vega-lite", "renderer": "svg", "actions": False,
 _serial = itertools.count(1)
 
 _SCRIPT = """<script type="module">
+(() => {{
 {bundle}
-const id = {element_id};
-const spec = {spec};
-const show = (tries) => {{
-  const el = document.getElementById(id);
-  if (el === null) {{
-    if (tries < 200) setTimeout(() => show(tries + 1), 50);
-    return;
-  }}
-  window.vegaEmbed(el, spec, {options}).catch((err) => {{
-    el.textContent = "The timeline could not be drawn: " + err;
-  }});
-}};
-show(0);
+}})();
+(() => {{
+  const agentlabId = {element_id};
+  const agentlabSpec = {spec};
+  const agentlabShow = (tries) => {{
+    const el = document.getElementById(agentlabId);
+    if (el === null || window.vegaEmbed === undefined) {{
+      if (tries < 200) setTimeout(() => agentlabShow(tries + 1), 50);
+      return;
+    }}
+    window.vegaEmbed(el, agentlabSpec, {options}).catch((err) => {{
+      el.textContent = "The timeline could not be drawn: " + err;
+    }});
+  }};
+  agentlabShow(0);
+}})();
 </script>"""
 
 _PAGE = """<!DOCTYPE html>
