@@ -113,7 +113,7 @@ def _rows_and_counts(
     included); from rows, what the rows show."""
     items: list[Any] = list(rows_or_events)
     rows = [x for x in items if isinstance(x, TimelineRow)]
-    if len(rows) == len(items) and (rows or not items):
+    if rows and len(rows) == len(items):
         if explanation is not None or approvals is not None:
             raise TypeError("explanation= and approvals= apply to events; pass the events, "
                             "or pass them to timeline_rows() before charting its rows")
