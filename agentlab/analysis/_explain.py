@@ -28,9 +28,11 @@ from agentlab.model import (
     Change,
     CheckpointEvent,
     Event,
+    RunCounts,
     RunSummary,
     ToolCallEvent,
     ToolIntentEvent,
+    count_events,
     diff_trees,
     diff_values,
     expected_actions,
@@ -101,6 +103,8 @@ class Explanation:
     replay: Replayability | None = None
     notes: list[str] = field(default_factory=list)
     counterfactual: CounterfactualReport | None = None
+    counts: RunCounts | None = None
+    """How big the run is (events, steps, calls...), in the words every view uses."""
 
     @property
     def culprit(self) -> Culprit | None:
@@ -283,4 +287,5 @@ def explain(
         culprits=culprits, stale=stale, sibling_run_id=best[0] if best else None,
         sibling=best[1] if best else None, expected=exp if exp.stated else None,
         replay=_replayability(events), notes=notes, counterfactual=report,
+        counts=count_events(events),
     )

@@ -47,6 +47,8 @@ def explanation_text(ex: Explanation) -> str:
     r = ex.run
     lines = [f"run {r.run_id}  {r.workflow}/{r.agent_name}  {r.status}"
              f"{'' if r.success is None else f' success={r.success}'}  task {r.task_id or '-'}"]
+    if ex.counts is not None:
+        lines.append(ex.counts.phrase())
     lines.append("")
     lines.append(f"1. {_culprits_heading(ex)}")
     if not ex.culprits:
@@ -114,6 +116,7 @@ def explanation_html(ex: Explanation) -> str:
     parts = [
         "<div class='agentlab-explain'>",
         f"<h3>Run {e(r.run_id[:12])}: {e(r.workflow)} / {e(r.agent_name)} — {e(r.status)}</h3>",
+        f"<p>{e(ex.counts.phrase())}</p>" if ex.counts is not None else "",
         f"<h4>{e(_culprits_heading(ex))}</h4><ol>",
     ]
     for c in ex.culprits:

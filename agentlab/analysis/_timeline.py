@@ -2,9 +2,11 @@
 
 A row says where an event sits (lane, nesting depth, start and end), what it was (tool,
 model or step name; status) and what governed it (grant, credential, approval, policy rule),
-with its cost, tokens and a one-line summary. Rows carry no pictures: the display layer
-turns them into a chart (``agentlab.display.timeline_chart``), a notebook may turn them
-into a frame.
+with its cost, tokens, a one-line summary and what a postmortem found about it (culprit,
+stale read, denied, rejected or edited call, error). Time spent waiting is a row of its own
+in the ``wait`` lane: a human's approval (request to decision) and a retry's backoff. Rows
+carry no pictures: the display layer turns them into a chart
+(``agentlab.display.timeline_chart``), a notebook may turn them into a frame.
 
 >>> rows = timeline_rows(store.events(rejected_run_id))         # doctest: +SKIP
 >>> [(r.seq, r.lane, r.name, r.status) for r in rows if r.status != "ok"]   # doctest: +SKIP
@@ -14,24 +16,39 @@ into a frame.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, make_dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from agentlab.model import Event, dumps
+from agentlab.model import ApprovalRequest, Event, RunCounts, dumps
 
-__all__ = ["LANES", "PROBLEM_STATUSES", "STATUSES", "Lane", "TimelineRow", "timeline_rows"]
+if TYPE_CHECKING:
+    from agentlab.analysis._explain import Explanation
 
-Lane = Literal["llm", "tool", "step", "message", "governance", "state", "error"]
+__all__ = [
+    "LANES", "LANE_TITLES", "PROBLEM_STATUSES", "STATUSES", "Lane", "TimelineRow",
+    "human_duration", "timeline_counts", "timeline_rows",
+]
 
-LANES: tuple[Lane, ...] = ("step", "message", "llm", "tool", "governance", "state", "error")
-"""Every lane, in the order a chart shows them (work first, then what governs and records
-it, errors last)."""
+Lane = Literal["llm", "tool", "step", "message", "governance", "wait", "state", "error"]
+
+LANES: tuple[Lane, ...] = (
+    "step", "message", "llm", "tool", "governance", "wait", "state", "error",
+)
+"""Every lane, in the order a chart shows them (work first, then what governs it and the
+time spent waiting, then what it recorded, errors last)."""
+
+LANE_TITLES: dict[str, str] = {
+    "step": "steps", "message": "messages", "llm": "model calls", "tool": "tool calls",
+    "governance": "approvals & phases", "wait": "waits", "state": "state writes",
+    "error": "errors & retries",
+}
+"""How a chart names each lane (the words of :mod:`agentlab.model._counts`)."""
 
 STATUSES: tuple[str, ...] = (
-    "ok", "approved", "edited", "retry", "unfinished", "no_decision", "rejected", "denied",
-    "error",
+    "ok", "wait", "approved", "edited", "retry", "unfinished", "no_decision", "rejected",
+    "denied", "error",
 )
 """Every status a row can have, from benign to bad (the order of a chart's legend)."""
 
@@ -53,6 +70,8 @@ _LANE_OF: dict[str, Lane] = {
     "error": "error",
 }
 _APPROVAL_STATUS = {"approve": "approved", "reject": "rejected", "edit": "edited"}
+_STATUS_FINDING = {"denied": "denied", "rejected": "rejected by a human",
+                   "edited": "edited by a human", "error": "error"}
 _SUMMARY_WIDTH = 100
 _MS = timedelta(milliseconds=1)
 
@@ -93,6 +112,11 @@ class TimelineRow:
     input_tokens: int | None = None
     output_tokens: int | None = None
     summary: str = ""
+    finding: str = ""
+    """What a postmortem found here, ``; ``-separated: ``culprit #1 (score 9)``, ``stale
+    read``, ``denied``, ``rejected by a human``, ``edited by a human``, ``error``; empty
+    for nothing. Culprits and stale reads come from an explanation given to
+    :func:`timeline_rows`; the rest from the row's own status."""
 
     @property
     def tokens(self) -> int | None:
@@ -102,7 +126,7 @@ class TimelineRow:
         return (self.input_tokens or 0) + (self.output_tokens or 0)
 
 
-# A frozen dataclass sets each of its 22 fields through object.__setattr__: about 5 µs a row,
+# A frozen dataclass sets each of its 23 fields through object.__setattr__: about 5 µs a row,
 # a fifth of the time to build 10,000 rows. Rows are built as an unfrozen twin with the same
 # slots and then given their real class (allowed: the layouts are identical), 1 µs a row.
 _Builder = make_dataclass("_Builder", [f.name for f in fields(TimelineRow)], slots=True,
@@ -192,7 +216,14 @@ def _fields(e: Event) -> _Fields:
             None, None, None, f"{e.tool}({_args(e.arguments)}) started; no result recorded")
 
 
-def timeline_rows(events: Iterable[Event], *, checkpoints: bool = True) -> list[TimelineRow]:
+def timeline_rows(
+    events: Iterable[Event],
+    *,
+    checkpoints: bool = True,
+    waits: bool = True,
+    approvals: Iterable[ApprovalRequest] | None = None,
+    explanation: Explanation | None = None,
+) -> list[TimelineRow]:
     """One row per step-like event, in order of start time (a parent before the events it
     contains; ties by run, depth, seq).
 
@@ -202,6 +233,16 @@ def timeline_rows(events: Iterable[Event], *, checkpoints: bool = True) -> list[
     flight, or cut off by a crash). Left out: ``run_started``, ``run_ended`` and intents
     whose call finished. Events of several runs may be mixed; each row names its run and
     agent.
+
+    With ``waits`` (the default), each approval decision and each retry with a backoff also
+    gets a ``wait`` row (kind ``approval_wait`` or ``retry_wait``, status ``wait``): the
+    time a human took to decide, from the request (``approvals``' ``requested_at``, when
+    the store's approval requests are given; else the end of the run's previous event) to
+    the decision; the time a retry slept (``delay_s``). ``explanation`` (from
+    :func:`agentlab.analysis.explain`) marks its culprits and stale reads in ``finding``.
+
+    >>> rows = timeline_rows(store.events(run_id), approvals=store.approvals(run_id=run_id),
+    ...                      explanation=explain(store, run_id))   # doctest: +SKIP
     """
     events = list(events)
     agents: dict[str, str] = {}
@@ -257,12 +298,120 @@ def timeline_rows(events: Iterable[Event], *, checkpoints: bool = True) -> list[
         row = _Builder(
             e.run_id, e.seq, e.id, kind, lane, e.agent or agents.get(e.run_id, e.run_id), depth,
             parent_seq, name, status, e.ts, e.ts + _MS * duration if duration else e.ts,
-            duration, grant, cred, approval, rule, phase, cost, tok_in, tok_out, summary,
+            duration, grant, cred, approval, rule, phase, cost, tok_in, tok_out, summary, "",
         )
         row.__class__ = TimelineRow
         append(row)
+    if waits:
+        rows.extend(_waits(events, rows, approvals))
+    if explanation is not None or any(r.status in _STATUS_FINDING for r in rows):
+        rows = _with_findings(rows, explanation)
     rows.sort(key=_order)
     return rows
+
+
+def _waits(events: Sequence[Event], rows: Sequence[TimelineRow],
+           approvals: Iterable[ApprovalRequest] | None) -> list[TimelineRow]:
+    """A row for each stretch of waiting: a human deciding an approval, a retry's backoff."""
+    requests = {a.id: a for a in approvals} if approvals is not None else {}
+    by_seq = {(r.run_id, r.seq): r for r in rows}
+    out: list[TimelineRow] = []
+    last_end: dict[str, datetime] = {}  # per run: the latest end of the events so far
+    for e in events:
+        run = e.run_id
+        before = last_end.get(run)
+        if e.kind == "approval":
+            req = requests.get(e.request_id)
+            start = req.requested_at if req is not None else before
+            end = (req.decided_at or e.ts) if req is not None else e.ts
+            if start is not None and end >= start:
+                decided = by_seq.get((run, e.seq))
+                out.append(_wait_row(e, decided, "approval_wait", start, end, e.tool,
+                                     "a decision on " + e.tool, e.request_id))
+        elif e.kind == "retry" and e.delay_s > 0:
+            start = e.ts + _MS * (e.duration_ms or 0)
+            end = start + timedelta(seconds=e.delay_s)
+            out.append(_wait_row(e, by_seq.get((run, e.seq)), "retry_wait", start, end,
+                                 e.target, f"retrying {e.target} (attempt {e.attempt})",
+                                 None))
+        end_of = e.ts + _MS * e.duration_ms if e.duration_ms else e.ts
+        if before is None or end_of > before:
+            last_end[run] = end_of
+    return out
+
+
+def _wait_row(e: Event, decided: TimelineRow | None, kind: str, start: datetime,
+              end: datetime, name: str, what: str, approval: str | None) -> TimelineRow:
+    ms = (end - start) / _MS
+    outcome = f": {decided.summary}" if decided is not None and kind == "approval_wait" else ""
+    return TimelineRow(
+        run_id=e.run_id, seq=e.seq, event_id=e.id, kind=kind, lane="wait",
+        agent=decided.agent if decided is not None else (e.agent or e.run_id),
+        depth=decided.depth if decided is not None else 0,
+        parent_seq=decided.parent_seq if decided is not None else None, name=name,
+        status="wait", start=start, end=end, duration_ms=ms, approval=approval,
+        policy_rule=decided.policy_rule if decided is not None else None,
+        summary=_short(f"waited {human_duration(ms)} for {what}{outcome}"))
+
+
+def human_duration(ms: float) -> str:
+    """A wait as people say it: ``840 ms``, ``14.7 s``, ``3.2 min``."""
+    if ms < 1000:
+        return f"{ms:.0f} ms"
+    if ms < 120_000:
+        return f"{ms / 1000:.1f} s"
+    return f"{ms / 60_000:.1f} min"
+
+
+def _with_findings(rows: list[TimelineRow], explanation: Explanation | None
+                   ) -> list[TimelineRow]:
+    """The rows with ``finding`` set: the explanation's culprits and stale reads (in its
+    run), and each row's own denial, rejection, edit or error."""
+    found: dict[tuple[str, int], list[str]] = {}
+    if explanation is not None:
+        run = explanation.run.run_id
+        for rank, c in enumerate(explanation.culprits, 1):
+            found.setdefault((run, c.seq), []).append(f"culprit #{rank} (score {c.score:g})")
+        for st in explanation.stale:
+            found.setdefault((run, st.seq), []).append("stale read")
+    out: list[TimelineRow] = []
+    for r in rows:
+        marks = list(found.get((r.run_id, r.seq), ())) if r.lane != "wait" else []
+        own = _STATUS_FINDING.get(r.status)
+        if own is not None:
+            marks.append(own)
+        out.append(r if not marks else _replace(r, finding="; ".join(marks)))
+    return out
+
+
+def _replace(row: TimelineRow, **changes: Any) -> TimelineRow:
+    values = {f.name: getattr(row, f.name) for f in fields(TimelineRow)}
+    values.update(changes)
+    return TimelineRow(**values)
+
+
+def timeline_counts(rows: Iterable[TimelineRow]) -> RunCounts:
+    """What timeline rows show, in the words of :class:`~agentlab.model.RunCounts`: steps,
+    calls, messages, state writes, approvals, undecided requests and denied calls. The
+    number of events is not known from rows (``run_started``, ``run_ended`` and finished
+    intents are not rows): count the events themselves with
+    :func:`~agentlab.model.count_events` for it. Errors are left at 0 for the same reason
+    (an error event may repeat a failed call's)."""
+    n: dict[str, int] = {}
+    approvals = undecided = denied = 0
+    for r in rows:
+        n[r.kind] = n.get(r.kind, 0) + 1
+        if r.kind == "approval":
+            if r.status == "no_decision":
+                undecided += 1
+            else:
+                approvals += 1
+        elif r.status == "denied":
+            denied += 1
+    return RunCounts(events=None, steps=n.get("step", 0), model_calls=n.get("llm_call", 0),
+                     tool_calls=n.get("tool_call", 0), messages=n.get("message", 0),
+                     state_writes=n.get("checkpoint", 0), approvals=approvals,
+                     undecided=undecided, denied=denied)
 
 
 def _order(r: TimelineRow) -> tuple[datetime, str, int, int]:

@@ -133,15 +133,23 @@ def runs(store_url: str | None, as_json: bool, workflow: str | None, agent: str 
 @wrap_errors
 def show(run_id: str, store_url: str | None, as_json: bool) -> None:
     """Show one run: its summary and every step in order (RUN may be an id prefix)."""
+    from agentlab.analysis import timeline_rows
+    from agentlab.analysis._timeline import human_duration
+    from agentlab.model import count_events
+
     with open_cli_store(store_url, create=False) as store:
         summary = store.run(run_id)
         events = store.events(summary.run_id)
+        approvals = store.approvals(run_id=summary.run_id)
     if as_json:
         echo_json({"run": summary, "events": events})
         return
-    click.echo(summary_block(summary))
+    waits = {r.seq: r.duration_ms or 0.0 for r in timeline_rows(events, approvals=approvals)
+             if r.kind == "approval_wait"}
+    total = f"{human_duration(sum(waits.values()))} for {len(waits)} approval(s)"
+    click.echo(summary_block(summary, count_events(events), waited=total if waits else None))
     click.echo()
-    click.echo(timeline(events))
+    click.echo(timeline(events, waits={seq: human_duration(ms) for seq, ms in waits.items()}))
 
 
 @cli.command()
@@ -159,7 +167,7 @@ def verify(run_id: str | None, store_url: str | None, as_json: bool) -> None:
     else:
         for r in reports:
             if r.ok:
-                click.echo(f"ok      {r.run_id}  {r.events} events, chain intact")
+                click.echo(f"ok      {r.run_id}  {r.events:,} events, chain intact")
             else:
                 click.echo(f"BROKEN  {r.run_id}  at seq {r.first_bad_seq}: {r.reason}")
         click.echo(f"{len(reports) - len(broken)} of {len(reports)} runs intact")

@@ -1,10 +1,14 @@
-"""Plain-text rendering of runs and events for the terminal."""
+"""Plain-text rendering of runs and events for the terminal.
+
+Sizes are said in the words of :class:`agentlab.model.RunCounts` (events, steps, calls,
+state writes, approvals...), as every other view of a run says them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
-from agentlab.model import Event, RunSummary
+from agentlab.model import Event, RunCounts, RunSummary
 from agentlab.model import describe_event as event_line
 
 __all__ = ["event_line", "runs_table", "summary_block", "text_table", "timeline"]
@@ -25,32 +29,40 @@ def text_table(head: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
 def runs_table(runs: Sequence[RunSummary]) -> str:
     if not runs:
         return "no runs in this store (record one, or try `agentlab demo`)"
-    head = ("RUN", "WORKFLOW", "AGENT", "STATUS", "OK", "STEPS", "ERR", "COST", "STARTED")
+    head = ("RUN", "WORKFLOW", "AGENT", "STATUS", "OK", "EVENTS", "CALLS", "ERR", "COST",
+            "STARTED")
     rows = []
     for r in runs:
         ok = "-" if r.success is None else ("yes" if r.success else "no")
         agent = r.agent_name + (f"@{r.agent_version}" if r.agent_version else "")
         status = r.status + (f" ({r.run_kind})" if r.run_kind else "")
         rows.append((
-            r.run_id[:12], r.workflow, agent, status, ok, str(r.step_count),
-            str(r.error_count), _cost(r.cost_usd), r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+            r.run_id[:12], r.workflow, agent, status, ok, f"{r.last_seq:,}",
+            f"{r.llm_calls + r.tool_calls:,}", str(r.error_count), _cost(r.cost_usd), r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
         ))
     return text_table(head, rows)
 
 
-def summary_block(r: RunSummary) -> str:
+def summary_block(r: RunSummary, counts: RunCounts | None = None, *,
+                  waited: str | None = None) -> str:
+    """The summary of a run, a field a line. ``counts`` (from
+    :func:`~agentlab.model.count_events` over the run's events) adds what the summary does
+    not keep (steps, state writes); ``waited`` says how long the run waited for people."""
+    c = counts if counts is not None else RunCounts.of_summary(r)
+    overrides = f" ({r.override_count} overridden)" if r.override_count else ""
     lines = [
         f"run      {r.run_id}",
         f"workflow {r.workflow}   agent {r.agent_name} {r.agent_version or ''}".rstrip(),
         f"task     {r.task_id or '-'}   owner {r.owner or '-'}   team {r.team or '-'}   "
         f"phase {r.phase or '-'}",
         f"status   {r.status}   success {r.success}   score {r.score}",
-        f"steps    {r.step_count} ({r.llm_calls} LLM, {r.tool_calls} tool)   errors "
-        f"{r.error_count}   retries {r.retry_count}",
+        f"counts   {c.phrase(governance=False)}",
+        f"govern   {c.approvals} approvals{overrides}   {c.denied} denied   "
+        f"{c.errors} errors   {c.retries} retries",
         f"cost     {_cost(r.cost_usd)}   tokens {r.input_tokens} in / {r.output_tokens} out",
-        f"govern   {r.denied_count} denied   {r.approval_count} approvals   "
-        f"{r.override_count} overrides",
     ]
+    if waited:
+        lines.append(f"waited   {waited}")
     if r.duration_s is not None:
         lines.append(f"duration {r.duration_s:.3f} s")
     if r.parent_run_id:
@@ -61,12 +73,15 @@ def summary_block(r: RunSummary) -> str:
     return "\n".join(lines)
 
 
-def timeline(events: Sequence[Event]) -> str:
+def timeline(events: Sequence[Event], *, waits: Mapping[int, str] | None = None) -> str:
     """Events as a tree: each step above the calls it contains, siblings in order.
 
     A step is written when it ends, after its children, so a parent is placed where its
     first descendant begins; the sequence number on each line keeps the true order visible.
+    ``waits`` (seq to a duration such as ``14.7 s``) is shown on the decisions that
+    people took that long to make.
     """
+    waits = waits or {}
     ids = {e.id for e in events}
     children: dict[str | None, list[Event]] = {}
     for e in events:
@@ -84,7 +99,8 @@ def timeline(events: Sequence[Event]) -> str:
     def walk(parent: str | None, depth: int) -> None:
         for e in sorted(children.get(parent, []), key=first_seq):
             dur = f"{e.duration_ms:8.2f} ms" if e.duration_ms is not None else " " * 11
-            out.append(f"{e.seq:>5}  {dur}  {'  ' * depth}{event_line(e)}")
+            wait = f"  [waited {waits[e.seq]}]" if e.seq in waits else ""
+            out.append(f"{e.seq:>5}  {dur}  {'  ' * depth}{event_line(e)}{wait}")
             walk(e.id, depth + 1)
 
     walk(None, 0)

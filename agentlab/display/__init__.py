@@ -15,7 +15,8 @@ from agentlab.display._approval import (
 from agentlab.display._cell_run import CellRun
 from agentlab.display._explorer import RunExplorer, explore
 from agentlab.display._metrics_charts import HEADLINE_METRICS, metrics_chart, metrics_charts
-from agentlab.display._timeline import save_timeline, timeline_chart
+from agentlab.display._timeline import timeline_chart
+from agentlab.display._timeline_view import StaticTimeline, TimelineChart, save_timeline
 
 __all__ = [
     "HEADLINE_METRICS",
@@ -23,6 +24,8 @@ __all__ = [
     "ApprovalWidget",
     "CellRun",
     "RunExplorer",
+    "StaticTimeline",
+    "TimelineChart",
     "WidgetApprover",
     "explore",
     "metrics_chart",

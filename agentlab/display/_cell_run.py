@@ -31,7 +31,7 @@ import ipywidgets as widgets  # type: ignore[import-untyped]
 from agentlab.approval import ApprovalManager, Policy
 from agentlab.display._approval import WidgetApprover
 from agentlab.errors import AgentlabError, ApprovalError, RecordingError
-from agentlab.model import ApprovalRequest, Phase, RunSummary
+from agentlab.model import ApprovalRequest, Phase, RunCounts, RunSummary
 from agentlab.record import record_run
 from agentlab.store import RunStore
 
@@ -151,9 +151,8 @@ class CellRun(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         else:
             outcome = "" if s.success is None else f", success={s.success}"
             self._show(f"run <code>{s.run_id}</code> {html.escape(s.status)}{outcome}: "
-                       f"{s.step_count} steps, {s.tool_calls} tool calls, {s.llm_calls} "
-                       f"model calls" + (f"; {html.escape(str(self.error))}"
-                                         if self.error else ""),
+                       + html.escape(RunCounts.of_summary(s).phrase())
+                       + (f"; {html.escape(str(self.error))}" if self.error else ""),
                        _COLORS.get(s.status, "#667085"), raw=True)
         self._done.set()
 

@@ -19,6 +19,7 @@ from agentlab.model import (
     Change,
     Event,
     EventBase,
+    RunCounts,
     RunSummary,
     describe_event,
 )
@@ -40,8 +41,7 @@ def summary_text(r: RunSummary) -> str:
     ok = "" if r.success is None else f" success={r.success}"
     return (f"run {r.run_id}  {r.workflow}/{r.agent_name}"
             f"{' ' + r.agent_version if r.agent_version else ''}  {r.status}{ok}  "
-            f"task {r.task_id or '-'}  {r.step_count} steps, {r.tool_calls} tool calls, "
-            f"{r.llm_calls} model calls, ${r.cost_usd:,.4f}")
+            f"task {r.task_id or '-'}  {RunCounts.of_summary(r).phrase()}, ${r.cost_usd:,.4f}")
 
 
 def summary_html(r: RunSummary, *_: Any) -> str:
@@ -50,8 +50,8 @@ def summary_html(r: RunSummary, *_: Any) -> str:
     return (f"<div><code title='{html.escape(r.run_id)}'>{html.escape(r.run_id[:12])}</code> "
             f"<b>{html.escape(r.workflow)}</b> / {html.escape(r.agent_name)}{version} "
             f"<span style='color:{color}'>{html.escape(r.status)}</span> "
-            f"task {html.escape(r.task_id or '-')}: {r.step_count} steps, {r.tool_calls} "
-            f"tool calls, {r.llm_calls} model calls, ${r.cost_usd:,.4f}</div>")
+            f"task {html.escape(r.task_id or '-')}: "
+            f"{html.escape(RunCounts.of_summary(r).phrase())}, ${r.cost_usd:,.4f}</div>")
 
 
 def _describe(e: EventBase) -> str:

@@ -11,6 +11,7 @@ from agentlab.model._canonical import (
     loads,
     portable,
 )
+from agentlab.model._counts import RunCounts, count_events
 from agentlab.model._describe import describe_event
 from agentlab.model._diff import Change, diff_trees, diff_values
 from agentlab.model._events import (
@@ -118,6 +119,7 @@ __all__ = [
     "PortableLine",
     "Replayed",
     "RetryEvent",
+    "RunCounts",
     "RunEndedEvent",
     "RunKind",
     "RunResumedEvent",
@@ -135,6 +137,7 @@ __all__ = [
     "canonical",
     "canonical_body",
     "check_portable",
+    "count_events",
     "describe_event",
     "diff_trees",
     "diff_values",

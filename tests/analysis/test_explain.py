@@ -56,7 +56,12 @@ def test_the_demos_bad_run_blames_the_stale_account_lookup(demo: tuple[SqlStore,
     assert ex.replay is not None and ex.replay.ready
     data = json.loads(json.dumps(ex.to_dict()))
     assert data["culprits"][0]["name"] == "lookup_account"
-    assert "lookup_account" in ex.to_text().split("\n")[3]
+    text = ex.to_text().split("\n")
+    # The run's size in the words every view uses, then the first culprit.
+    assert text[1] == ("33 events: 7 steps, 9 calls (3 model, 6 tool), 8 state writes, "
+                       "2 approvals")
+    assert data["counts"]["events"] == 33 == ex.run.last_seq
+    assert "lookup_account" in text[4]
     assert "<b>seq" in ex._repr_html_() and "lookup_account" in ex._repr_html_()
     good = explain(store, result.good_run_id)
     assert good.culprits == [] or good.culprits[0].name != "lookup_account"

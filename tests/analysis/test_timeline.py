@@ -280,3 +280,41 @@ def test_long_summaries_are_cut_and_flattened() -> None:
     (row,) = timeline_rows(events)
     assert len(row.summary) == 100 and row.summary.endswith("…")
     assert "\n" not in row.summary and row.summary.startswith("step s failed: E: line one line two")
+
+
+def test_findings_waits_and_counts_of_the_demos_runs(tmp_path: Path) -> None:
+    from agentlab.analysis import explain
+    from agentlab.analysis._timeline import timeline_counts
+    from agentlab.demo import run_demo
+    from agentlab.model import count_events
+
+    store = al.open_store(tmp_path / "demo.db")
+    demo = run_demo(store)
+    bad = demo.bad_run_id
+    rows = timeline_rows(store.events(bad), approvals=store.approvals(run_id=bad),
+                         explanation=explain(store, bad))
+    marked = {(r.kind, r.name): r.finding for r in rows if r.finding}
+    assert marked[("tool_call", "lookup_account")].startswith("culprit #1 (score ")
+    assert marked[("tool_call", "lookup_account")].endswith("; stale read")
+    assert marked[("approval", "create_issue")] == "edited by a human"
+    waits = [r for r in rows if r.lane == "wait"]
+    requests = {a.id: a for a in store.approvals(run_id=bad)}
+    assert [(w.kind, w.name, w.status) for w in waits] == [
+        ("approval_wait", "create_issue", "wait"), ("approval_wait", "draft_reply", "wait")]
+    for w in waits:  # exactly the request's life, from the store's approval records
+        assert w.approval is not None
+        assert (w.start, w.end) == (requests[w.approval].requested_at,
+                                    requests[w.approval].decided_at)
+        assert w.summary.startswith("waited ") and " for a decision on " in w.summary
+    # The rows count what they show in the vocabulary of the run's counts.
+    shown, counted = timeline_counts(rows), count_events(store.events(bad))
+    assert (shown.events, counted.events) == (None, 33)
+    for name in ("steps", "model_calls", "tool_calls", "state_writes", "approvals", "denied"):
+        assert getattr(shown, name) == getattr(counted, name), name
+    assert timeline_rows(store.events(bad), waits=False) == [r for r in timeline_rows(
+        store.events(bad)) if r.lane != "wait"]
+
+    rejected = timeline_rows(store.events(demo.rejected_run_id))
+    assert {(r.kind, r.finding) for r in rejected if r.name == "set_priority" and r.finding} \
+        == {("approval", "rejected by a human"), ("tool_call", "denied")}
+    store.close()

@@ -189,7 +189,7 @@ def test_events_display_as_a_table_not_pages_of_objects(ip: Any, store_path: Pat
     assert len(data["text/plain"]) < len(repr(events)) / 2  # compact lines, not models
     assert "tool_call seq" in data["text/plain"]
     data, _ = formatter.format(summary, include=("text/html", "text/plain"))
-    assert summary.run_id[:12] in data["text/html"] and "1 tool calls" in data["text/plain"]
+    assert summary.run_id[:12] in data["text/html"] and "1 tool)" in data["text/plain"]
     data, _ = formatter.format([1, 2], include=("text/html", "text/plain"))  # other lists are shown as before
     assert "text/html" not in data
     html_formatter.enabled = False

@@ -1,5 +1,5 @@
-"""The timeline chart: inline data, its encodings and tooltips, aggregation past 5,000 rows,
-and offline rendering through vl-convert."""
+"""The timeline chart: inline data, its encodings, labels and tooltips, aggregation past 5,000
+rows, the offline HTML a notebook shows, and static rendering through vl-convert."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ import altair as alt
 
 import agentlab as al
 from agentlab.analysis import timeline_rows
-from agentlab.display import save_timeline, timeline_chart
-from agentlab.model import Event
+from agentlab.display import TimelineChart, save_timeline, timeline_chart
+from agentlab.model import Event, count_events
 from agentlab.store import SqlStore
 from agentlab.testing import allow_all
 
@@ -84,27 +84,41 @@ def dataset(spec: dict[str, Any]) -> list[dict[str, Any]]:
 def test_chart_has_inline_data_encodings_and_tooltips(store: SqlStore) -> None:
     events = small_run(store)
     rows = timeline_rows(events)
-    spec = timeline_chart(events).to_dict()
+    timeline = timeline_chart(events)
+    assert isinstance(timeline, TimelineChart)
+    spec = timeline.to_dict()
     values = dataset(spec)
-    assert len(values) == len(rows)
-    assert spec["title"].startswith(f"Run {events[0].run_id[:12]} (bot): {len(rows)} steps")
+    assert len(values) == len(rows) == len(timeline.values)
+    # The title counts the run in the words every view uses: 7 events, not 5 rows.
+    assert spec["title"] == (f"Run {events[0].run_id[:12]} (bot): 7 events: 1 step, 4 calls "
+                             "(1 model, 3 tool), 1 denied, 1 error")
+    assert timeline.counts == count_events(events)
 
-    bars, points = spec["layer"]
-    assert bars["mark"]["type"] == "bar" and points["mark"]["type"] == "point"
-    assert bars["transform"] == [{"filter": "!datum.instant"}]
+    bars, waits, points, found_bars, found_points, labels = spec["layer"]
+    assert [layer["mark"]["type"] for layer in spec["layer"]] == [
+        "bar", "bar", "point", "bar", "point", "text"]
+    assert bars["transform"] == [{"filter": "!datum.instant && !datum.wait"}]
+    assert waits["transform"] == [{"filter": "datum.wait"}]
+    assert waits["mark"]["strokeDash"] == [4, 2]
     assert points["transform"] == [{"filter": "datum.instant"}]
+    assert found_bars["transform"] == [
+        {"filter": "isValid(datum.finding) && !datum.instant"}]
+    assert found_points["transform"] == [{"filter": "isValid(datum.finding) && datum.instant"}]
+    assert labels["encoding"]["text"]["field"] == "label"
+    assert labels["encoding"]["x"]["field"] == "label_x"
     enc = bars["encoding"]
     assert (enc["x"]["field"], enc["x"]["type"], enc["x2"]["field"]) == (
         "start", "quantitative", "end")
     assert enc["x"]["title"] == "time since start (ms)"
     assert (enc["y"]["field"], enc["y"]["type"]) == ("lane", "nominal")
     assert enc["y"]["sort"] == ["step", "llm", "tool"]  # the lanes present, in lane order
+    assert "'tool calls'" in enc["y"]["axis"]["labelExpr"]  # the lanes are named
     assert enc["yOffset"]["field"] == "level"
     assert enc["color"]["field"] == "status"
     assert enc["color"]["scale"]["domain"] == ["ok", "denied", "error"]
     tips = {t["field"]: t for t in enc["tooltip"]}
-    assert {"seq", "name", "status", "grant", "approval", "policy_rule", "cost_usd",
-            "duration_ms", "tokens", "summary"} <= set(tips)
+    assert {"seq", "name", "status", "finding", "grant", "approval", "policy_rule",
+            "cost_usd", "duration_ms", "tokens", "summary"} <= set(tips)
     assert tips["name"]["title"] == "tool / model / step"
     assert points["encoding"]["tooltip"] == enc["tooltip"]
 
@@ -113,6 +127,12 @@ def test_chart_has_inline_data_encodings_and_tooltips(store: SqlStore) -> None:
     assert (denied["status"], denied["instant"], denied["policy_rule"], denied["grant"]) == (
         "denied", True, "no", "test-allow-all-bot")
     assert "duration_ms" not in denied  # absent fields are left out, so tooltips skip them
+    # A refused call is a finding: outlined, and its label (after the diamond) says so.
+    assert (denied["finding"], denied["label"], denied["ink"]) == (
+        "denied", "forbidden ⚑ denied", "#b42318")
+    failed = [v for v in values if v["status"] == "error"]
+    assert [v["name"] for v in failed] == ["lookup"] and failed[0]["finding"] == "error"
+    assert all("finding" not in v for v in values if v["status"] == "ok")
     llm = by_name["gpt-4o"]
     assert (llm["lane"], llm["cost_usd"], llm["tokens"], llm["instant"]) == (
         "llm", 0.01, 15, False)
@@ -128,7 +148,7 @@ def test_lanes_by_agent(store: SqlStore) -> None:
     spec = timeline_chart(events, lanes="agent", title="two agents").to_dict()
     values = dataset(spec)
     enc = spec["layer"][0]["encoding"]
-    assert enc["y"]["title"] == "agent" and enc["y"]["sort"] == ["planner", "writer"]
+    assert enc["y"]["axis"]["title"] == "agent" and enc["y"]["sort"] == ["planner", "writer"]
     assert {v["lane"] for v in values} == {"planner", "writer"}
     # Inside an agent's lane, nesting separates a step from the calls it contains.
     plan = next(v for v in values if v["name"] == "plan")
@@ -151,8 +171,9 @@ def test_a_12000_step_run_is_aggregated_below_the_altair_limit(store: SqlStore) 
     assert {v["lane"] for v in values} == {"step", "tool"}
     bars, marks = spec["layer"]
     tips = {t["field"] for t in bars["encoding"]["tooltip"]}
-    assert {"count", "errors", "refused", "cost_usd", "status", "top"} <= tips
-    assert marks["transform"] == [{"filter": "datum.problems > 0"}]
+    assert {"count", "errors", "refused", "findings", "cost_usd", "status", "top"} <= tips
+    assert marks["transform"] == [{"filter": "datum.problems > 0 || datum.findings > 0"}]
+    assert sum(v["findings"] for v in values) == sum(bool(r.finding) for r in rows) > 0
     # The limit was respected, not switched off: altair's own transformer is untouched.
     assert alt.data_transformers.active == "default"
     assert alt.data_transformers.options.get("max_rows", 5000) == 5000
@@ -187,7 +208,7 @@ def test_svg_and_png_render_offline(store: SqlStore, tmp_path: Path) -> None:
 
 def test_empty_input_and_bad_arguments(store: SqlStore, tmp_path: Path) -> None:
     spec = timeline_chart([]).to_dict()
-    assert spec["title"] == "No steps" and dataset(spec) == []
+    assert spec["title"] == "Nothing recorded" and dataset(spec) == []
     events = small_run(store)
     with pytest.raises(ValueError, match="lanes must be 'kind' or 'agent'"):
         timeline_chart(events, lanes="tool")  # type: ignore[arg-type]
@@ -195,8 +216,12 @@ def test_empty_input_and_bad_arguments(store: SqlStore, tmp_path: Path) -> None:
         timeline_chart(events, max_rows=0)
     with pytest.raises(TypeError, match="not a mix"):
         timeline_chart([*timeline_rows(events), events[0]])  # type: ignore[list-item]
-    with pytest.raises(ValueError, match=r"\.svg or \.png.*'run\.pdf'"):
+    with pytest.raises(ValueError, match=r"\.html, \.svg or \.png, not 'run\.pdf'"):
         save_timeline(timeline_chart(events), tmp_path / "run.pdf")
+    with pytest.raises(TypeError, match="apply to events"):
+        timeline_chart(timeline_rows(events), approvals=[])
+    with pytest.raises(ValueError, match="'svg' or 'png', not 'gif'"):
+        timeline_chart(events).static("gif")  # type: ignore[arg-type]
 
 
 def test_importing_display_does_not_import_altair() -> None:
