@@ -68,6 +68,26 @@ def test_runs_show_verify(recorded: tuple[str, str]) -> None:
     assert out.exit_code == 0 and "1 of 1 runs intact" in out.output
 
 
+def test_show_full_writes_payloads_whole(tmp_path: Path) -> None:
+    db = str(tmp_path / "full.db")
+    store = al.open_store(db)
+    long_note = "the customer says " + "exports fail again; " * 12 + "END-OF-NOTE"
+
+    @al.tool
+    def read_ticket(ticket_id: str) -> dict[str, str]:
+        return {"id": ticket_id, "note": long_note}
+
+    with al.record_run("triage", agent="bot", store=store) as run:
+        read_ticket("T1")
+    store.close()
+    runner = CliRunner()
+    short = runner.invoke(cli, ["show", run.run_id, "--store", db]).output
+    full = runner.invoke(cli, ["show", run.run_id, "--store", db, "--full"])
+    assert "END-OF-NOTE" not in short and "…" in short  # the line holds an excerpt
+    assert full.exit_code == 0 and f'"note": "{long_note}"' in full.output
+    assert '"ticket_id": "T1"' in full.output  # the arguments, whole, under the call
+
+
 def test_verify_exits_nonzero_on_a_broken_chain(recorded: tuple[str, str]) -> None:
     import sqlite3
 

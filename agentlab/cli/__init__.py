@@ -130,9 +130,15 @@ def runs(store_url: str | None, as_json: bool, workflow: str | None, agent: str 
 @click.argument("run_id", metavar="RUN")
 @store_option
 @json_option
+@click.option("--full", is_flag=True,
+              help="Write every payload (arguments, results, messages, responses, errors) "
+              "whole under its event, instead of an excerpt cut to the line.")
 @wrap_errors
-def show(run_id: str, store_url: str | None, as_json: bool) -> None:
-    """Show one run: its summary and every step in order (RUN may be an id prefix)."""
+def show(run_id: str, store_url: str | None, as_json: bool, full: bool) -> None:
+    """Show one run: its summary and every step in order (RUN may be an id prefix).
+
+    Each event is one line with its payloads cut to fit; --full writes them whole below it.
+    """
     from agentlab.analysis import timeline_rows
     from agentlab.analysis._timeline import human_duration
     from agentlab.model import count_events
@@ -149,7 +155,8 @@ def show(run_id: str, store_url: str | None, as_json: bool) -> None:
     total = f"{human_duration(sum(waits.values()))} for {len(waits)} approval(s)"
     click.echo(summary_block(summary, count_events(events), waited=total if waits else None))
     click.echo()
-    click.echo(timeline(events, waits={seq: human_duration(ms) for seq, ms in waits.items()}))
+    click.echo(timeline(events, waits={seq: human_duration(ms) for seq, ms in waits.items()},
+                        full=full))
 
 
 @cli.command()

@@ -6,6 +6,7 @@ state writes, approvals...), as every other view of a run says them.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 
 from agentlab.model import Event, RunCounts, RunSummary
@@ -73,13 +74,33 @@ def summary_block(r: RunSummary, counts: RunCounts | None = None, *,
     return "\n".join(lines)
 
 
-def timeline(events: Sequence[Event], *, waits: Mapping[int, str] | None = None) -> str:
+_FULL_FIELDS = ("task_input", "arguments", "messages", "response", "result", "output",
+                "content", "error", "denial", "actions", "outputs", "metadata")
+
+
+def _payload_lines(e: Event, indent: str) -> list[str]:
+    """The event's payloads in full, as indented JSON under its line (``show --full``)."""
+    body = e.model_dump(mode="json", include=set(_FULL_FIELDS), exclude_none=True)
+    lines: list[str] = []
+    for name in _FULL_FIELDS:
+        if name not in body or body[name] in ({}, []):
+            continue
+        text = json.dumps(body[name], indent=2, ensure_ascii=False, sort_keys=True)
+        first, *rest = text.splitlines()
+        lines.append(f"{indent}{name}: {first}")
+        lines.extend(f"{indent}{' ' * (len(name) + 2)}{line}" for line in rest)
+    return lines
+
+
+def timeline(events: Sequence[Event], *, waits: Mapping[int, str] | None = None,
+             full: bool = False) -> str:
     """Events as a tree: each step above the calls it contains, siblings in order.
 
     A step is written when it ends, after its children, so a parent is placed where its
     first descendant begins; the sequence number on each line keeps the true order visible.
     ``waits`` (seq to a duration such as ``14.7 s``) is shown on the decisions that
-    people took that long to make.
+    people took that long to make. ``full`` writes every payload (arguments, results,
+    messages, responses, errors) whole under its line instead of only the line's excerpt.
     """
     waits = waits or {}
     ids = {e.id for e in events}
@@ -101,6 +122,8 @@ def timeline(events: Sequence[Event], *, waits: Mapping[int, str] | None = None)
             dur = f"{e.duration_ms:8.2f} ms" if e.duration_ms is not None else " " * 11
             wait = f"  [waited {waits[e.seq]}]" if e.seq in waits else ""
             out.append(f"{e.seq:>5}  {dur}  {'  ' * depth}{event_line(e)}{wait}")
+            if full:
+                out.extend(_payload_lines(e, " " * 20 + "  " * depth))
             walk(e.id, depth + 1)
 
     walk(None, 0)
