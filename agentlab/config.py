@@ -43,6 +43,9 @@ class Settings:
     batch_size: int = 1000
     flush_interval_s: float = 0.2
     key_file: str = ""
+    store_from: str = "default"
+    """Where ``store`` came from: ``AGENTLAB_STORE``, a pyproject.toml's path, ``found``
+    (an agentlab.db in a folder above) or ``default`` (agentlab.db in the working folder)."""
 
 
 DEFAULT_STORE_FILE = "agentlab.db"
@@ -93,18 +96,24 @@ def _cached(cwd: str, env_key: tuple[tuple[str, str], ...]) -> Settings:
     env = dict(env_key)
     values: dict[str, Any] = {}
     for f in fields(Settings):
+        if f.name == "store_from":
+            continue
         kind = type(f.default)
         env_name = f"AGENTLAB_{f.name.upper()}"
         if env_name in env:
             values[f.name] = _coerce(f.name, env[env_name], kind)
+            if f.name == "store":
+                values["store_from"] = env_name
         elif f.name in table:
             values[f.name] = _coerce(f.name, table[f.name], kind)
-            if f.name == "store" and _is_path(values["store"]) and not Path(
-                    values["store"]).expanduser().is_absolute():
-                values["store"] = str(project / values["store"])  # the project's, not cwd's
+            if f.name == "store":
+                values["store_from"] = str(project / "pyproject.toml")
+                if _is_path(values["store"]) and not Path(
+                        values["store"]).expanduser().is_absolute():
+                    values["store"] = str(project / values["store"])  # the project's folder
     if "store" not in values and (found := found_store(Path(cwd))) is not None \
             and found.parent != Path(cwd):
-        values["store"] = str(found)
+        values["store"], values["store_from"] = str(found), "found"
     return Settings(**values)
 
 

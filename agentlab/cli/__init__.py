@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import shlex
 import sys
+import warnings
 from pathlib import Path
+from typing import TextIO
 
 import click
 
@@ -25,6 +27,7 @@ from agentlab.cli._common import (
     wrap_errors,
 )
 from agentlab.cli._render import runs_table, summary_block, timeline
+from agentlab.errors import NewStoreWarning
 from agentlab.model import portable_json_schema
 from agentlab.store import RunFilter, SqlStore
 
@@ -368,8 +371,22 @@ from agentlab.cli import (  # noqa: E402, F401
 )
 
 
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str,
+                      lineno: int, file: TextIO | None = None, line: str | None = None) -> None:
+    """agentlab's own warnings as one line on stderr, as its errors are (no source line)."""
+    if issubclass(category, NewStoreWarning):
+        text = str(message).removeprefix("agentlab: ")
+        click.echo(f"agentlab: warning: {text}", err=True)
+    else:
+        _show_warning(message, category, filename, lineno, file, line)
+
+
+_show_warning = warnings.showwarning
+
+
 def main() -> None:
     """Console entry point."""
+    warnings.showwarning = _one_line_warning
     cli(prog_name="agentlab")
 
 

@@ -60,12 +60,13 @@ def store_for(store: RunStore | str | os.PathLike[str] | None) -> RunStore:
     """A store object, or the process's one store for a URL/path (one writer per store)."""
     if isinstance(store, RunStore):
         return store
-    key = normalise_url(store if store is not None else settings().store)
+    configured = settings()
+    key = normalise_url(store if store is not None else configured.store)
     with _stores_lock:
         found = _stores.get(key)
         if found is None:
             if store is None:
-                announce_new_store(key)
+                announce_new_store(key, configured.store_from)
             found = _stores[key] = open_store(key)
         return found
 

@@ -572,7 +572,7 @@ def open_store(
 
     s = settings()
     if url is None and create:
-        announce_new_store(s.store)
+        announce_new_store(s.store, s.store_from)
     return SqlStore(
         url if url is not None else s.store,
         durability=durability or s.durability,
@@ -582,18 +582,27 @@ def open_store(
     )
 
 
-def announce_new_store(store: str | os.PathLike[str]) -> None:
+def announce_new_store(store: str | os.PathLike[str], source: str = "default") -> None:
     """Warn (:class:`~agentlab.errors.NewStoreWarning`) when the default store is about to
-    be created empty: a notebook in a subfolder, say, that did not find the project's."""
+    be created empty: a notebook in a subfolder, say, that did not find the project's, or a
+    setting naming a file that is not there. ``source`` says where the name came from
+    (:attr:`agentlab.config.Settings.store_from`)."""
     full = normalise_url(store)
     if not full.startswith("sqlite:///"):
         return
-    path = Path(full.removeprefix("sqlite:///"))
-    if not path.exists():
-        warnings.warn(
-            f"agentlab: no store found in {Path.cwd()} or any folder above it; creating a new "
-            f"empty store at {path.resolve()} (set AGENTLAB_STORE or [tool.agentlab] store in "
-            "pyproject.toml to use an existing one)", NewStoreWarning, stacklevel=3)
+    path = Path(full.removeprefix("sqlite:///")).resolve()
+    if path.exists():
+        return
+    if source == "default":
+        why = (f"no store found in {Path.cwd()} or any folder above it; creating a new empty "
+               f"store at {path} (set AGENTLAB_STORE or [tool.agentlab] store in "
+               "pyproject.toml to use an existing one)")
+    else:
+        named = "AGENTLAB_STORE" if source == "AGENTLAB_STORE" else (
+            f"[tool.agentlab] store in {source}")
+        why = (f"{named} names {path}, which does not exist; creating a new empty store "
+               "there (check the path if you meant an existing store)")
+    warnings.warn(f"agentlab: {why}", NewStoreWarning, stacklevel=3)
 
 
 def _require_existing_sqlite(url: str | os.PathLike[str]) -> None:

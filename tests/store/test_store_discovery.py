@@ -4,6 +4,7 @@ announced rather than silent."""
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 
@@ -64,3 +65,31 @@ def test_a_new_empty_store_is_announced(project: Path, monkeypatch: pytest.Monke
     with warnings.catch_warnings():  # once it exists, opening it again says nothing
         warnings.simplefilter("error", NewStoreWarning)
         al.open_store().close()
+
+
+def test_a_setting_that_names_a_missing_file_says_so(
+        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("AGENTLAB_STORE", str(project / "typo.db"))
+    with pytest.warns(NewStoreWarning, match=r"AGENTLAB_STORE names .*typo\.db, which does "
+                      "not exist; creating a new empty store there"):
+        al.open_store().close()
+    monkeypatch.delenv("AGENTLAB_STORE")
+    (project / "pyproject.toml").write_text('[tool.agentlab]\nstore = "data/team.db"\n')
+    (project / "data").mkdir()
+    with pytest.warns(NewStoreWarning, match=r"\[tool.agentlab\] store in .*pyproject.toml "
+                      r"names .*team\.db, which does not exist"):
+        al.open_store().close()
+
+
+def test_the_cli_says_it_in_one_line(project: Path) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", "from agentlab.cli import main; main()", "grant", "g",
+         "--principal", "p", "--owner", "o", "--workflow", "w", "--scope", "a:b"],
+        cwd=project, capture_output=True, text=True, check=True,
+        env={k: v for k, v in os.environ.items() if k != "AGENTLAB_STORE"})
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("agentlab: warning: no store found in ") and "NewStoreWarning" not in line
