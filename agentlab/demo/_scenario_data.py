@@ -133,7 +133,7 @@ ACCOUNTS = (
     AccountHistory("SRV-3818", "Southridge Video", "us-west", TEAM,
                    ((_LONG_AGO, "standard"),)),
 )
-"""The accounts behind the generated tickets; seven change plan during the two weeks."""
+"""The accounts behind the generated tickets; six change plan during the two weeks."""
 
 
 @dataclass(frozen=True, slots=True)
