@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
+from typing import Any
 
+import orjson
+import pytest
+
+from agentlab.demo import sample_lines
 from agentlab.model import ApprovalEvent, ToolCallEvent
 from agentlab.store import open_store
 
@@ -35,3 +41,36 @@ def test_demo_sample_imports_verifies_and_tells_its_story(tmp_path: Path) -> Non
     assert all(c.grant and c.credential for c in calls)
     assert store.import_runs(SAMPLE).skipped == result.imported
     store.close()
+
+
+SCENARIO = SAMPLE.with_name("support-triage-scenario.jsonl.gz")
+
+
+def _comparable(data: bytes) -> list[Any]:
+    """The lines of a portable file, without what a header says about the agentlab version
+    that wrote it (the one field allowed to differ between the committed sample and a new
+    recording; the export time is pinned)."""
+    out: list[Any] = []
+    for raw in data.splitlines():
+        line = orjson.loads(raw)
+        if line.get("type") == "header":
+            line.pop("agentlab_version")
+        out.append(line)
+    return out
+
+
+def test_scenario_sample_is_what_the_generator_records_now() -> None:
+    """The committed sample cannot rot: recording the scenario again gives the same runs,
+    event for event, id for id. When the agent or the scenario changes on purpose, make it
+    again with `agentlab demo --regenerate-sample`."""
+    committed = _comparable(gzip.decompress(SCENARIO.read_bytes()))
+    fresh = _comparable(sample_lines())
+    if committed != fresh:
+        first = next((i for i, (a, b) in enumerate(zip(committed, fresh, strict=False))
+                      if a != b), min(len(committed), len(fresh)))
+        pytest.fail(
+            f"{SCENARIO.name} differs from what the scenario records now, from line "
+            f"{first + 1} ({len(committed)} committed lines, {len(fresh)} recorded): if the "
+            "change is intended, run `agentlab demo --regenerate-sample` and commit the file"
+        )
+    assert SCENARIO.read_bytes()[:2] == b"\x1f\x8b"  # gzip, as importers detect it

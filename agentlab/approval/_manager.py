@@ -23,7 +23,7 @@ from typing import Any, Literal
 from agentlab.errors import ApprovalError
 from agentlab.identity import default_redactor, keyed_hash
 from agentlab.model import ApprovalRequest, Phase, canonical, dumps, new_id, now_ns
-from agentlab.model._ids import Clock
+from agentlab.model._ids import Clock, IdFactory
 from agentlab.store import RunStore
 
 __all__ = ["DEFAULT_TIMEOUT", "ApprovalManager", "binding_for"]
@@ -83,9 +83,10 @@ class ApprovalManager:
     """Requests, decisions, waits and the exactly-once consume, over one store."""
 
     def __init__(self, store: RunStore, *, clock: Clock | None = None,
-                 poll_interval_s: float = 0.2) -> None:
+                 id_factory: IdFactory | None = None, poll_interval_s: float = 0.2) -> None:
         self.store = store
         self._clock: Clock = clock or now_ns
+        self._new_id: IdFactory = id_factory or new_id
         self.poll_interval_s = poll_interval_s
 
     def __repr__(self) -> str:
@@ -120,7 +121,7 @@ class ApprovalManager:
             now = self._now_us()
             expires = now + int(timeout.total_seconds() * 1_000_000)
             row: dict[str, Any] = {
-                "request_id": new_id(), "run_id": run_id, "call_key": key, "tool": tool,
+                "request_id": self._new_id(), "run_id": run_id, "call_key": key, "tool": tool,
                 "arguments": shown_data.decode(), "grant_name": grant, "scope": scope,
                 "rule": rule, "phase": phase, "requested_us": now, "expires_us": expires,
                 "binding": binding_for(run_id, key, tool, arguments, grant, expires),

@@ -44,6 +44,20 @@ from agentlab.demo._lead import ScriptedLead
 from agentlab.demo._outcome import Check, OutcomeReport, check_outcome
 from agentlab.demo._policy import MODEL, Classification, Decision, Reply, ScriptedPolicy
 from agentlab.demo._report import governance_lines
+from agentlab.demo._sample import (
+    SAMPLE_NAME,
+    WAITING_APPROVAL,
+    SampleStory,
+    build_sample_store,
+    load_sample,
+    record_waiting_run,
+    record_waiting_run_here,
+    sample_lines,
+    sample_path,
+    sample_story,
+    write_sample,
+)
+from agentlab.demo._scenario import SEED, plan_runs, record_scenario
 from agentlab.demo._tools import TriageTools
 from agentlab.demo.systems import Scenario
 
@@ -58,8 +72,11 @@ __all__ = [
     "MODEL",
     "OWNER",
     "REJECTED_TICKET",
+    "SAMPLE_NAME",
+    "SEED",
     "TEAM",
     "TOKEN_ENV",
+    "WAITING_APPROVAL",
     "WORKFLOW",
     "Check",
     "Classification",
@@ -68,19 +85,30 @@ __all__ = [
     "GrantSpec",
     "OutcomeReport",
     "Reply",
+    "SampleStory",
     "Scenario",
     "ScriptedLead",
     "ScriptedPolicy",
     "TriageTools",
+    "build_sample_store",
     "check_outcome",
     "demo_policy",
     "demo_tokens",
     "ensure_grants",
     "governance_lines",
+    "load_sample",
+    "plan_runs",
+    "record_scenario",
+    "record_waiting_run",
+    "record_waiting_run_here",
     "run_demo",
     "run_triage",
+    "sample_lines",
+    "sample_path",
+    "sample_story",
     "task_id_for",
     "triage",
     "triage_fixed",
     "waiting_approver",
+    "write_sample",
 ]

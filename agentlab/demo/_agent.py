@@ -22,7 +22,7 @@ it, and the outcome check judges what was left.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -50,7 +50,9 @@ from agentlab.demo.systems import (
     Scenario,
     Systems,
     Ticket,
-    build_systems,
+    WorldSpec,
+    build_world,
+    story_world,
 )
 from agentlab.errors import RecordingError, ToolDeniedError
 from agentlab.record import RunRecorder, agent, current_run, step
@@ -70,6 +72,7 @@ __all__ = [
     "task_id_for",
     "triage",
     "triage_fixed",
+    "world_of",
 ]
 
 FIXED_VERSION = "1.1.0"
@@ -84,6 +87,15 @@ Say = Callable[[str], None]
 def task_id_for(ticket_id: str) -> str:
     """The task id shared by every run that works on ``ticket_id``."""
     return f"ticket:{ticket_id}"
+
+
+def world_of(metadata: Mapping[str, Any]) -> WorldSpec:
+    """The world a run worked in, from its metadata: the ``demo_world`` it carries (a
+    sample-scenario run), else the seed story's for its ``demo_scenario``."""
+    world = metadata.get("demo_world")
+    if world is not None:
+        return WorldSpec.model_validate(world)
+    return story_world(metadata.get("demo_scenario", "fresh"))
 
 
 def _quiet(line: str) -> None:
@@ -223,11 +235,10 @@ def _work(task_input: Any, systems: Systems | None, out: Say | None, *,
         raise RecordingError("the triage agent runs inside a run: call triage.run(...)")
     say = out or _quiet
     ticket_id = str(task_input["ticket_id"])
-    if systems is None:  # a replay or resume in another process: the scenario's world
-        systems = build_systems(run.metadata.get("demo_scenario", "fresh"),
-                                tokens=demo_tokens())
+    if systems is None:  # a replay or resume in another process: the run's world again
+        systems = build_world(world_of(run.metadata), tokens=demo_tokens())
     tools = TriageTools(systems)
-    policy = ScriptedPolicy()
+    policy = ScriptedPolicy(pace=systems.on_model_call)
     say(f"run {run.run_id} ({run.metadata.get('demo_scenario', 'fresh')} cache): "
         f"ticket {ticket_id}")
     _triage(run, tools, policy, ticket_id, say)
@@ -293,7 +304,7 @@ def run_triage(
     >>> run_id = run_triage(open_store("demo.db"), scenario="stale")   # doctest: +SKIP
     """
     ensure_grants(store)
-    systems = systems or build_systems(scenario, tokens=demo_tokens())
+    systems = systems or build_world(story_world(scenario), tokens=demo_tokens())
     code = triage_fixed if fixed else triage
     result = code.run(
         {"ticket_id": ticket_id}, store=store, task_id=task_id_for(ticket_id),

@@ -34,20 +34,27 @@ class ScriptedLead:
     """An :class:`~agentlab.approval.Approver` deciding at once, as the support lead would.
 
     ``systems`` are the run's systems, where she looks the truth up; ``out`` is told each
-    decision.
+    decision. ``checks=False`` is an approver in a hurry (an on-call engineer at night): the
+    request is approved as shown, so whatever the agent got wrong goes through.
     """
 
     def __init__(self, systems: Systems, *, out: Callable[[str], None] | None = None,
-                 by: str = LEAD) -> None:
+                 by: str = LEAD, checks: bool = True) -> None:
         self._systems = systems
         self._out = out
         self.by = by
+        self.checks = checks
 
     def __repr__(self) -> str:
-        return f"ScriptedLead(by={self.by!r})"
+        return f"ScriptedLead(by={self.by!r}, checks={self.checks})"
 
     def __call__(self, request: ApprovalRequest, manager: ApprovalManager) -> None:
         args = request.arguments
+        if not self.checks:
+            self._say(request, "approves", "as shown")
+            manager.approve(request.id, by=self.by, channel=CHANNEL,
+                            reason="looks right as shown")
+            return
         if request.tool.startswith("undo:"):
             self._say(request, "approves", "")
             manager.approve(request.id, by=self.by, channel=CHANNEL,

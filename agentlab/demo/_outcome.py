@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from agentlab.demo._handbook import Handling, handling
-from agentlab.demo.systems import TRUE_CATEGORY, Category, Entitlement, Systems, Ticket
+from agentlab.demo.systems import Category, Entitlement, Systems, Ticket
 
 __all__ = ["Check", "OutcomeReport", "Truth", "check_outcome", "truth_of"]
 
@@ -65,7 +65,7 @@ def truth_of(systems: Systems, ticket_id: str) -> Truth:
     ticket = systems.helpdesk.ticket(ticket_id, auth=systems.bearer("helpdesk"))
     account = systems.crm.get(ticket.account_id)
     entitlement = systems.entitlements.lookup(account.plan, auth=systems.bearer("crm"))
-    category = TRUE_CATEGORY[ticket_id]
+    category = systems.categories[ticket_id]
     return Truth(ticket=ticket, category=category, account_name=account.name,
                  plan=account.plan, entitlement=entitlement,
                  required=handling(category, entitlement))

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -28,9 +29,22 @@ from agentlab.demo.systems import (
 )
 from agentlab.record import ModelReply, llm
 
-__all__ = ["MODEL", "Classification", "Decision", "Reply", "ScriptedPolicy", "scripted_model"]
+__all__ = [
+    "MODEL",
+    "Classification",
+    "Decision",
+    "ModelPace",
+    "Reply",
+    "ScriptedPolicy",
+    "scripted_model",
+]
 
 MODEL = "scripted-policy"
+
+ModelPace = Callable[[int, int], None]
+"""Told the input and output tokens of a model call while it is being answered."""
+
+_pace: ContextVar[ModelPace | None] = ContextVar("agentlab_demo_model_pace", default=None)
 
 _CLASSIFY = "Classify the support ticket as outage, bug or question; cite the signals."
 _REPLY = ("Draft the reply to the customer: quote their support tier and response time, "
@@ -152,12 +166,19 @@ def scripted_model(messages: list[dict[str, Any]]) -> ModelReply:
         raise ValueError(f"the scripted model has no instruction {instruction[:40]!r}")
     response = decision.model_dump(mode="json")
     answer = json.dumps(response, sort_keys=True)
-    return ModelReply(response, input_tokens=(len(instruction) + len(prompt)) // 4,
-                      output_tokens=len(answer) // 4)
+    input_tokens, output_tokens = (len(instruction) + len(prompt)) // 4, len(answer) // 4
+    pace = _pace.get()
+    if pace is not None:
+        pace(input_tokens, output_tokens)
+    return ModelReply(response, input_tokens=input_tokens, output_tokens=output_tokens)
 
 
 class ScriptedPolicy:
-    """The agent's decisions, each asked of the scripted model (a recorded model call)."""
+    """The agent's decisions, each asked of the scripted model (a recorded model call);
+    ``pace`` is told each call's token counts while it is answered."""
+
+    def __init__(self, *, pace: ModelPace | None = None) -> None:
+        self._pace = pace
 
     def classify(self, ticket: Ticket) -> Classification:
         return Classification.model_validate(self._ask(_CLASSIFY, {"ticket": ticket}))
@@ -174,9 +195,13 @@ class ScriptedPolicy:
             "ticket": ticket, "account": account, "entitlement": entitlement,
             "decision": decision, "issue": issue}))
 
-    @staticmethod
-    def _ask(instructions: str, context: Mapping[str, BaseModel | None]) -> Any:
+    def _ask(self, instructions: str, context: Mapping[str, BaseModel | None]) -> Any:
         data = {k: v.model_dump(mode="json") if v is not None else None
                 for k, v in context.items()}
-        return scripted_model([{"role": "system", "content": instructions},
-                               {"role": "user", "content": json.dumps(data, sort_keys=True)}])
+        token = _pace.set(self._pace)
+        try:
+            return scripted_model([{"role": "system", "content": instructions},
+                                   {"role": "user",
+                                    "content": json.dumps(data, sort_keys=True)}])
+        finally:
+            _pace.reset(token)

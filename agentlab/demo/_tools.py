@@ -33,6 +33,7 @@ from agentlab.demo.systems import (
     PriorityChange,
     Systems,
     Ticket,
+    TransientError,
 )
 from agentlab.errors import RecordingError
 from agentlab.record import NOT_APPLIED, Compensation, credential, tool
@@ -63,6 +64,9 @@ def _bearer() -> str | None:
 
 ACCOUNT_FRESHNESS = timedelta(hours=1)
 
+_RETRY: dict[str, Any] = {"retries": 2, "retry_on": (TransientError,)}
+"""Two more attempts after a 503 (an issue create is idempotent, so it may be retried)."""
+
 
 CLOSE_SCOPE = "jira:write:{project}-close"
 """Closing an issue of ``project`` (a rollback's compensation of ``create_issue``)."""
@@ -76,16 +80,16 @@ class TriageTools:
         # Wrapping bound methods keeps ``self`` out of the recorded arguments.
         self.read_ticket = tool(name="read_ticket", scope="helpdesk:read")(self._read_ticket)
         # Account data older than an hour is a stale-state incident (the bad run's cache
-        # serves a record 59 hours old).
+        # serves a record 59 hours old). A 503 from the CRM or the tracker is retried.
         self.lookup_account = tool(name="lookup_account", scope="crm:read",
-                                   freshness=ACCOUNT_FRESHNESS)(self._lookup_account)
+                                   freshness=ACCOUNT_FRESHNESS, **_RETRY)(self._lookup_account)
         self.refresh_account = tool(name="refresh_account", scope="crm:read",
-                                    freshness=ACCOUNT_FRESHNESS)(self._refresh_account)
+                                    freshness=ACCOUNT_FRESHNESS, **_RETRY)(self._refresh_account)
         self.check_entitlement = tool(
-            name="check_entitlement", scope="entitlements:read",
+            name="check_entitlement", scope="entitlements:read", **_RETRY,
         )(self._check_entitlement)
         self.create_issue = tool(
-            name="create_issue", side_effect=True, scope=ISSUE_SCOPE,
+            name="create_issue", side_effect=True, scope=ISSUE_SCOPE, **_RETRY,
             idempotency_key=_issue_key_from_arguments, stub=_dry_issue,
             reconcile=self._issue_created,
             compensate=Compensation(self._close_issue, scope=CLOSE_SCOPE,

@@ -180,7 +180,7 @@ class RunRecorder(RunCore):
                                             expected.get("note")) if expected else None)
         self.governance = governance or Governance()
         self._governed = self.governance.active
-        self.approvals = ApprovalManager(store, clock=self._clock)
+        self.approvals = ApprovalManager(store, clock=self._clock, id_factory=self._new_id)
         self.mode: CallMode = mode or RECORDING
         self._fast = self.mode.live and not self._governed
         self._taken_up_us: int | None = None

@@ -271,16 +271,64 @@ def test_cli_demo_auto_approve(tmp_path: Path) -> None:
     runner = CliRunner()
     out = runner.invoke(cli, ["demo", "--auto-approve", "--store", str(db)])
     assert out.exit_code == 0, out.output
-    assert out.output.count(f"draft_reply (phase:draft) approve by {LEAD} via demo") == 3
-    assert f"create_issue (jira-issue-needs-lead) edit by {LEAD} via demo" in out.output
-    assert "denials    set_priority (rejected)" in out.output
-    assert "3 of 3 runs intact" in runner.invoke(cli, ["verify", "--store", str(db)]).output
+    text = out.output
+    with open_store(db) as store:
+        runs = store.runs()
+    assert len(runs) >= 300
+    assert f"{len(runs)} of {len(runs)} runs intact" in text
+    assert "14 days from 2024-05-27 to 2024-06-09 (and the waiting run, recorded now)" in text
+    for part in ("good", "bad", "fixed", "rejected", "edited", "waiting"):
+        assert f"\n  {part} " in text
+    # The bad run's explanation, then how to open the workbench, last.
+    assert "== Why the bad run failed: agentlab explain" in text
+    assert "#1 seq 7 tool_call lookup_account" in text
+    assert "approve by sam (on-call) via demo" in text
+    assert text.rstrip().splitlines()[-1].startswith("open the workbench: agentlab lab")
+    assert "agentlab verify --store" in text and "agentlab metrics --by agent_version" in text
+
     again = runner.invoke(cli, ["demo", "--auto-approve", "--store", str(db), "--json"])
     assert again.exit_code == 0, again.output
     data = json.loads(again.stdout)
+    assert data["stored"] == len(runs) and data["broken"] == []  # nothing imported twice
     assert [r["run_id"] for r in data["runs"]] == [
-        data["good_run_id"], data["bad_run_id"], data["rejected_run_id"]]
-    assert {a["action"] for a in data["approvals"]} == {"approve", "edit", "reject"}
+        data[f"{part}_run_id"] for part in
+        ("good", "bad", "fixed", "rejected", "edited", "waiting")]
+    [pending] = data["approvals"]
+    assert (pending["id"], pending["run_id"], pending["status"]) == (
+        data["waiting_request_id"], data["waiting_run_id"], "pending")
+    assert data["explanation"]["culprits"][0]["name"] == "lookup_account"
+
+
+def test_cli_demo_waits_for_a_human_without_auto_approve(tmp_path: Path) -> None:
+    """Without --auto-approve the waiting run waits in the foreground for decisions made
+    elsewhere (here a thread playing the human at another terminal), then finishes."""
+    db = tmp_path / "human.db"
+    decided: list[str] = []
+    stop = threading.Event()
+
+    def human() -> None:
+        with open_store(db) as store:
+            manager = al.ApprovalManager(store)
+            while not stop.is_set() and len(decided) < 2:
+                for request in store.approvals(status="pending"):
+                    manager.approve(request.id, by="a human", reason="checked it")
+                    decided.append(request.tool)
+                stop.wait(0.05)
+
+    out = None
+    thread = threading.Thread(target=human)
+    try:
+        open_store(db).close()  # the human's thread opens it first
+        thread.start()
+        out = CliRunner().invoke(cli, ["demo", "--store", str(db), "--approval-timeout", "1"])
+    finally:
+        stop.set()
+        if thread.is_alive():
+            thread.join()
+    assert out is not None and out.exit_code == 0, out.output if out else ""
+    assert decided == ["create_issue", "draft_reply"]
+    assert "answer from another terminal within 1 minutes: agentlab approve" in out.output
+    assert "T-1006 (1.1.0): recorded with your decisions; succeeded" in out.output
 
 
 def test_cli_demo_help_documents_the_flag() -> None:

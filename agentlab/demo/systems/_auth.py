@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
@@ -49,14 +50,20 @@ class Counted:
     """A system that counts the calls made to its API, by method: tests and replays check
     from outside the record what really reached a system (a replay must write nothing)."""
 
+    NAME: ClassVar[str] = "system"
+    """How :attr:`on_call` names the system (``"cache"`` in ``"cache.lookup"``)."""
     WRITES: ClassVar[frozenset[str]] = frozenset()
     """The methods that change the system."""
 
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
+        self.on_call: Callable[[str], None] | None = None
+        """Told of each call before it is served; it may raise (a 503 the world plans)."""
 
     def _count(self, method: str) -> None:
         self.calls[method] += 1
+        if self.on_call is not None:
+            self.on_call(f"{self.NAME}.{method}")
 
     @property
     def writes(self) -> int:

@@ -46,6 +46,8 @@ class AccountCache(Counted):
     It is the CRM's account API: with a ``token``, :meth:`lookup` needs its bearer header.
     """
 
+    NAME = "cache"
+
     def __init__(self, crm: CRM, *, now: datetime, ttl: timedelta = DEFAULT_TTL,
                  token: str | None = None) -> None:
         super().__init__()

@@ -27,6 +27,8 @@ class EntitlementService(Counted):
     """Looks up the entitlement of a plan in a fixed catalogue (part of the CRM's API: with
     a ``token``, calls need the CRM's bearer header)."""
 
+    NAME = "entitlements"
+
     def __init__(self, catalogue: Iterable[Entitlement], *, token: str | None = None) -> None:
         super().__init__()
         self._by_plan = {e.plan: e for e in catalogue}

@@ -54,6 +54,7 @@ class PriorityChange(BaseModel):
 class Helpdesk(Counted):
     """An in-memory helpdesk. With a ``token``, every call needs its bearer header."""
 
+    NAME = "helpdesk"
     WRITES = frozenset({"save_draft", "discard_draft", "set_priority"})
 
     def __init__(self, tickets: Iterable[Ticket], *, token: str | None = None) -> None:

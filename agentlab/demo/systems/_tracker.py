@@ -36,6 +36,7 @@ class IssueTracker(Counted):
     """An in-memory tracker; ``next_numbers`` gives each project's next issue number. With a
     ``token``, every call needs its bearer header."""
 
+    NAME = "tracker"
     WRITES = frozenset({"create", "close"})
 
     def __init__(self, next_numbers: Mapping[str, int], *, token: str | None = None) -> None:
