@@ -23,12 +23,12 @@ def sample_store() -> Path:
     """The session's sample store (built on first use)."""
     if not _built:
         import agentlab as al
-        from agentlab.demo import run_demo
+        from agentlab.demo import build_sample_store
 
         path = Path(tempfile.mkdtemp(prefix="agentlab-notebooks-")) / "agentlab.db"
         store = al.open_store(path)
         try:
-            run_demo(store)
+            build_sample_store(store)  # what `agentlab demo` builds: the same runs
         finally:
             store.close()
         _built.append(path)

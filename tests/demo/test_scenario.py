@@ -204,3 +204,20 @@ def test_the_sample_imports_into_postgres() -> None:
     finally:
         store.close()
         drop_pg_schema(schema)
+
+
+def test_the_story_names_the_original_runs_after_replays_of_them(tmp_path: Path) -> None:
+    """A replay of a story run carries its metadata; the story still names the original."""
+    from agentlab.demo import ensure_grants, triage_fixed
+    from agentlab.recovery import replay
+
+    store = open_store(tmp_path / "replayed.db")
+    try:
+        load_sample(store)
+        ensure_grants(store)  # the fixed code's new read runs live, through its grant
+        before = sample_story(store)
+        replayed = replay(store, before.bad_run_id, agent=triage_fixed, live_reads=True)
+        assert replayed.flipped and store.run(replayed.run_id).run_kind == "replay"
+        assert sample_story(store) == before
+    finally:
+        store.close()
