@@ -113,6 +113,13 @@ def test_export_import_roundtrip_and_idempotence(recorded: tuple[str, str], tmp_
     out = runner.invoke(cli, ["import", str(path), "--store", target, "--json"])
     assert json.loads(out.output) == {"imported": [], "skipped": [run_id]}
     assert runner.invoke(cli, ["verify", "--store", target]).exit_code == 0
+    # gzip-compressed, the same file imports as the same run
+    import gzip
+
+    zipped = tmp_path / "run.jsonl.gz"
+    zipped.write_bytes(gzip.compress(path.read_bytes()))
+    out = runner.invoke(cli, ["import", str(zipped), "--store", str(tmp_path / "z.db"), "--json"])
+    assert json.loads(out.output) == {"imported": [run_id], "skipped": []}
 
 
 def test_errors_are_one_line_and_nonzero(tmp_path: Path, recorded: tuple[str, str]) -> None:

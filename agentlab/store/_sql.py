@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 import time
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from sqlalchemy import Connection, inspect, select, text, update
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
@@ -510,6 +511,11 @@ class SqlStore(RunStore):
     def import_runs(self, src: IO[bytes] | Path) -> ImportResult:
         if isinstance(src, Path):
             with src.open("rb") as fh:
+                if fh.read(2) == b"\x1f\x8b":  # gzip magic: read it as it was exported
+                    fh.seek(0)
+                    with gzip.open(fh, "rb") as unzipped:
+                        return self.import_runs(cast(IO[bytes], unzipped))
+                fh.seek(0)
                 return self.import_runs(fh)
         imported: list[str] = []
         skipped: list[str] = []
