@@ -242,8 +242,9 @@ def build_sample_store(store: RunStore, *, path: Path | None = None, live: bool 
                        waiting: bool = True, out: Say | None = None,
                        child_env: Mapping[str, str] | None = None) -> SampleStory:
     """The sample store: the scenario's runs imported from the sample file (or, with
-    ``live``, recorded now by running the agent), and the run waiting for approval
-    (``waiting=False`` leaves it out; ``child_env`` goes to its process).
+    ``live``, recorded now by running the agent), the grants they acted through, and the run
+    waiting for approval (``waiting=False`` leaves it out; ``child_env`` goes to its
+    process).
 
     >>> story = build_sample_store(open_store("demo.db"))   # doctest: +SKIP
     """
@@ -257,6 +258,7 @@ def build_sample_store(store: RunStore, *, path: Path | None = None, live: bool 
         result = load_sample(store, source)
         say(f"imported {len(result.imported)} runs from {source.name} "
             f"({len(result.skipped)} already there) in {time.perf_counter() - t0:.1f} s")
+    ensure_grants(store)  # the grants the runs acted through: a replay's live reads need them
     story = sample_story(store)
     if waiting and story.waiting_run_id is None:
         run_id, request = record_waiting_run(store, env=child_env)

@@ -110,6 +110,11 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     settings = config / "lab/user-settings/@jupyterlab/apputils-extension"
     settings.mkdir(parents=True)
     (settings / "notification.jupyterlab-settings").write_text(json.dumps(_NO_NEWS))
+    # Every cell in the page, not only those in view: a test reads outputs anywhere.
+    notebook_settings = config / "lab/user-settings/@jupyterlab/notebook-extension"
+    notebook_settings.mkdir(parents=True)
+    (notebook_settings / "tracker.jupyterlab-settings").write_text(
+        json.dumps({"windowingMode": "none"}))
 
     port, token = _free_port(), secrets.token_hex(16)
     base = f"http://127.0.0.1:{port}"
