@@ -46,7 +46,9 @@ def test_lab_serves_the_notebooks_with_the_store_configured(tmp_path: Path) -> N
     lab = subprocess.Popen([*AGENTLAB, "lab", "--store", str(tmp_path / "team.db"),
                             "--notebooks", str(notebooks), "--port", "0"],
                            cwd=elsewhere, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           text=True, env={**os.environ, "AGENTLAB_STORE": ""})
+                           text=True, env={**os.environ, "AGENTLAB_STORE": ""},
+                           # as `agentlab lab &` in a script: SIGINT inherited ignored
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
         assert lab.stdout is not None
         first = lab.stdout.readline()

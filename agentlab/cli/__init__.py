@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import shlex
+import shutil
 import sys
 import warnings
 from pathlib import Path
@@ -104,7 +105,8 @@ def demo(store_url: str | None, as_json: bool, auto_approve: bool, approval_time
     )
 
     say = (lambda line: click.echo(line, err=True)) if as_json else click.echo
-    with open_cli_store(store_url, create=True) as store:
+    # a new store is what this command makes: no warning about one
+    with open_cli_store(store_url, create=True, announce=False) as store:
         where = store_location(store)
         again = "" if store_url is None else f" --store {shlex.quote(where)}"
         source = sample_path()
@@ -137,12 +139,27 @@ def demo(store_url: str | None, as_json: bool, auto_approve: bool, approval_time
             click.echo(f"\n== Why the bad run failed: agentlab explain "
                        f"{story.bad_run_id[:12]}{again} ==")
             click.echo(explanation.to_text())
-            click.echo(f"\nstored in {where}; check the hash chains with `agentlab verify{again}`; "
-                       f"compare versions with `agentlab metrics --by agent_version{again}`")
-            click.echo("open the workbench: agentlab lab (JupyterLab in notebooks/ with this "
-                       "store)")
+            me = _this_command()
+            click.echo(f"\nstored in {where}; check the hash chains with `{me} verify{again}`; "
+                       f"compare versions with `{me} metrics --by agent_version{again}`")
+            click.echo(f"open the workbench: {me} lab{again} (JupyterLab in notebooks/ with "
+                       "this store)")
     if broken:
         fail(f"{len(broken)} run(s) failed verification; see `agentlab verify{again}`")
+
+
+def _this_command() -> str:
+    """How to call this command again from here: ``agentlab`` when the shell finds this
+    one, else its path (``.venv/bin/agentlab`` after ``make demo``)."""
+    found = shutil.which("agentlab")
+    here = Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else None
+    if (here is None or here.name != "agentlab" or not here.exists()
+            or (found and Path(found).resolve() == here)):
+        return "agentlab"
+    try:
+        return str(here.relative_to(Path.cwd()))
+    except ValueError:
+        return str(here)
 
 
 _STORY_LINES = {

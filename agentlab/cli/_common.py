@@ -8,6 +8,7 @@ import os
 import re
 import sqlite3
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -18,7 +19,7 @@ import orjson
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from agentlab.errors import AgentlabError
+from agentlab.errors import AgentlabError, NewStoreWarning
 from agentlab.store import SqlStore, open_store
 
 __all__ = [
@@ -150,13 +151,18 @@ def wrap_errors(fn: F) -> F:
 
 
 @contextmanager
-def open_cli_store(url: str | None, *, create: bool) -> Iterator[SqlStore]:
+def open_cli_store(url: str | None, *, create: bool,
+                   announce: bool = True) -> Iterator[SqlStore]:
     """Open the store for one command; ``url=None`` resolves it through agentlab.config.
 
     Read-only commands pass ``create=False`` so a mistyped ``--store`` is an error, not a new
-    empty database.
+    empty database. ``announce=False`` keeps quiet about creating a new store (a command
+    whose purpose is to build one).
     """
-    store = open_store(url, create=create)
+    with warnings.catch_warnings():
+        if not announce:
+            warnings.simplefilter("ignore", NewStoreWarning)
+        store = open_store(url, create=create)
     try:
         yield store
     finally:

@@ -64,7 +64,7 @@ def _ready(base: str, token: str) -> bool:
 
 
 def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt  # SIGTERM stops the server as Ctrl-C does
+    raise KeyboardInterrupt  # SIGTERM (and SIGINT, even if inherited ignored) as Ctrl-C
 
 
 def _stop(server: subprocess.Popen[bytes]) -> None:
@@ -118,7 +118,10 @@ def lab(store_url: str | None, root: Path | None, port: int, token: str | None,
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--allow-root")
     env = {**os.environ, "AGENTLAB_STORE": location}
+    # Both stop the server, also when this command was started in the background of a
+    # script (which leaves SIGINT ignored).
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     with log.open("wb") as out:
         server = subprocess.Popen(command, env=env, cwd=folder, stdout=out,
                                   stderr=subprocess.STDOUT)

@@ -126,10 +126,10 @@ class ApprovalWidget(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyp
         self.edit_button.on_click(lambda _b: self.show_edit())
         self.submit_button.on_click(lambda _b: self._submit_edit())
         self.edit_area.observe(self._on_edit_change, names="value")
+        self.buttons = widgets.HBox([self.approve_button, self.reject_button, self.edit_button])
         super().__init__([
-            self.details, self.decider, self.reason,
-            widgets.HBox([self.approve_button, self.reject_button, self.edit_button]),
-            self.edit_box, self.message,
+            self.details, self.decider, self.reason, self.buttons, self.edit_box,
+            self.message,
         ])
         if request.status != "pending":
             self._finish(request)
@@ -157,6 +157,10 @@ class ApprovalWidget(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyp
         if not isinstance(edited, dict):
             self._error(f"the edited arguments must be a JSON object like "
                         f"{{\"name\": value}}, not {type(edited).__name__} {text.strip()[:60]}")
+            return
+        if edited == self.request.arguments:
+            self._error("nothing was changed: edit the arguments first, or press Approve to "
+                        "let the call run as the agent asked")
             return
         self._decide("edit", edited)
 
@@ -193,6 +197,9 @@ class ApprovalWidget(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyp
         for control in (self.approve_button, self.reject_button, self.edit_button,
                         self.submit_button, self.decider, self.reason, self.edit_area):
             control.disabled = True
+        # decided: the controls go, the outcome line below says what happened
+        for box in (self.buttons, self.edit_box, self.decider, self.reason):
+            box.layout.display = "none"
 
     def _finish(self, decided: ApprovalRequest) -> None:
         self.request = decided

@@ -134,7 +134,11 @@ class CellRun(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
                 _execute(code, namespace)
         except BaseException as exc:  # the cell's own exception, reported and kept
             self.error = exc
-            if not self.blocking:  # a waiting cell raises it itself
+            if self.blocking:  # a waiting cell raises it itself
+                pass
+            elif isinstance(exc, AgentlabError):  # agentlab says what and why in one line
+                print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+            else:  # the cell's own bug: where it happened matters
                 traceback.print_exception(exc, file=sys.stderr)
         finally:
             self._finish()

@@ -56,7 +56,8 @@ class _Parser(argparse.ArgumentParser):
     """Flags of a subcommand; a mistake is a one-line UsageError, never an exit."""
 
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{self.prog}: {message}; usage: {self.format_usage().strip()}")
+        usage = self.format_usage().strip().removeprefix("usage:").strip()
+        raise UsageError(f"{self.prog}: {message}; usage: {usage}")
 
 
 def _parser(prog: str) -> argparse.ArgumentParser:

@@ -172,6 +172,20 @@ def test_bad_edit_is_refused_inline(request_: ApprovalRequest, manager: Approval
     assert not w.submit_button.disabled
 
 
+def test_an_unchanged_edit_is_no_override(request_: ApprovalRequest,
+                                          manager: ApprovalManager) -> None:
+    w = ApprovalWidget(request_, manager, by="ana")
+    w.edit_button.click()
+    w.submit_button.click()  # the arguments as the agent asked them
+    assert manager.get(request_.id).status == "pending"
+    assert "nothing was changed" in w.message.value and "press Approve" in w.message.value
+    w.approve_button.click()
+    assert manager.get(request_.id).status == "approved"
+    # decided: the controls are gone, the outcome stays
+    assert w.buttons.layout.display == w.edit_box.layout.display == "none"
+    assert "approved by ana" in w.message.value
+
+
 def test_second_widget_shows_refusal(request_: ApprovalRequest, manager: ApprovalManager) -> None:
     """Two front ends on one request: the second click shows who decided first."""
     first = ApprovalWidget(request_, manager, by="ana")
