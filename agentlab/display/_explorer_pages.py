@@ -16,7 +16,7 @@ from typing import Any
 
 from agentlab.analysis import Divergence, diff_trees, diff_values, first_divergence, timeline_rows
 from agentlab.errors import ApprovalNotFoundError, ConfigError
-from agentlab.model import Change, Event, RunSummary
+from agentlab.model import Change, Event, RunCounts, RunSummary, ToolCallEvent
 from agentlab.store import RunFilter, SqlStore
 
 __all__ = ["COMPARE_BUDGET", "MAX_TEXT", "TIMELINE_ROWS", "ExplorerPages"]
@@ -68,12 +68,29 @@ def _limit(value: Any, default: int = 50) -> int:
     return max(1, min(n, MAX_PAGE))
 
 
+def _argument_changes(a: Event | None, b: Event | None) -> list[dict[str, str]]:
+    """Where two calls of the same tool differ in their arguments: the name, and each side's
+    value as short JSON (empty when the tools differ or a side has ended)."""
+    if not (isinstance(a, ToolCallEvent) and isinstance(b, ToolCallEvent)) or a.tool != b.tool:
+        return []
+    names = sorted(set(a.arguments) | set(b.arguments))
+    return [{"name": n, "a": _short_json(a.arguments.get(n)), "b": _short_json(b.arguments.get(n))}
+            for n in names if a.arguments.get(n) != b.arguments.get(n)][:MAX_CHANGES]
+
+
+def _short_json(value: Any, width: int = 80) -> str:
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def run_row(r: RunSummary) -> dict[str, Any]:
     return {
         "run_id": r.run_id, "workflow": r.workflow, "agent": r.agent_name,
         "agent_version": r.agent_version, "task_id": r.task_id, "status": r.status,
         "success": r.success, "started": _iso(r.started_at), "duration_s": r.duration_s,
-        "steps": r.step_count, "errors": r.error_count, "denied": r.denied_count,
+        "events": r.last_seq, "calls": r.llm_calls + r.tool_calls,
+        "counts": RunCounts.of_summary(r).phrase(),
+        "errors": r.error_count, "denied": r.denied_count,
         "approvals": r.approval_count, "cost_usd": r.cost_usd, "run_kind": r.run_kind,
     }
 
@@ -182,6 +199,7 @@ class ExplorerPages:
             "inputs": {k: _pretty(fields[k]) for k in _INPUTS if fields.get(k) not in (None, {}, [])},
             "outputs": {k: _pretty(fields[k]) for k in _OUTPUTS if fields.get(k) is not None},
             "error": fields.get("error"), "denial": fields.get("denial"),
+            "stale": fields.get("stale"),
             "governance": {k: fields.get(k) for k in ("grant", "credential", "scope",
                                                       "policy_rule", "phase", "approval")
                            if fields.get(k) is not None},
@@ -323,7 +341,10 @@ class ExplorerPages:
                                   for x, y, t in differing[:MAX_CHANGES]],
             "divergence": None if found is None else {
                 "index": found.index, "a_seq": found.a_seq, "b_seq": found.b_seq,
-                "a": found.a.name if found.a else None, "b": found.b.name if found.b else None},
+                "a": found.a.name if found.a else None, "b": found.b.name if found.b else None,
+                "arguments": _argument_changes(
+                    next((e for e in ca if e.seq == found.a_seq), None),
+                    next((e for e in cb if e.seq == found.b_seq), None))},
             "rows": rows,
         }
 

@@ -29,6 +29,16 @@ const BAD = new Set(["error", "denied", "rejected", "failed", "errored"]);
 const statusClass = (st) => "al-st al-st-" + (BAD.has(st) ? "bad" : st === "ok" || st === "succeeded" || st === "approved" ? "ok" : "other");
 const short = (id) => (id || "").slice(0, 12);
 const when = (iso) => (iso ? iso.replace("T", " ").slice(0, 19) : "-");
+// 0.42 ms, 68 ms, 4.2 s, 6.6 min, 2.5 h, 2.5 days: as a person would say it
+const duration = (ms) => {
+  const s = ms / 1000;
+  if (ms < 10) return `${ms.toFixed(2)} ms`;
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (s < 60) return `${s.toFixed(1)} s`;
+  if (s < 3600) return `${(s / 60).toFixed(1)} min`;
+  if (s < 86400) return `${(s / 3600).toFixed(1)} h`;
+  return `${(s / 86400).toFixed(1)} days`;
+};
 
 function render({ model, el }) {
   let nextId = 1;
@@ -76,7 +86,7 @@ function render({ model, el }) {
   const runBody = h("tbody");
   const runTable = h("table", { class: "al-runs" },
     h("thead", {}, h("tr", {}, ...["run", "workflow", "agent", "version", "task", "status",
-                                  "started", "steps", ""].map((t) => h("th", { text: t })))),
+                                  "started", "events", ""].map((t) => h("th", { text: t })))),
     runBody);
   const newer = h("button", { class: "al-btn", onclick: () => loadRuns(state.pageNo - 1) }, "◀ Newer");
   const older = h("button", { class: "al-btn", onclick: () => loadRuns(state.pageNo + 1) }, "Older ▶");
@@ -161,7 +171,7 @@ function render({ model, el }) {
       h("td", { text: r.workflow }), h("td", { text: r.agent }),
       h("td", { text: r.agent_version || "-" }), h("td", { text: r.task_id || "-" }),
       h("td", {}, h("span", { class: statusClass(r.status), text: r.status })),
-      h("td", { text: when(r.started) }), h("td", { text: r.steps }),
+      h("td", { text: when(r.started) }), h("td", { text: r.events, title: r.counts }),
       h("td", {}, h("button", { class: "al-btn al-compare", disabled: !state.runId || state.runId === r.run_id,
                                 title: "compare the open run with this one",
                                 onclick: () => compare(state.runId, r.run_id) }, "Compare")));
@@ -229,7 +239,7 @@ function render({ model, el }) {
       runTitle.replaceChildren(h("b", { text: `run ${r.run_id}` }), " ",
         h("span", { text: `${r.workflow} / ${r.agent} ${r.agent_version || ""} · task ${r.task_id || "-"} · ` }),
         h("span", { class: statusClass(r.status), text: r.status }),
-        h("span", { class: "al-muted", text: ` · ${r.steps} steps · started ${when(r.started)}` }));
+        h("span", { class: "al-muted", text: ` · ${r.counts} · started ${when(r.started)}` }));
     }
     loadTimeline(runId, 0);
   }
@@ -250,7 +260,7 @@ function render({ model, el }) {
     const parts = [h("h4", { class: "al-step-title" }, h("span", { text: `#${d.seq} ${d.kind} ` }),
                      h("b", { text: d.name }), " ", h("span", { class: statusClass(d.status), text: d.status })),
                    h("div", { class: "al-muted", text: d.summary }),
-                   kv([["at", when(d.ts)], ["duration", d.duration_ms !== null ? `${d.duration_ms} ms` : null],
+                   kv([["at", when(d.ts)], ["duration", d.duration_ms !== null ? duration(d.duration_ms) : null],
                        ["agent", d.agent], ["reads state", d.reads && d.reads.length ? d.reads.join(", ") : null]])];
     const g = d.governance;
     if (Object.keys(g).length) {
@@ -271,6 +281,9 @@ function render({ model, el }) {
       h("pre", { class: "al-pre", text: `${d.error.type}: ${d.error.message}` })));
     if (d.denial) parts.push(h("div", { class: "al-block al-bad" }, h("div", { class: "al-block-title", text: "denied" }),
       kv([["code", d.denial.code], ["reason", d.denial.reason], ["rule", d.denial.rule], ["grant", d.denial.grant]])));
+    if (d.stale) parts.push(h("div", { class: "al-block al-bad" }, h("div", { class: "al-block-title", text: "stale result" }),
+      kv([["age", d.stale.age_s !== undefined && d.stale.age_s !== null ? duration(d.stale.age_s * 1000) : null],
+          ["freshness bound", d.stale.bound_s !== undefined && d.stale.bound_s !== null ? duration(d.stale.bound_s * 1000) : null]])));
     if (d.redacted && d.redacted.length) parts.push(h("div", { class: "al-muted", text: `secrets redacted at ${d.redacted.join(", ")}` }));
     if (d.state) {
       const st = d.state;
@@ -371,9 +384,14 @@ function render({ model, el }) {
     if (!dv) {
       parts.push(h("div", { class: "al-same", text: `The two runs make the same ${d.compared} tool calls: no divergence.${differ}` }));
     } else {
+      const args = dv.arguments || [];
+      const what = dv.a && dv.a === dv.b && args.length
+        ? `both call ${dv.a} (A #${dv.a_seq}, B #${dv.b_seq}) with other arguments: ` +
+          args.map((c) => `${c.name} ${c.a} in A, ${c.b} in B`).join("; ")
+        : `A ${dv.a ? `calls ${dv.a} (#${dv.a_seq})` : "has ended"}, ` +
+          `B ${dv.b ? `calls ${dv.b} (#${dv.b_seq})` : "has ended"}`;
       parts.push(h("div", { class: "al-diverge-note", role: "note" },
-        `First divergence at tool call ${dv.index + 1}: A ${dv.a ? `calls ${dv.a} (#${dv.a_seq})` : "has ended"}, ` +
-        `B ${dv.b ? `calls ${dv.b} (#${dv.b_seq})` : "has ended"}.${differ}`));
+        `First divergence at tool call ${dv.index + 1}: ${what}.${differ}`));
       const side = (runId, c) => c ? h("button", { class: "al-link", onclick: () => openStep(runId, c.seq), title: c.summary },
         h("span", { class: "al-seq", text: `#${c.seq} ` }), h("b", { text: c.name }), " ",
         h("span", { class: statusClass(c.status), text: c.status }), " ", h("span", { class: "al-muted al-clip", text: c.summary }))

@@ -329,3 +329,4 @@ def test_store_run_page_matches_the_full_listing(store: SqlStore, demo: DemoResu
     assert paged == everything
     failed = store.run_page(RunFilter(status="failed", workflow="support-triage")).runs
     assert {r.run_id for r in failed} == {demo.bad_run_id, demo.rejected_run_id}
+
