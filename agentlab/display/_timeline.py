@@ -74,15 +74,6 @@ _OUTSIDE_CHARS = 40
 _Label = tuple[int, float, dict[str, Any], str, str]
 """A label to place: priority, left edge (px), the row's values, text, ink colour."""
 
-_ROW_TOOLTIP = (
-    ("name", "N", "tool / model / step", None), ("status", "N", "status", None),
-    ("finding", "N", "finding", None), ("duration_ms", "Q", "duration (ms)", ",.3f"),
-    ("grant", "N", "grant", None), ("approval", "N", "approval", None),
-    ("cost_usd", "Q", "cost (USD)", ",.6f"), ("tokens", "Q", "tokens", ","),
-    ("seq", "Q", "seq", None), ("kind", "N", "kind", None), ("agent", "N", "agent", None),
-    ("at", "N", "start (UTC)", None), ("policy_rule", "N", "policy rule", None),
-    ("phase", "N", "phase", None), ("summary", "N", "summary", None),
-)
 _BUCKET_TOOLTIP = (
     ("lane", "N", "lane", None), ("at", "N", "from (UTC)", None),
     ("count", "Q", "rows", ","), ("errors", "Q", "errors", ","),
@@ -198,9 +189,26 @@ def _row_values(rows: Sequence[TimelineRow], lane_of: Any, origin: datetime, fac
                 v[key] = value
         if r.finding:
             v["finding"] = r.finding
+        v["tip"] = _tip(r)
         out.append(v)
     _place_labels(labels, px)
     return out
+
+
+def _tip(r: TimelineRow) -> dict[str, str]:
+    """What hovering a mark shows: only the fields the row has, each as people read it
+    (a tooltip of fixed fields would print "undefined" for the ones a mark lacks)."""
+    took = r.duration_ms
+    fields: list[tuple[str, Any]] = [
+        ("tool / model / step", r.name), ("status", r.status), ("finding", r.finding or None),
+        ("took", (f"{took:.2f} ms" if took < 10 else human_duration(took)) if took else None),
+        ("grant", r.grant), ("approval", r.approval), ("policy rule", r.policy_rule),
+        ("phase", r.phase), ("cost", f"${r.cost_usd:,.6f}" if r.cost_usd else None),
+        ("tokens", f"{r.tokens:,}" if r.tokens else None), ("seq", str(r.seq)),
+        ("kind", r.kind), ("agent", r.agent), ("start (UTC)", _iso(r.start)),
+        ("summary", r.summary or None),
+    ]
+    return {k: str(value) for k, value in fields if value is not None and value != ""}
 
 
 def _priority(r: TimelineRow) -> int:
@@ -388,28 +396,29 @@ def timeline_chart(
         step = 28
     else:
         depth = alt.YOffset("level:O")  # nested steps sit below their parent in a lane
-        tips = _tooltips(alt, _ROW_TOOLTIP)
+        tip = alt.ExprRef("datum.tip")  # each mark's own fields (see _tip)
         found = "isValid(datum.finding)"
         layers = [
-            base.mark_bar(cornerRadius=1).encode(x2="end:Q", color=color, yOffset=depth,
-                                                 tooltip=tips)
+            base.mark_bar(cornerRadius=1, tooltip=tip).encode(x2="end:Q", color=color,
+                                                              yOffset=depth)
             .transform_filter("!datum.instant && !datum.wait"),
             base.mark_bar(cornerRadius=1, strokeDash=[4, 2], stroke="#5e4fa2",
-                          strokeWidth=1).encode(x2="end:Q", color=color, yOffset=depth,
-                                                tooltip=tips)
+                          strokeWidth=1, tooltip=tip).encode(x2="end:Q", color=color,
+                                                             yOffset=depth)
             .transform_filter("datum.wait"),
-            base.mark_point(filled=True, shape="diamond", size=70, opacity=1).encode(
-                color=color, yOffset=depth, tooltip=tips).transform_filter("datum.instant"),
+            base.mark_point(filled=True, shape="diamond", size=70, opacity=1,
+                            tooltip=tip).encode(color=color, yOffset=depth)
+            .transform_filter("datum.instant"),
             # What a postmortem found: outlined in red, bars and diamonds alike.
-            base.mark_bar(filled=False, stroke=_FINDING_RED, strokeWidth=2.5).encode(
-                x2="end:Q", yOffset=depth, tooltip=tips)
+            base.mark_bar(filled=False, stroke=_FINDING_RED, strokeWidth=2.5,
+                          tooltip=tip).encode(x2="end:Q", yOffset=depth)
             .transform_filter(f"{found} && !datum.instant"),
             base.mark_point(shape="diamond", filled=False, size=260, stroke=_FINDING_RED,
-                            strokeWidth=2.5, opacity=1).encode(yOffset=depth, tooltip=tips)
+                            strokeWidth=2.5, opacity=1, tooltip=tip).encode(yOffset=depth)
             .transform_filter(f"{found} && datum.instant"),
-            base.mark_text(align="left", baseline="middle", fontSize=10).encode(
+            base.mark_text(align="left", baseline="middle", fontSize=10, tooltip=tip).encode(
                 x=alt.X("label_x:Q", title=x_title), text="label:N", yOffset=depth,
-                color=alt.Color("ink:N", scale=None), tooltip=tips)
+                color=alt.Color("ink:N", scale=None))
             .transform_filter("isValid(datum.label)"),
         ]
         deepest = max((v["level"] for v in values), default=0)

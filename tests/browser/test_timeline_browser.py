@@ -97,6 +97,8 @@ def test_timeline_renders_offline_with_tooltips(lab: Lab, monkeypatch: pytest.Mo
         expect(tooltip).to_contain_text("culprit #1")
         expect(tooltip).to_contain_text("stale read")
         expect(tooltip).to_contain_text("crm-reader")  # the grant that made the call
+        shown = tooltip.inner_text()
+        assert "undefined" not in shown and "NaN" not in shown, shown  # only what it has
         assert not errors, errors
     finally:
         page.close()

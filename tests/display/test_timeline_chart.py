@@ -116,17 +116,18 @@ def test_chart_has_inline_data_encodings_and_tooltips(store: SqlStore) -> None:
     assert enc["yOffset"]["field"] == "level"
     assert enc["color"]["field"] == "status"
     assert enc["color"]["scale"]["domain"] == ["ok", "denied", "error"]
-    tips = {t["field"]: t for t in enc["tooltip"]}
-    assert {"seq", "name", "status", "finding", "grant", "approval", "policy_rule",
-            "cost_usd", "duration_ms", "tokens", "summary"} <= set(tips)
-    assert tips["name"]["title"] == "tool / model / step"
-    assert points["encoding"]["tooltip"] == enc["tooltip"]
+    # Every mark's tooltip is its row's own fields, as people read them: none "undefined".
+    assert all(layer["mark"]["tooltip"] == {"expr": "datum.tip"} for layer in spec["layer"])
 
     by_name = {v["name"]: v for v in values if v["kind"] != "checkpoint"}
     denied = by_name["forbidden"]
     assert (denied["status"], denied["instant"], denied["policy_rule"], denied["grant"]) == (
         "denied", True, "no", "test-allow-all-bot")
     assert "duration_ms" not in denied  # absent fields are left out, so tooltips skip them
+    assert denied["tip"]["tool / model / step"] == "forbidden"
+    assert {"took", "cost", "tokens", "approval"}.isdisjoint(denied["tip"])
+    assert denied["tip"]["policy rule"] == "no" and denied["tip"]["status"] == "denied"
+    assert all(isinstance(v, str) for row in values for v in row["tip"].values())
     # A refused call is a finding: outlined, and its label (after the diamond) says so.
     assert (denied["finding"], denied["label"], denied["ink"]) == (
         "denied", "forbidden ⚑ denied", "#b42318")
