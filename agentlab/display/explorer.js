@@ -348,7 +348,7 @@ function render({ model, el }) {
       const x = LABEL + ((start - t0) / span) * W;
       const rect = s("rect", { x, y, width: Math.max((dur / span) * W, 2), height: ROW - 3,
                                fill: colorOf(st), class: "al-bar", "data-seq": seq });
-      const t = s("title"); t.textContent = `#${seq} ${lane} ${summary} (${st}, ${dur.toFixed(1)} ms)`;
+      const t = s("title"); t.textContent = `#${seq} ${lane} ${summary} (${st}, ${duration(dur)})`;
       rect.append(t);
       rect.addEventListener("click", () => openStep(runId, seq));
       svg.append(label, rect);
