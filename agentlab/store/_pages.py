@@ -16,7 +16,7 @@ from sqlalchemy import Connection, and_, func, literal_column, or_, select, tupl
 
 from agentlab.model import CheckpointInfo, Event, RunSummary, TreeReader, loads
 from agentlab.store._base import RunFilter
-from agentlab.store._read import event_from_row, summary_from_row, us_to_dt
+from agentlab.store._read import event_from_row, filter_runs, summary_from_row, us_to_dt
 from agentlab.store._schema import checkpoints, events, runs
 
 __all__ = [
@@ -34,8 +34,6 @@ __all__ = [
 RunCursor = tuple[int, str]
 """Where a run page ends: the last run's ``(started_us, run_id)``."""
 
-_EQUAL = ("workflow", "agent_name", "agent_version", "status", "phase", "task_id",
-          "parent_run_id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,18 +57,7 @@ class Histogram:
 
 
 def _filtered(q: Any, where: RunFilter, search: str | None, dialect: str) -> Any:
-    for col in _EQUAL:
-        value = getattr(where, col)
-        if value is not None:
-            q = q.where(runs.c[col] == value)
-    if where.run_kind == "run":
-        q = q.where(runs.c.run_kind.is_(None))
-    elif where.run_kind is not None:
-        q = q.where(runs.c.run_kind == where.run_kind)
-    if where.since_us is not None:
-        q = q.where(runs.c.started_us >= where.since_us)
-    if where.until_us is not None:
-        q = q.where(runs.c.started_us < where.until_us)
+    q = filter_runs(q, where)
     if search:
         # Case-insensitive on both backends (SQLite's LIKE already ignores ASCII case, and
         # is 2-3x faster than comparing lower() of each column); % and _ in the text are

@@ -114,10 +114,13 @@ def summary_from_row(row: Row[Any] | Mapping[str, Any]) -> RunSummary:
     )
 
 
-def select_runs(conn: Connection, where: RunFilter) -> list[RunSummary]:
-    q = select(runs)
-    for col in ("workflow", "agent_name", "agent_version", "status", "phase", "task_id",
-                "parent_run_id"):
+_EQUAL = ("workflow", "agent_name", "agent_version", "status", "phase", "task_id",
+          "parent_run_id")
+
+
+def filter_runs(q: Any, where: RunFilter) -> Any:
+    """``q`` (a select over the runs table) narrowed to the runs ``where`` selects."""
+    for col in _EQUAL:
         value = getattr(where, col)
         if value is not None:
             q = q.where(runs.c[col] == value)
@@ -129,7 +132,11 @@ def select_runs(conn: Connection, where: RunFilter) -> list[RunSummary]:
         q = q.where(runs.c.started_us >= where.since_us)
     if where.until_us is not None:
         q = q.where(runs.c.started_us < where.until_us)
-    q = q.order_by(runs.c.started_us.desc(), runs.c.run_id.desc())
+    return q
+
+
+def select_runs(conn: Connection, where: RunFilter) -> list[RunSummary]:
+    q = filter_runs(select(runs), where).order_by(runs.c.started_us.desc(), runs.c.run_id.desc())
     if where.limit is not None:
         q = q.limit(where.limit)
     return [summary_from_row(r) for r in conn.execute(q)]

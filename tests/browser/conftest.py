@@ -54,6 +54,23 @@ class Lab:
             body = resp.read()
         return json.loads(body) if body else None
 
+    def write_notebook(self, name: str, cells: list[str]) -> None:
+        """A notebook of these code cells in the server's folder."""
+        import nbformat
+
+        nb = nbformat.v4.new_notebook(
+            cells=[nbformat.v4.new_code_cell(source) for source in cells],
+            metadata={"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)",
+                                     "language": "python"}})
+        nbformat.write(nb, self.root / name)
+
+    def open_notebook(self, name: str) -> Any:
+        """A new page on the notebook, once its kernel is idle (a playwright Page)."""
+        page = self.context.new_page()
+        page.goto(self.url(name))
+        page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=60_000)
+        return page
+
     def shutdown_kernel(self, notebook: str) -> None:
         for session in self.api("GET", "/api/sessions"):
             if session["path"] == notebook:
@@ -157,3 +174,25 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         if pw is not None:
             pw.stop()
         _stop(server)
+
+
+def run_cell(page: Any, index: int = 0, *, finished: bool = False) -> None:
+    """Run the notebook's code cell ``index`` (Shift+Enter in its editor) and wait until it
+    has started (its prompt shows ``[*]`` or a number) or, with ``finished``, has run (a
+    number); retried, as a first click may only focus the page."""
+    import re
+
+    from playwright.sync_api import expect
+
+    panel = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell"
+    prompt = page.locator(f"{panel} .jp-InputArea-prompt").nth(index)
+    shown = re.compile(r"\[\d+\]" if finished else r"\[(\*|\d+)\]")
+    for attempt in range(3):
+        page.locator(f"{panel} .jp-InputArea-editor").nth(index).click()
+        page.keyboard.press("Shift+Enter")
+        try:
+            expect(prompt).to_have_text(shown, timeout=30_000 if finished else 5_000)
+            return
+        except AssertionError:
+            if attempt == 2:
+                raise

@@ -12,14 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import CHROMIUM, Lab
+from .conftest import CHROMIUM, Lab, run_cell
 
 pytestmark = pytest.mark.skipif(
     not Path(CHROMIUM).exists(),
     reason=f"Debian Chromium is not at {CHROMIUM}: `apt-get install chromium` (.ci/run does)",
 )
 
-import nbformat  # noqa: E402
 from playwright.sync_api import Page, expect  # noqa: E402
 
 import agentlab as al  # noqa: E402
@@ -53,27 +52,10 @@ def demo(lab: Lab) -> DemoResult:
 @pytest.fixture
 def page(lab: Lab, demo: DemoResult) -> Iterator[Page]:
     name = "explorer.ipynb"
-    nb = nbformat.v4.new_notebook(
-        cells=[nbformat.v4.new_code_cell(CELL)],
-        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)",
-                                 "language": "python"}},
-    )
-    nbformat.write(nb, lab.root / name)
-    p = lab.context.new_page()
+    lab.write_notebook(name, [CELL])
+    p = lab.open_notebook(name)
     try:
-        p.goto(lab.url(name))
-        p.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=60_000)
-        prompt = p.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell "
-                           ".jp-InputArea-prompt").first
-        for attempt in range(3):
-            p.locator(".jp-Cell .jp-InputArea-editor").first.click()
-            p.keyboard.press("Shift+Enter")
-            try:
-                expect(prompt).to_have_text(re.compile(r"\[(\*|\d+)\]"), timeout=5_000)
-                break
-            except AssertionError:
-                if attempt == 2:
-                    raise
+        run_cell(p)
         yield p
     finally:
         p.close()

@@ -45,12 +45,10 @@ def test_notebook_02_explains_the_bad_run_in_the_browser(
         f"import os\nos.environ['AGENTLAB_STORE'] = {str(store_path)!r}"))
     name = "02_explain_a_bad_run.ipynb"
     nbformat.write(nb, lab.root / name)
-    page = lab.context.new_page()
+    page = lab.open_notebook(name)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     try:
-        page.goto(lab.url(name))
-        page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=60_000)
         page.locator("#jp-MainMenu .lm-MenuBar-itemLabel", has_text=re.compile("^Run$")).click()
         page.locator(".lm-Menu-itemLabel", has_text=re.compile("^Run All Cells$")).click()
         done = page.locator(OUTPUT, has_text="culprit: seq 7 lookup_account; explained in")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import CHROMIUM, Lab
+from .conftest import CHROMIUM, Lab, run_cell
 
 pytestmark = pytest.mark.skipif(
     not Path(CHROMIUM).exists(),
@@ -24,7 +24,6 @@ pytest.importorskip("jupyterlab", reason="jupyterlab is not installed (notebook 
 pytest.importorskip("altair", reason="altair is not installed (notebook extra)")
 pytest.importorskip("vl_convert", reason="vl-convert is not installed (notebook extra)")
 
-import nbformat  # noqa: E402
 from playwright.sync_api import expect  # noqa: E402
 
 CELL = """\
@@ -49,29 +48,12 @@ def test_timeline_renders_offline_with_tooltips(lab: Lab, monkeypatch: pytest.Mo
                                                 ) -> None:
     monkeypatch.delenv("AGENTLAB_KEY", raising=False)
     name = "timeline.ipynb"
-    nb = nbformat.v4.new_notebook(
-        cells=[nbformat.v4.new_code_cell(CELL)],
-        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)",
-                                 "language": "python"}},
-    )
-    nbformat.write(nb, lab.root / name)
-    page = lab.context.new_page()
+    lab.write_notebook(name, [CELL])
+    page = lab.open_notebook(name)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     try:
-        page.goto(lab.url(name))
-        page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=60_000)
-        prompt = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell "
-                              ".jp-InputArea-prompt").first
-        for attempt in range(3):
-            page.locator(".jp-Cell .jp-InputArea-editor").first.click()
-            page.keyboard.press("Shift+Enter")
-            try:
-                expect(prompt).to_have_text(re.compile(r"\[(\*|\d+)\]"), timeout=5_000)
-                break
-            except AssertionError:
-                if attempt == 2:
-                    raise
+        run_cell(page)
         charts = page.locator(f"{OUTPUT} .agentlab-timeline svg.marks")
         chart = charts.filter(has_text="culprit #1")
         try:

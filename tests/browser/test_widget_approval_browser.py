@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import CHROMIUM, Lab
+from .conftest import CHROMIUM, Lab, run_cell
 
 pytestmark = pytest.mark.skipif(
     not Path(CHROMIUM).exists(),
@@ -27,7 +27,6 @@ pytest.importorskip("playwright.sync_api", reason="playwright is not installed (
 pytest.importorskip("jupyterlab", reason="jupyterlab is not installed (notebook extra)")
 pytest.importorskip("ipywidgets", reason="ipywidgets is not installed (notebook extra)")
 
-import nbformat  # noqa: E402
 from playwright.sync_api import Page, expect  # noqa: E402
 
 import agentlab as al  # noqa: E402
@@ -101,44 +100,21 @@ def run_agent_notebook(lab: Lab, run_id: str,
     page once Approve is shown."""
     name = f"{run_id}.ipynb"
     sources = cells or [AGENT_CELL.replace("@RUN_ID@", run_id).replace("@BY@", BY)]
-    nb = nbformat.v4.new_notebook(
-        cells=[nbformat.v4.new_code_cell(source) for source in sources],
-        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)",
-                                 "language": "python"}},
-    )
-    nbformat.write(nb, lab.root / name)
-    page = lab.context.new_page()
+    lab.write_notebook(name, sources)
+    page = lab.open_notebook(name)
 
     def close() -> None:
         page.close()
         lab.shutdown_kernel(name)
 
     try:
-        page.goto(lab.url(name))
-        page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=60_000)
         for index in range(len(sources)):
-            run_cell(page, index)
+            run_cell(page, index, finished=True)
         button(page, "Approve").wait_for(timeout=60_000)
     except Exception:
         close()
         raise
     return page, close
-
-
-def run_cell(page: Page, index: int) -> None:
-    """Run the notebook's cell ``index`` (Shift+Enter in its editor) and wait until it has
-    run (its prompt shows a number); retried, as a first click may only focus the page."""
-    panel = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell"
-    prompt = page.locator(f"{panel} .jp-InputArea-prompt").nth(index)
-    for attempt in range(3):
-        page.locator(f"{panel} .jp-InputArea-editor").nth(index).click()
-        page.keyboard.press("Shift+Enter")
-        try:
-            expect(prompt).to_have_text(re.compile(r"\[\d+\]"), timeout=30_000)
-            return
-        except AssertionError:
-            if attempt == 2:
-                raise
 
 
 def wait_for_run(store: RunStore, run_id: str, page: Page, lab: Lab) -> str:

@@ -12,7 +12,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import comm
 import pytest
 
 import agentlab as al
@@ -23,40 +22,9 @@ from agentlab.errors import ConfigError, RunNotFoundError
 from agentlab.store import RunFilter, SqlStore
 from agentlab.testing import allow_all
 
+from .conftest import FakeComm
 
-class FakeComm:
-    """Stands in for a kernel comm: records what the widget sends, replays page messages."""
-
-    def __init__(self, comm_id: str) -> None:
-        self.comm_id = comm_id
-        self.sent: list[Any] = []
-        self._handlers: list[Any] = []
-
-    def on_msg(self, callback: Any) -> None:
-        self._handlers.append(callback)
-
-    def send(self, data: Any = None, metadata: Any = None, buffers: Any = None) -> None:
-        self.sent.append(data)
-
-    def close(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def from_frontend(self, data: dict[str, Any]) -> None:
-        for handler in self._handlers:
-            handler({"content": {"comm_id": self.comm_id, "data": data}, "buffers": []})
-
-
-@pytest.fixture(autouse=True)
-def comms(monkeypatch: pytest.MonkeyPatch) -> dict[str, FakeComm]:
-    opened: dict[str, FakeComm] = {}
-
-    def create_comm(**kwargs: Any) -> FakeComm:
-        fake = FakeComm(kwargs.get("comm_id") or f"comm-{len(opened)}")
-        opened[fake.comm_id] = fake
-        return fake
-
-    monkeypatch.setattr(comm, "create_comm", create_comm)
-    return opened
+pytestmark = pytest.mark.usefixtures("comms")  # tests/display/conftest.py: a fake comm
 
 
 @pytest.fixture(autouse=True)
