@@ -11,9 +11,16 @@ check); and on ticket T-1004, which reads like a question (the lead rejects the 
 priority drop). Deterministic: local in-memory systems, a scripted policy instead of a
 model, a scripted lead instead of a human (unless one is asked), a fixed now.
 
+The sample scenario (``agentlab demo``; docs/sample_scenario.md) puts the story among two
+weeks of the agent at work, about 400 runs of versions 1.0.0 and 1.1.0 over three teams,
+recorded deterministically into ``sample_traces/`` and imported from there;
+:func:`sample_story` finds the story's runs by name.
+
 >>> from agentlab import open_store                           # doctest: +SKIP
 >>> from agentlab.demo import run_demo                        # doctest: +SKIP
 >>> result = run_demo(open_store("demo.db"), out=print)      # doctest: +SKIP
+>>> story = build_sample_store(open_store("sample.db"))      # doctest: +SKIP
+>>> story.bad_run_id                                          # doctest: +SKIP
 """
 
 from agentlab.demo._agent import (

@@ -225,15 +225,15 @@ def record_waiting_run(store: RunStore, *, timeout_s: float = 60.0,
 
 def record_waiting_run_here(store: RunStore, *, approver: Approver,
                             approval_timeout: timedelta = WAITING_APPROVAL,
-                            out: Say | None = None) -> str:
+                            run_id: str | None = None, out: Say | None = None) -> str:
     """Record T-1006 (1.1.0) in this process, its approval requests told to ``approver``
     (which may leave the decision to a human elsewhere: the run then waits for it, up to
-    ``approval_timeout``); the run id. Resumable under that id."""
+    ``approval_timeout``); the run id (``run_id``, or a new one). Resumable under it."""
     assert WAITING.world is not None
     ensure_grants(store)
     run_id, _ = record_run_of(store, WAITING, agents=scenario_agents(), clock=None, ids=None,
                               rng=random.Random(0), world=WAITING.world, approver=approver,
-                              approval_timeout=approval_timeout, run_id=new_id(),
+                              approval_timeout=approval_timeout, run_id=run_id or new_id(),
                               resumable=True, out=out)
     return run_id
 

@@ -72,6 +72,7 @@ __all__ = [
     "ScenarioIds",
     "pinned_environment",
     "plan_runs",
+    "record_run_of",
     "record_scenario",
     "scenario_agents",
 ]

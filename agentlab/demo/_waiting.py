@@ -8,13 +8,10 @@ run is started resumable under ``RUN_ID``, so ``agentlab resume`` continues it.
 
 from __future__ import annotations
 
-import random
 import sys
 
 from agentlab.approval import ApprovalManager
-from agentlab.demo._governance import ensure_grants
-from agentlab.demo._sample import WAITING_APPROVAL
-from agentlab.demo._scenario import WAITING, record_run_of, scenario_agents
+from agentlab.demo._sample import record_waiting_run_here
 from agentlab.model import ApprovalRequest
 from agentlab.store import open_store
 
@@ -30,12 +27,7 @@ def main(argv: list[str]) -> int:
         sys.stderr.write("usage: python -m agentlab.demo._waiting RUN_ID (store in "
                          "AGENTLAB_STORE)\n")
         return 2
-    store = open_store()
-    ensure_grants(store)
-    assert WAITING.world is not None
-    record_run_of(store, WAITING, agents=scenario_agents(), clock=None, ids=None,
-                  rng=random.Random(0), world=WAITING.world, approver=_asked,
-                  approval_timeout=WAITING_APPROVAL, run_id=argv[0], resumable=True)
+    record_waiting_run_here(open_store(), approver=_asked, run_id=argv[0])
     return 0
 
 
