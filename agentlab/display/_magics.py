@@ -116,7 +116,7 @@ class AgentlabMagics(Magics):
         if self._store is not None:
             self._store.close()
         self._store = store
-        return f"agentlab store: {args[0]} ({len(store.runs())} runs)"
+        return f"agentlab store: {args[0]}"  # no count: that would read every run summary
 
     def _do_runs(self, args: list[str]) -> Any:
         p = _parser("runs")

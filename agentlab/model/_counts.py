@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 from agentlab.model._events import Event
 from agentlab.model._run import RunSummary
+from agentlab.model._stats import ZERO, event_stats
 
 __all__ = ["RunCounts", "count_events"]
 
@@ -100,37 +101,24 @@ class RunCounts:
 
 def count_events(events: Iterable[Event]) -> RunCounts:
     """Count a run's events in the vocabulary of this module (events of several runs are
-    summed). The rules match the run summary's counters, so a complete run's counts agree
-    with :meth:`RunCounts.of_summary` of its summary."""
-    total = steps = model = tool = messages = writes = approvals = undecided = 0
-    denied = errors = retries = 0
+    summed). Calls, errors, retries, refusals and decisions are counted by the run summary's
+    own rule (:func:`agentlab.model._stats.event_stats`), so a complete run's counts agree
+    with :meth:`RunCounts.of_summary` of its summary; steps, messages, state writes and
+    undecided requests are what the summary does not keep."""
+    total = steps = messages = writes = undecided = 0
+    stats = ZERO
     for e in events:
         total += 1
-        if e.kind == "tool_call":
-            tool += 1
-            if e.status == "denied":
-                denied += 1
-            elif e.status == "error":
-                errors += 1
-        elif e.kind == "llm_call":
-            model += 1
-            if e.status == "error":
-                errors += 1
-        elif e.kind == "step":
+        stats += event_stats(e.kind, e.__dict__)  # the event's fields, not a dump of them
+        if e.kind == "step":
             steps += 1
         elif e.kind == "checkpoint":
             writes += 1
         elif e.kind == "message":
             messages += 1
-        elif e.kind == "approval":
-            if e.action is None:
-                undecided += 1
-            else:
-                approvals += 1
-        elif e.kind == "retry":
-            retries += 1
-        elif e.kind == "error" and e.recorded_as is None:
-            errors += 1
-    return RunCounts(events=total, steps=steps, model_calls=model, tool_calls=tool,
-                     messages=messages, state_writes=writes, approvals=approvals,
-                     undecided=undecided, denied=denied, errors=errors, retries=retries)
+        elif e.kind == "approval" and e.action is None:
+            undecided += 1
+    return RunCounts(events=total, steps=steps, model_calls=stats.llm_calls,
+                     tool_calls=stats.tool_calls, messages=messages, state_writes=writes,
+                     approvals=stats.approvals, undecided=undecided, denied=stats.denials,
+                     errors=stats.errors, retries=stats.retries)
