@@ -24,6 +24,7 @@ from agentlab.record._context import Credential, credential
 from agentlab.record._core import error_info
 from agentlab.record._llm import ModelReply, llm
 from agentlab.record._prices import DEFAULT_PRICES, Price, price_call, set_prices
+from agentlab.record._record_run import current_run, expect, message, record_run
 from agentlab.record._recorded import (
     RecordedCall,
     RecordedRun,
@@ -33,17 +34,11 @@ from agentlab.record._recorded import (
     nested_in_tools,
     tool_signature,
 )
-from agentlab.record._run import (
-    RunRecorder,
-    current_run,
-    expect,
-    message,
-    record_run,
-    store_for,
-)
+from agentlab.record._run import RunRecorder
 from agentlab.record._spec import NOT_APPLIED, Compensation, ModelSpec, ToolSpec
 from agentlab.record._state import RunState
 from agentlab.record._step import step
+from agentlab.record._stores import store_for
 from agentlab.record._tool import tool
 from agentlab.record._writer import BackgroundWriter, writer_for
 

@@ -22,7 +22,7 @@ from typing import Any, Generic, ParamSpec, TypeVar
 
 from agentlab.errors import RecordingError, RecoveryError
 from agentlab.model import CodeRef
-from agentlab.record._run import record_run
+from agentlab.record._record_run import record_run
 
 __all__ = ["Agent", "AgentResult", "agent", "call_agent", "code_ref", "load_agent"]
 

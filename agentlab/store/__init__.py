@@ -26,7 +26,8 @@ from agentlab.store._columns import (
     run_columns,
 )
 from agentlab.store._engine import Durability, normalise_url
-from agentlab.store._sql import DEFAULT_MAX_PAYLOAD_BYTES, SqlStore, announce_new_store, open_store
+from agentlab.store._location import announce_new_store
+from agentlab.store._sql import DEFAULT_MAX_PAYLOAD_BYTES, SqlStore, open_store
 
 __all__ = [
     "BUCKETS",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import os
 import time
-import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -19,7 +18,6 @@ from agentlab.errors import (
     ConfigError,
     ImportFormatError,
     IntegrityError,
-    NewStoreWarning,
     RecordingError,
     RunNotFoundError,
     SchemaError,
@@ -27,28 +25,18 @@ from agentlab.errors import (
 )
 from agentlab.model import (
     ActionStatus,
-    ApprovalRequest,
     CheckpointInfo,
     Event,
     EventLine,
-    Grant,
-    Investigation,
     RunSummary,
     TreeReader,
     VerifyReport,
     loads,
 )
 from agentlab.store._base import Appended, ImportResult, PendingEvent, RunFilter, RunStore
-from agentlab.store._engine import Durability, SqlEngine, normalise_url
-from agentlab.store._governance import (
-    consume_approval_in,
-    decide_approval_in,
-    grant_from_row,
-    grant_row,
-    insert_approval_in,
-    select_approvals,
-)
-from agentlab.store._investigations import conclude_in, open_in, select_investigations
+from agentlab.store._engine import Durability, SqlEngine
+from agentlab.store._governance_tables import GovernanceTables
+from agentlab.store._location import announce_new_store, require_existing_sqlite
 from agentlab.store._pages import (
     Histogram,
     RunCursor,
@@ -72,7 +60,7 @@ from agentlab.store._read import (
     summary_from_row,
     us_to_dt,
 )
-from agentlab.store._schema import MIGRATIONS, grants, migrations, runs
+from agentlab.store._schema import MIGRATIONS, migrations, runs
 from agentlab.store._verify import verify_run
 from agentlab.store._write import DuplicateEvent, append_in, prepare, prepare_all
 
@@ -81,7 +69,7 @@ __all__ = ["DEFAULT_MAX_PAYLOAD_BYTES", "SqlStore", "open_store"]
 DEFAULT_MAX_PAYLOAD_BYTES = 16 * 1024 * 1024
 
 
-class SqlStore(RunStore):
+class SqlStore(GovernanceTables, RunStore):
     """Runs in a SQL database. Use :func:`open_store` to make one."""
 
     def __init__(
@@ -94,7 +82,7 @@ class SqlStore(RunStore):
         create: bool = True,
     ) -> None:
         if not create:
-            _require_existing_sqlite(url)
+            require_existing_sqlite(url)
         self._db = SqlEngine(url, durability=durability, schema=schema)
         self.url = self._db.url
         self.dialect = self._db.dialect
@@ -396,107 +384,6 @@ class SqlStore(RunStore):
                 ids = list(conn.scalars(select(runs.c.run_id).order_by(runs.c.started_us)))
             return [verify_run(conn, rid) for rid in ids]
 
-    # -- grants and approvals -----------------------------------------------------------
-
-    def add_grant(self, grant: Grant) -> None:
-        def write(conn: Connection) -> None:
-            if conn.execute(select(grants.c.name).where(grants.c.name == grant.name)).first():
-                raise StoreError(
-                    f"a grant named {grant.name!r} already exists; revoke it and issue one "
-                    "under a new name (grants are never edited, so what a run used stays known)"
-                )
-            conn.execute(grants.insert().values(**grant_row(grant)))
-
-        self._db.write(write, what="grant")
-
-    def grant(self, name: str) -> Grant | None:
-        with self._db.read() as conn:
-            row = conn.execute(select(grants).where(grants.c.name == name)).first()
-        return grant_from_row(row) if row is not None else None
-
-    def grants(self) -> list[Grant]:
-        with self._db.read() as conn:
-            rows = list(conn.execute(select(grants).order_by(grants.c.name)))
-        return [grant_from_row(r) for r in rows]
-
-    def revoked_grants(self, names: Sequence[str]) -> set[str]:
-        if not names:
-            return set()
-        mark = "?" if self.dialect == "sqlite" else "%s"
-        sql = (f"SELECT name FROM {grants.name} WHERE revoked_us IS NOT NULL AND name IN "
-               f"({', '.join([mark] * len(names))})")
-        return {row[0] for row in self._db.quick_read(sql, tuple(names))}
-
-    def revoke_grant(self, name: str, *, at_us: int, by: str | None,
-                     reason: str | None) -> bool:
-        def write(conn: Connection) -> bool:
-            res = conn.execute(
-                grants.update()
-                .where(grants.c.name == name, grants.c.revoked_us.is_(None))
-                .values(revoked_us=at_us, revoked_by=by, revoke_reason=reason)
-            )
-            return bool(res.rowcount == 1)
-
-        return self._db.write(write, what="revocation")
-
-    def add_approval(self, row: dict[str, Any]) -> ApprovalRequest:
-        try:
-            return self._db.write(lambda conn: insert_approval_in(conn, row),
-                                  what="approval request")
-        except DBIntegrityError:
-            # Another process asked for the same call at the same moment: theirs stands.
-            return self._db.write(lambda conn: insert_approval_in(conn, row),
-                                  what="approval request")
-
-    def approval(self, request_id: str) -> ApprovalRequest:
-        if not request_id:
-            from agentlab.errors import ApprovalNotFoundError
-
-            raise ApprovalNotFoundError(request_id)
-        found = self.approvals(prefix=request_id)
-        exact = [a for a in found if a.id == request_id]
-        if exact:
-            return exact[0]
-        if len(found) == 1:
-            return found[0]
-        from agentlab.errors import ApprovalNotFoundError
-
-        raise ApprovalNotFoundError(request_id, ambiguous=len(found) > 1)
-
-    def approvals(self, *, status: str | None = None, run_id: str | None = None,
-                  prefix: str | None = None) -> list[ApprovalRequest]:
-        with self._db.read() as conn:
-            return select_approvals(conn, status=status, run_id=run_id, prefix=prefix)
-
-    def decide_approval(self, request_id: str, values: dict[str, Any]) -> bool:
-        return self._db.write(lambda conn: decide_approval_in(conn, request_id, values),
-                              what="approval decision")
-
-    def consume_approval(self, request_id: str, *, by: str, at_us: int) -> bool:
-        return self._db.write(lambda conn: consume_approval_in(conn, request_id, by, at_us),
-                              what="approval consume")
-
-    # -- investigations -----------------------------------------------------------------
-
-    def open_investigation(self, run_id: str, *, by: str, at_us: int) -> Investigation:
-        def write(conn: Connection) -> Investigation:
-            return open_in(conn, resolve_run_id(conn, run_id), by, at_us)
-
-        return self._db.write(write, what="investigation")
-
-    def conclude_investigation(self, run_id: str, *, by: str, at_us: int,
-                               culprit_seq: int | None, note: str | None) -> Investigation:
-        def write(conn: Connection) -> Investigation:
-            return conclude_in(conn, resolve_run_id(conn, run_id), by=by, at_us=at_us,
-                               culprit_seq=culprit_seq, note=note)
-
-        return self._db.write(write, what="investigation")
-
-    def investigations(self, run_id: str | None = None) -> list[Investigation]:
-        with self._db.read() as conn:
-            rid = resolve_run_id(conn, run_id) if run_id is not None else None
-            return select_investigations(conn, rid)
-
     # -- portable form ------------------------------------------------------------------
 
     def export_runs(self, run_ids: Sequence[str], out: IO[bytes]) -> int:
@@ -586,37 +473,3 @@ def open_store(
         max_payload_bytes=max_payload_bytes or s.max_payload_bytes,
         create=create,
     )
-
-
-def announce_new_store(store: str | os.PathLike[str], source: str = "default") -> None:
-    """Warn (:class:`~agentlab.errors.NewStoreWarning`) when the default store is about to
-    be created empty: a notebook in a subfolder, say, that did not find the project's, or a
-    setting naming a file that is not there. ``source`` says where the name came from
-    (:attr:`agentlab.config.Settings.store_from`)."""
-    full = normalise_url(store)
-    if not full.startswith("sqlite:///"):
-        return
-    path = Path(full.removeprefix("sqlite:///")).resolve()
-    if path.exists():
-        return
-    if source == "default":
-        why = (f"no store found in {Path.cwd()} or any folder above it; creating a new empty "
-               f"store at {path} (set AGENTLAB_STORE or [tool.agentlab] store in "
-               "pyproject.toml to use an existing one)")
-    else:
-        named = "AGENTLAB_STORE" if source == "AGENTLAB_STORE" else (
-            f"[tool.agentlab] store in {source}")
-        why = (f"{named} names {path}, which does not exist; creating a new empty store "
-               "there (check the path if you meant an existing store)")
-    warnings.warn(f"agentlab: {why}", NewStoreWarning, stacklevel=3)
-
-
-def _require_existing_sqlite(url: str | os.PathLike[str]) -> None:
-    full = normalise_url(url)
-    if full.startswith("sqlite:///"):
-        path = Path(full[len("sqlite:///"):])
-        if not path.exists():
-            raise StoreError(
-                f"no store at {path}; record a run into it first (or run `agentlab demo`), "
-                "or check --store / AGENTLAB_STORE"
-            )

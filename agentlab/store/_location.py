@@ -1,0 +1,48 @@
+"""Where a store lives on disk: announcing a default store about to be created empty, and
+refusing a missing file where a store must already exist."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+from agentlab.errors import NewStoreWarning, StoreError
+from agentlab.store._engine import normalise_url
+
+__all__ = ["announce_new_store", "require_existing_sqlite"]
+
+
+def announce_new_store(store: str | os.PathLike[str], source: str = "default") -> None:
+    """Warn (:class:`~agentlab.errors.NewStoreWarning`) when the default store is about to
+    be created empty: a notebook in a subfolder, say, that did not find the project's, or a
+    setting naming a file that is not there. ``source`` says where the name came from
+    (:attr:`agentlab.config.Settings.store_from`)."""
+    full = normalise_url(store)
+    if not full.startswith("sqlite:///"):
+        return
+    path = Path(full.removeprefix("sqlite:///")).resolve()
+    if path.exists():
+        return
+    if source == "default":
+        why = (f"no store found in {Path.cwd()} or any folder above it; creating a new empty "
+               f"store at {path} (set AGENTLAB_STORE or [tool.agentlab] store in "
+               "pyproject.toml to use an existing one)")
+    else:
+        named = "AGENTLAB_STORE" if source == "AGENTLAB_STORE" else (
+            f"[tool.agentlab] store in {source}")
+        why = (f"{named} names {path}, which does not exist; creating a new empty store "
+               "there (check the path if you meant an existing store)")
+    warnings.warn(f"agentlab: {why}", NewStoreWarning, stacklevel=3)
+
+
+def require_existing_sqlite(url: str | os.PathLike[str]) -> None:
+    """Refuse a SQLite URL whose file does not exist (a read-only command, a typo)."""
+    full = normalise_url(url)
+    if full.startswith("sqlite:///"):
+        path = Path(full[len("sqlite:///"):])
+        if not path.exists():
+            raise StoreError(
+                f"no store at {path}; record a run into it first (or run `agentlab demo`), "
+                "or check --store / AGENTLAB_STORE"
+            )
