@@ -159,9 +159,8 @@ def sample_story(store: RunStore) -> SampleStory:
 
     found: dict[str, str] = {}
     for ticket in sorted({p.ticket_id for p in (*STORY, WAITING)}):
-        for run in store.runs(RunFilter(task_id=task_id_for(ticket))):
-            if run.run_kind is not None:  # a replay, fork or rollback of a story run
-                continue
+        # ordinary runs only: a replay, fork or rollback of a story run carries its metadata
+        for run in store.runs(RunFilter(task_id=task_id_for(ticket), run_kind="run")):
             part = _story_part(store, run.run_id)
             if part is not None and part not in found:
                 found[part] = run.run_id
