@@ -8,6 +8,7 @@ from agentlab.model._canonical import (
     canonical_body,
     check_portable,
     dumps,
+    dumps_ordered,
     loads,
     portable,
 )
@@ -142,6 +143,7 @@ __all__ = [
     "diff_trees",
     "diff_values",
     "dumps",
+    "dumps_ordered",
     "event_stats",
     "expected_actions",
     "loads",

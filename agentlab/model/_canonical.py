@@ -14,8 +14,18 @@ Every value that was changed is listed by JSON pointer, so nothing is altered si
 the recorder stores that list on the event (``normalized``). Importing foreign data applies
 the check without the repair: a value outside the rule is a :class:`PortabilityError`.
 
-The canonical bytes are orjson's output with sorted keys and no whitespace; parsing them
-back and dumping again yields the same bytes (a property test holds this).
+Two byte forms share the rule, both orjson's output with no whitespace:
+
+* the *identity* form (:func:`dumps`, :func:`canonical`) sorts mapping keys, so equal values
+  have equal bytes whatever order their keys were built in: hashes, idempotency keys,
+  approval MACs, state trees and every comparison use it;
+* the *stored* form (:func:`dumps_ordered`, :func:`canonical_body`) keeps keys in the order
+  the agent produced them. Event bodies are stored in it, because key order is part of what
+  a tool or model returned: an agent that writes a result into its next prompt with
+  ``json.dumps`` must be served the same order on replay, or its prompt changes.
+
+Parsing either form back and dumping it again in the same form yields the same bytes (a
+property test holds this).
 """
 
 from __future__ import annotations
@@ -40,6 +50,7 @@ __all__ = [
     "canonical_body",
     "check_portable",
     "dumps",
+    "dumps_ordered",
     "loads",
     "portable",
 ]
@@ -51,6 +62,8 @@ _OPTS = orjson.OPT_SORT_KEYS
 # The fast path refuses integers beyond 53 bits, so every large integer takes the exact walk
 # (orjson would otherwise write unsigned 64-bit values that the rule turns into strings).
 _FAST_OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
+_ORDERED_OPTS = 0
+_FAST_ORDERED_OPTS = orjson.OPT_STRICT_INTEGER
 _NUL_ESCAPED = b"\\u0000"
 
 
@@ -81,12 +94,21 @@ def loads(data: bytes | str) -> Any:
 
 
 def dumps(value: Any) -> bytes:
-    """Canonical bytes of a value that is already portable (no repair, no check)."""
+    """Identity bytes (sorted keys) of a value that is already portable (no repair, no check)."""
     return orjson.dumps(value, default=_default, option=_OPTS)
 
 
-def canonical(value: Any) -> tuple[bytes, list[str]]:
-    """Canonical bytes of any value after the portability rule, and the pointers it changed.
+def dumps_ordered(value: Any) -> bytes:
+    """Stored bytes (keys in their own order) of a value that is already portable.
+
+    Re-serialising parsed stored bytes with it reproduces them exactly, whichever form they
+    were written in, which is what import and the store's own checks need."""
+    return orjson.dumps(value, default=_default, option=_ORDERED_OPTS)
+
+
+def canonical(value: Any, *, ordered: bool = False) -> tuple[bytes, list[str]]:
+    """Identity bytes of any value after the portability rule, and the pointers it changed;
+    with ``ordered``, the stored form instead (keys in their own order).
 
     The fast path is one orjson call: orjson writes NaN and Infinity as ``null`` and
     escapes NUL, so output without ``null`` or an escaped NUL cannot hide either; anything
@@ -94,24 +116,25 @@ def canonical(value: Any) -> tuple[bytes, list[str]]:
     exact, slower walk.
     """
     try:
-        out = orjson.dumps(value, default=_default, option=_FAST_OPTS)
+        out = orjson.dumps(value, default=_default,
+                           option=_FAST_ORDERED_OPTS if ordered else _FAST_OPTS)
     except (TypeError, orjson.JSONEncodeError):
         out = None
     if out is not None and b"null" not in out and _NUL_ESCAPED not in out:
         return out, []
     changed: list[str] = []
     fixed = _normalise(value, "", changed, 0)
-    return orjson.dumps(fixed, option=_OPTS), changed
+    return orjson.dumps(fixed, option=_ORDERED_OPTS if ordered else _OPTS), changed
 
 
 def canonical_body(body: dict[str, Any]) -> bytes:
-    """Canonical bytes of an event body; values the rule changed are listed under
-    ``normalized`` (JSON pointers), so the stored event says what was altered."""
-    data, fixed = canonical(body)
+    """Stored bytes of an event body (keys in the order given); values the rule changed are
+    listed under ``normalized`` (JSON pointers), so the stored event says what was altered."""
+    data, fixed = canonical(body, ordered=True)
     if fixed:
         fixed_body = loads(data)
         fixed_body["normalized"] = sorted(fixed)
-        data = dumps(fixed_body)
+        data = dumps_ordered(fixed_body)
     return data
 
 

@@ -14,6 +14,12 @@ bytes, and refers to its children by hash. Values whose canonical form is at mos
 The split depends only on content, so equal values always have equal root hashes: a state
 that changes one key rewrites one leaf and the few nodes on its path, and a diff can skip
 every subtree whose hash did not change.
+
+An encoder made with ``ordered=True`` (large event payloads: a tool's result, a model's
+response) keeps the mapping's own key order as well: its nodes are written in the stored
+form and an ``m`` or top ``h`` node whose split would lose the order carries ``"o"``, the
+keys in order. State trees are never ordered, so a state's hash does not depend on the order
+its keys were set in.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from agentlab.model._canonical import dumps, loads
+from agentlab.model._canonical import dumps, dumps_ordered, loads
 
 __all__ = ["FANOUT", "INLINE_MAX", "TreeEncoder", "TreeReader", "Visit", "node_children", "walk"]
 
@@ -51,13 +57,14 @@ def _nibble(key: str, depth: int) -> str:
 class TreeEncoder:
     """Encodes portable values into nodes, collecting the node blobs it produced."""
 
-    __slots__ = ("blobs",)
+    __slots__ = ("blobs", "ordered")
 
-    def __init__(self) -> None:
+    def __init__(self, *, ordered: bool = False) -> None:
         self.blobs: dict[str, bytes] = {}
+        self.ordered = ordered
 
     def _put(self, node: Any) -> str:
-        data = dumps(node)
+        data = dumps_ordered(node) if self.ordered else dumps(node)
         h = _digest(data)
         self.blobs[h] = data
         return h
@@ -75,7 +82,7 @@ class TreeEncoder:
         if isinstance(value, dict):
             if len(value) <= FANOUT:
                 return self._map(value.items())
-            return self._hamt(list(value.items()), 0)
+            return self._hamt(list(value.items()), 0, list(value) if self.ordered else None)
         if isinstance(value, list):
             if len(value) <= FANOUT:
                 return self._list(value)
@@ -91,31 +98,44 @@ class TreeEncoder:
     def _map(self, items: Iterable[tuple[str, Any]]) -> str:
         inline: dict[str, Any] = {}
         refs: dict[str, str] = {}
+        keys: list[str] = []
         for k, v in items:
+            keys.append(k)
             h, val = self.encode(v)
             if h is None:
                 inline[k] = val
             else:
                 refs[k] = h
-        return self._put({"t": "m", "i": inline, "r": refs})
+        node: dict[str, Any] = {"t": "m", "i": inline, "r": refs}
+        if self.ordered and refs and keys != [*inline, *refs]:
+            node["o"] = keys
+        return self._put(node)
 
     def map_from_refs(self, entries: Mapping[str, tuple[str | None, Any]]) -> str:
         """A mapping node from children already encoded (the recorder caches them)."""
         return self._map_refs(list(entries.items()), 0)
 
-    def _map_refs(self, entries: list[tuple[str, tuple[str | None, Any]]], depth: int) -> str:
+    def _map_refs(self, entries: list[tuple[str, tuple[str | None, Any]]], depth: int,
+                  order: list[str] | None = None) -> str:
         if len(entries) <= FANOUT or depth >= _MAX_DEPTH:
             inline = {k: v for k, (h, v) in entries if h is None}
             refs = {k: h for k, (h, _) in entries if h is not None}
-            return self._put({"t": "m", "i": inline, "r": refs})
+            node: dict[str, Any] = {"t": "m", "i": inline, "r": refs}
+            if order is not None and refs and order != [*inline, *refs]:
+                node["o"] = order
+            return self._put(node)
         buckets: dict[str, list[tuple[str, tuple[str | None, Any]]]] = {}
         for entry in entries:
             buckets.setdefault(_nibble(entry[0], depth), []).append(entry)
-        children = {n: self._map_refs(b, depth + 1) for n, b in buckets.items()}
-        return self._put({"t": "h", "d": depth, "b": children})
+        children = {n: self._map_refs(b, depth + 1) for n, b in sorted(buckets.items())}
+        top: dict[str, Any] = {"t": "h", "d": depth, "b": children}
+        if order is not None:
+            top["o"] = order
+        return self._put(top)
 
-    def _hamt(self, items: list[tuple[str, Any]], depth: int) -> str:
-        return self._map_refs([(k, self.encode(v)) for k, v in items], depth)
+    def _hamt(self, items: list[tuple[str, Any]], depth: int,
+              order: list[str] | None = None) -> str:
+        return self._map_refs([(k, self.encode(v)) for k, v in items], depth, order)
 
     def _list(self, items: list[Any]) -> str:
         out: list[Any] = []
@@ -234,12 +254,12 @@ class TreeReader:
             out = dict(node["i"])
             for k, ch in node["r"].items():
                 out[k] = self.value(ch)
-            return out
+            return {k: out[k] for k in node["o"]} if "o" in node else out
         if t == "h":
             merged: dict[str, Any] = {}
             for ch in node["b"].values():
                 merged.update(self.value(ch))
-            return merged
+            return {k: merged[k] for k in node["o"]} if "o" in node else merged
         if t == "l":
             items = list(node["i"])
             for i in node["r"]:

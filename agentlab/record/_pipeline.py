@@ -58,7 +58,7 @@ __all__ = ["call_read_only", "call_tool", "call_tool_async", "warn_unrecorded"]
 _TOOL_OK = EventStats(steps=1, tool_calls=1)
 _TOOL_ERR = EventStats(steps=1, tool_calls=1, errors=1)
 _TOOL_STALE = EventStats(steps=1, tool_calls=1, stale=1)
-_FAST_OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
+_FAST_OPTS = orjson.OPT_STRICT_INTEGER  # the stored form: keys in the agent's order
 _orjson_dumps = orjson.dumps
 _new_tuple = tuple.__new__
 

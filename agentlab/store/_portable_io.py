@@ -20,6 +20,7 @@ from agentlab.model import (
     HeaderLine,
     check_portable,
     dumps,
+    dumps_ordered,
     loads,
     walk,
 )
@@ -62,7 +63,8 @@ def export_lines(conn: Connection, run_id: str) -> Iterator[bytes]:
             )
         yield b'{"data":' + visit.data + b',"hash":"' + visit.hash.encode() + b'","type":"blob"}'
     for line in lines:
-        yield dumps(line.model_dump())
+        # The line's fields sorted, the body as stored: its hash covers its own key order.
+        yield dumps_ordered(dict(sorted(line.model_dump().items())))
     head = lines[-1].hash if lines else GENESIS
     yield dumps(EndLine(run_id=run_id, events=len(lines), head=head).model_dump())
 
@@ -112,7 +114,7 @@ class RunSection:
             except BodyError as exc:
                 raise ImportFormatError(f"{where}: {exc}") from exc
             check_portable(ev.body, where=where)
-            body = dumps(ev.body)
+            body = dumps_ordered(ev.body)
             h = chain_hash(prev, rid, ev.seq, ev.id, ev.parent_id, ev.ts_us, kind, body)
             if h != ev.hash:
                 raise ImportFormatError(
@@ -176,7 +178,7 @@ def read_sections(src: IO[bytes]) -> Iterator[RunSection]:
         if section is None:
             raise ImportFormatError(f"line {lineno}: {line.type!r} line before any header")
         if isinstance(line, BlobLine):
-            section.blobs[line.hash] = dumps(line.data)
+            section.blobs[line.hash] = dumps_ordered(line.data)
         elif isinstance(line, EventLine):
             section.events.append(line)
         else:

@@ -16,7 +16,7 @@ from agentlab.model import (
     EventStats,
     TreeEncoder,
     canonical_body,
-    dumps,
+    dumps_ordered,
     loads,
     new_id,
 )
@@ -92,19 +92,19 @@ def prepare(ev: PendingEvent | tuple[Any, ...], max_payload_bytes: int) -> Prepa
         _, stats = body_facts(ev.kind, body, stats=ev.stats is None)
     except ValueError as exc:
         raise RecordingError(f"event {ev.event_id} of run {ev.run_id}: {exc}") from exc
-    if dumps(body) != ev.body:
+    if dumps_ordered(body) != ev.body:
         raise RecordingError(
-            f"event {ev.event_id} of run {ev.run_id}: body is not canonical JSON; "
-            "build it with agentlab.model.dumps"
+            f"event {ev.event_id} of run {ev.run_id}: body is not canonical JSON (no "
+            "whitespace, each key once); build it with agentlab.model.canonical_body"
         )
     if ev.stats is not None:
         stats = ev.stats
     if (len(ev.body) <= BODY_INLINE_MAX and len(ev.body) <= max_payload_bytes) or "$refs" in body:
         return Prepared(ev, body, stats, event_id)
-    enc = TreeEncoder()
+    enc = TreeEncoder(ordered=True)
     refs: dict[str, str] = {}
     for name in sorted(PAYLOAD_FIELDS.intersection(body)):
-        data = dumps(body[name])
+        data = dumps_ordered(body[name])
         if len(data) > max_payload_bytes:
             raise PayloadTooLargeError(f"{ev.kind} {name}", len(data), max_payload_bytes)
         if len(data) > FIELD_INLINE_MAX and len(ev.body) > BODY_INLINE_MAX:
@@ -114,7 +114,7 @@ def prepare(ev: PendingEvent | tuple[Any, ...], max_payload_bytes: int) -> Prepa
             raise PayloadTooLargeError(f"{ev.kind} event", len(ev.body), max_payload_bytes)
         return Prepared(ev, body, stats, event_id)
     body["$refs"] = refs
-    new_body = dumps(body)
+    new_body = dumps_ordered(body)
     if len(new_body) > max_payload_bytes:
         raise PayloadTooLargeError(
             f"{ev.kind} event (its fields other than payloads)", len(new_body), max_payload_bytes

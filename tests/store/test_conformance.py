@@ -31,7 +31,7 @@ from agentlab.errors import (
     SchemaError,
     StoreError,
 )
-from agentlab.model import FORMAT_VERSION, dumps, loads
+from agentlab.model import FORMAT_VERSION, dumps, dumps_ordered, loads
 from agentlab.store import GENESIS, RunFilter, SqlStore, chain_hash, open_store
 from agentlab.store._read import fetch_blobs
 from agentlab.store._schema import blobs, checkpoints, events, migrations, runs
@@ -362,14 +362,15 @@ def test_blobs_are_content_addressed(store: SqlStore) -> None:
     refs = [ln.body["$refs"] for r in (a, b) for ln in store.raw_events(r.run_id)
             if "$refs" in ln.body]
     assert len(refs) == 3 and refs[0]["response"] == refs[1]["response"] == refs[2]["result"]
-    # every key is the SHA-256 of the blob's canonical bytes, and those bytes are canonical
+    # every key is the SHA-256 of the blob's bytes, and those bytes are canonical: a payload's
+    # nodes in the stored form (its own key order), with no whitespace
     with store._db.read() as conn:
         for h, codec, data, stored_size in conn.execute(
             select(blobs.c.hash, blobs.c.codec, blobs.c.data, blobs.c.size)
         ):
             raw = decode_blob(codec, data)
             assert hashlib.sha256(raw).hexdigest() == h
-            assert dumps(loads(raw)) == raw
+            assert dumps_ordered(loads(raw)) == raw
             assert stored_size == len(raw)
 
 
@@ -1044,3 +1045,20 @@ def test_a_store_from_before_governance_is_upgraded(store_url: tuple[str, str | 
         assert again.grants() == [] and again.approvals() == []
     finally:
         again.close()
+
+
+def test_the_store_takes_foreign_bodies_in_either_key_order_and_keeps_it(
+        store: SqlStore) -> None:
+    b = RunBuilder()
+    store.append([b.started()])
+    tool = b.tool()  # the builder writes the identity (sorted) form
+    body = loads(tool.body)
+    body["result"] = {"z": 1, "a": 2}
+    store.append([tool._replace(body=dumps_ordered(body)), b.ended()])
+    got = next(e for e in store.events(b.run_id) if e.kind == "tool_call")
+    assert list(got.result) == ["z", "a"]
+    assert store.verify(b.run_id)[0].ok
+    # Whitespace or a repeated key is still refused: one byte form per parsed body.
+    bad = b.tool(call_id="c2")
+    with pytest.raises(RecordingError, match="not canonical JSON"):
+        store.append([bad._replace(body=bad.body.replace(b",", b", ", 1))])
