@@ -24,6 +24,10 @@ The agent (module level, so a replay can run it again) makes 1,000 named steps, 
 
 Target (issue): strict replay time per step <= 1.0x the recording time per step. Wall and
 process CPU time (all threads) are both reported: CPU close to wall means no I/O waits.
+  with I/O one more record + strict replay pair, of 100 steps whose tools wait 1 ms and
+           whose model waits 10 ms per call when they run (a replay serves them): the
+           case the target is about, since serving from the record waits on nothing.
+
 ``--cprofile`` profiles one strict replay (cProfile, main thread) and prints where the time
 goes instead of the benchmark.
 
@@ -62,17 +66,26 @@ LLM_PER_STEP = 2
 CALLS = STEPS * (TOOLS_PER_STEP + LLM_PER_STEP)  # 10,000 recorded calls
 TARGET_RATIO = 1.0
 REPEATS = 5  # after one warm-up repeat
+IO_STEPS = 100  # the with-I/O variant: 1,000 calls
+IO_LATENCY = {"tool": 0.001, "model": 0.010}
+"""Seconds a call waits in the with-I/O variant: a 1 ms local lookup and a 10 ms model call,
+both far below a hosted model's or a remote API's latency."""
+LATENCY = {"tool": 0.0, "model": 0.0}
 
 
 @tool
 def lookup_account(account_id: str) -> dict[str, Any]:
     """A read-only lookup without I/O (the same shape as bench_record_overhead's)."""
+    if LATENCY["tool"]:
+        time.sleep(LATENCY["tool"])
     return {"account_id": account_id, "tier": "gold", "open_tickets": 2, "region": "eu-west"}
 
 
 @llm(model="fake-model", provider="bench")
 def ask(messages: list[dict[str, str]], temperature: float = 0.0) -> ModelReply:
     """A model call without a model: a short structured answer with token counts."""
+    if LATENCY["model"]:
+        time.sleep(LATENCY["model"])
     n = len(messages[-1]["content"])
     return ModelReply({"action": "next", "confidence": n % 10 / 10}, input_tokens=40 + n,
                       output_tokens=12)
@@ -199,6 +212,22 @@ def one_repeat(tmp: Path, i: int, phases: PhaseTimer, pg_url: str | None) -> dic
             drop_schema(pg_url, schema)
 
 
+def with_io(tmp: Path) -> tuple[float, float]:
+    """(record s, strict replay s) of an IO_STEPS-step run whose tools and model wait
+    IO_LATENCY per call when they run; a replay serves them, so it never waits."""
+    store = al.open_store(tmp / "with-io.db")
+    LATENCY.update(IO_LATENCY)
+    try:
+        rec, rec_s, _ = clocked(lambda: bench_agent.run({"steps": IO_STEPS}, store=store))
+        res, rep_s, _ = clocked(lambda: replay(store, rec.run_id, agent=bench_agent,
+                                               mode="strict"))
+        assert res.identical, res.to_text()
+        return rec_s, rep_s
+    finally:
+        LATENCY.update(tool=0.0, model=0.0)
+        close_store(store)
+
+
 def profile_one(tmp: Path) -> None:
     store = al.open_store(tmp / "profile.db")
     try:
@@ -240,6 +269,7 @@ def main() -> None:
                 row = one_repeat(tmp, i, phases, args.postgres)
                 if i:  # the first repeat is a warm-up
                     rows.append(row)
+        io_record, io_replay = with_io(tmp)
 
     def col(name: str) -> list[float]:
         return [r[name] for r in rows]
@@ -294,6 +324,11 @@ def main() -> None:
     print(f"with cyclic GC disabled in both: median {median(nogc):.2f}; "
           f"the run phase alone / record: median {median(run_ratios):.2f}; "
           f"after_fix replay identical: {bool(r0['after_fix_identical'])}")
+    io_calls = IO_STEPS * (TOOLS_PER_STEP + LLM_PER_STEP)
+    print(f"info, with I/O ({IO_LATENCY['tool'] * 1e3:.0f} ms per tool call, "
+          f"{IO_LATENCY['model'] * 1e3:.0f} ms per model call when they run; {io_calls:,} "
+          f"calls, one pair): record {io_record * 1e6 / io_calls:,.0f} us/step, strict replay "
+          f"{io_replay * 1e6 / io_calls:,.0f} us/step = {io_replay / io_record:.3f}x")
     print(f"load avg after: {os.getloadavg()[0]:.2f}")
     ratio = median(ratios)
     print(f"target: strict replay per step <= {TARGET_RATIO:.1f}x recording: "

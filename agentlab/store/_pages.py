@@ -16,7 +16,13 @@ from sqlalchemy import Connection, and_, func, literal_column, or_, select, tupl
 
 from agentlab.model import CheckpointInfo, Event, RunSummary, TreeReader, loads
 from agentlab.store._base import RunFilter
-from agentlab.store._read import event_from_row, filter_runs, summary_from_row, us_to_dt
+from agentlab.store._read import (
+    EV_BODY,
+    event_from_row,
+    filter_runs,
+    summary_from_row,
+    us_to_dt,
+)
 from agentlab.store._schema import checkpoints, events, runs
 
 __all__ = [
@@ -119,7 +125,7 @@ def select_event_page(
         q = q.where(events.c.kind.in_(list(kinds)))
     if seqs is not None:
         q = q.where(events.c.seq.in_(list(seqs)))
-    rows = [(r._mapping, loads(r._mapping["body"]))
+    rows = [(r, loads(r[EV_BODY]))
             for r in conn.execute(q.order_by(events.c.seq).limit(limit))]
     reader.prefetch(h for _, body in rows for h in (body.get("$refs") or {}).values())
     return [event_from_row(m, body, reader) for m, body in rows]

@@ -18,6 +18,13 @@ from agentlab.store._write import decode_blob
 
 __all__ = [
     "EVENT_ADAPTER",
+    "EV_BODY",
+    "EV_HASH",
+    "EV_ID",
+    "EV_KIND",
+    "EV_PARENT",
+    "EV_SEQ",
+    "EV_TS",
     "event_from_row",
     "fetch_blobs",
     "iter_event_rows",
@@ -142,9 +149,17 @@ def select_runs(conn: Connection, where: RunFilter) -> list[RunSummary]:
     return [summary_from_row(r) for r in conn.execute(q)]
 
 
+# An event row, read by position (``select(events)``: the table's column order). Reading
+# by name builds a mapping per row, which costs as much as the rest of the row's decoding.
+EV_ID, EV_RUN, EV_SEQ, EV_PARENT, EV_KIND, EV_TS, EV_BODY, EV_HASH = range(8)
+assert [c.name for c in events.columns] == ["event_id", "run_id", "seq", "parent_id", "kind",
+                                            "ts_us", "body", "hash"]
+
+
 def iter_event_rows(
     conn: Connection, run_id: str, kinds: Iterable[str] | None = None
 ) -> Iterator[Row[Any]]:
+    """The run's event rows in order; read their columns by position (``EV_*``)."""
     q = select(events).where(events.c.run_id == run_id)
     if kinds is not None:
         q = q.where(events.c.kind.in_(list(kinds)))
@@ -152,20 +167,19 @@ def iter_event_rows(
 
 
 def row_to_line(row: Row[Any]) -> EventLine:
-    m = row._mapping
     return EventLine(
-        id=m["event_id"], run_id=m["run_id"], seq=m["seq"], parent_id=m["parent_id"],
-        ts_us=m["ts_us"], body=loads(m["body"]), hash=m["hash"],
+        id=row[EV_ID], run_id=row[EV_RUN], seq=row[EV_SEQ], parent_id=row[EV_PARENT],
+        ts_us=row[EV_TS], body=loads(row[EV_BODY]), hash=row[EV_HASH],
     )
 
 
-def event_from_row(m: Any, body: dict[str, Any], reader: TreeReader) -> Event:
+def event_from_row(row: Row[Any], body: dict[str, Any], reader: TreeReader) -> Event:
     """A typed event from a stored row and its parsed body, payloads resolved."""
     refs: dict[str, str] = body.pop("$refs", {})
     for name, h in refs.items():
         body[name] = reader.value(h)
-    body.update(id=m["event_id"], run_id=m["run_id"], seq=m["seq"], parent_id=m["parent_id"],
-                ts=us_to_dt(m["ts_us"]), hash=m["hash"])
+    body.update(id=row[EV_ID], run_id=row[EV_RUN], seq=row[EV_SEQ], parent_id=row[EV_PARENT],
+                ts=us_to_dt(row[EV_TS]), hash=row[EV_HASH])
     return EVENT_ADAPTER.validate_python(body)
 
 

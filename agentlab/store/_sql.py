@@ -50,6 +50,7 @@ from agentlab.store._pages import (
 )
 from agentlab.store._portable_io import existing_head, export_lines, read_sections
 from agentlab.store._read import (
+    EV_BODY,
     checkpoint_rows,
     event_from_row,
     fetch_blobs,
@@ -250,7 +251,7 @@ class SqlStore(GovernanceTables, RunStore):
     def events(self, run_id: str, *, kinds: Iterable[str] | None = None) -> list[Event]:
         with self._db.read() as conn:
             rid = resolve_run_id(conn, run_id)
-            rows = [(r._mapping, loads(r._mapping["body"]))
+            rows = [(r, loads(r[EV_BODY]))
                     for r in iter_event_rows(conn, rid, kinds)]
         reader = self.tree_reader()
         reader.prefetch(h for _, body in rows for h in (body.get("$refs") or {}).values())

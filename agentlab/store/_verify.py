@@ -11,7 +11,17 @@ from sqlalchemy import Connection, select
 from agentlab.model import EventStats, VerifyReport, loads, walk
 from agentlab.store._base import GENESIS, chain_hash
 from agentlab.store._body import body_facts
-from agentlab.store._read import fetch_blobs, iter_event_rows
+from agentlab.store._read import (
+    EV_BODY,
+    EV_HASH,
+    EV_ID,
+    EV_KIND,
+    EV_PARENT,
+    EV_SEQ,
+    EV_TS,
+    fetch_blobs,
+    iter_event_rows,
+)
 from agentlab.store._schema import runs
 
 __all__ = ["verify_run"]
@@ -42,24 +52,23 @@ def verify_run(conn: Connection, run_id: str,
     counted: list[EventStats] = []
     roots: dict[str, int] = {}
     for row in iter_event_rows(conn, run_id):
-        m = row._mapping
         expected += 1
-        seq = m["seq"]
+        seq = row[EV_SEQ]
         if seq != expected:
             return _bad(run_id, expected - 1, expected,
                         f"event seq {expected} is missing (next stored is {seq})")
-        body_bytes = m["body"].encode("utf-8")
-        h = chain_hash(prev, run_id, seq, m["event_id"], m["parent_id"], m["ts_us"],
-                       m["kind"], body_bytes)
-        if h != m["hash"]:
+        body_bytes = row[EV_BODY].encode("utf-8")
+        h = chain_hash(prev, run_id, seq, row[EV_ID], row[EV_PARENT], row[EV_TS],
+                       row[EV_KIND], body_bytes)
+        if h != row[EV_HASH]:
             return _bad(run_id, seq, seq, "hash does not match the event's contents or position")
         try:
             body = loads(body_bytes)
-            refs, stats = body_facts(m["kind"], body)
+            refs, stats = body_facts(row[EV_KIND], body)
         except ValueError as exc:  # BodyError, or JSON that does not parse
             return _bad(run_id, seq, seq, f"body is not a valid event: {exc}")
         if keep is not None:
-            keep(m, body)
+            keep(row, body)
         for ref in refs:
             roots.setdefault(ref, seq)
         counted.append(stats)
