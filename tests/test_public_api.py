@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 import agentlab
 from agentlab.model import portable_json_schema
@@ -37,6 +41,29 @@ def test_facade_exports_are_pinned_and_sorted() -> None:
     }
     for name in agentlab.__all__:
         assert hasattr(agentlab, name), name
+    import agentlab.errors as errors
+
+    public_errors = set(errors.__all__) & set(agentlab.__all__)
+    assert set(agentlab._LAZY) | public_errors | {"__version__"} == set(agentlab.__all__)
+
+
+def test_import_agentlab_loads_no_heavy_dependency() -> None:
+    """`import agentlab` is the root only: its public names load their modules on first use,
+    so a script that imports it to read a version or an error class pays milliseconds."""
+    code = ("import sys, agentlab\n"
+            "heavy = ('sqlalchemy', 'pydantic', 'orjson', 'agentlab.record', 'agentlab.store',"
+            " 'agentlab.analysis', 'agentlab.display', 'IPython')\n"
+            "print(','.join(m for m in heavy if m in sys.modules))\n"
+            "agentlab.replay, agentlab.RunFilter\n"
+            "print('agentlab.recovery' in sys.modules, 'sqlalchemy' in sys.modules)\n"
+            "from agentlab import *\n"
+            "g = globals()\n"
+            "print(sorted(n for n in agentlab.__all__ if n not in g))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=ROOT).stdout.splitlines()
+    assert out == ["", "True True", "[]"], out
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        agentlab.nope  # noqa: B018
 
 
 def test_every_error_derives_from_the_root() -> None:
