@@ -12,18 +12,24 @@ import pytest
 from click.testing import CliRunner, Result
 
 import agentlab as al
-from agentlab.cli import cli
+from agentlab.cli import LAZY_COMMANDS, cli
 
 DOCS = (Path(__file__).resolve().parents[1] / "docs" / "cli.md").read_text()
 
 
 def commands() -> list[str]:
-    return sorted(cli.commands)
+    return cli.list_commands(click.Context(cli))
+
+
+def command(name: str) -> click.Command:
+    found = cli.get_command(click.Context(cli), name)
+    assert found is not None, name
+    return found
 
 
 @pytest.mark.parametrize("name", commands())
 def test_every_command_has_help_and_docs(name: str) -> None:
-    cmd = cli.commands[name]
+    cmd = command(name)
     assert cmd.help and len(cmd.help) > 20, f"{name} has no help text"
     result = CliRunner().invoke(cli, [name, "--help"])
     assert result.exit_code == 0 and "Usage:" in result.output
@@ -31,6 +37,26 @@ def test_every_command_has_help_and_docs(name: str) -> None:
     for param in cmd.params:
         if isinstance(param, click.Option):
             assert param.help, f"{name} {param.opts} has no help"
+
+
+def test_lazy_commands_list_their_own_help_and_load_only_on_use() -> None:
+    """`agentlab --help` shows the table's one-line help for commands not loaded yet: it
+    must be the command's own, and listing them must not load the store or the analysis."""
+    for name, (module, short) in LAZY_COMMANDS.items():
+        cmd = command(name)
+        assert cmd.callback is not None and cmd.callback.__module__ == module, name
+        assert short == cmd.get_short_help_str(1000), f"LAZY_COMMANDS[{name!r}] drifted"
+    code = ("import sys\nfrom agentlab.cli import cli\n"
+            "try:\n    cli(['--help'])\nexcept SystemExit:\n    pass\n"
+            "heavy = ('sqlalchemy', 'pydantic', 'agentlab.store', 'agentlab.analysis',"
+            " 'agentlab.cli._analysis')\n"
+            "print('loaded:', ','.join(m for m in heavy if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert "loaded: \n" in out, out
+    assert "  explain " in out and "Explain a run: ranked culprit steps" in out
+    helped = CliRunner().invoke(cli, ["--help"]).output
+    assert all(f"  {name} " in helped for name in commands())
 
 
 @pytest.fixture

@@ -81,7 +81,8 @@ def issue(db: str, name: str, *extra: str, principal: str = "triage-bot",
 def test_help_for_every_governance_command(name: str) -> None:
     result = ok(name, "--help")
     assert "Usage: " in result.output and f" {name} " in result.output
-    cmd = cli.commands[name]
+    cmd = cli.get_command(click.Context(cli), name)
+    assert cmd is not None
     assert cmd.help and len(cmd.help) > 40
     for param in cmd.params:
         if isinstance(param, click.Option):

@@ -12,7 +12,7 @@ import contextlib
 import sys
 import warnings
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import click
 
@@ -24,15 +24,74 @@ from agentlab.cli._common import (
     store_option,
     wrap_errors,
 )
-from agentlab.cli._render import runs_table, summary_block, timeline
+from agentlab.cli._lazy import LazyGroup
 from agentlab.errors import NewStoreWarning
-from agentlab.model import portable_json_schema
-from agentlab.store import RunFilter, SqlStore
 
-__all__ = ["cli", "main"]
+if TYPE_CHECKING:
+    from agentlab.store import SqlStore
+
+__all__ = ["LAZY_COMMANDS", "cli", "main"]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# Commands defined in their own modules, imported when first used (see cli/_lazy.py): the
+# module and the one-line help `agentlab --help` shows (a test holds it to the command's own).
+LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    "approvals": ("agentlab.cli._approvals",
+        "List approval requests waiting for a human (every request with --all)."),
+    "approve": ("agentlab.cli._approvals",
+        "Approve the pending tool call ID: the waiting agent runs it exactly as shown, "
+        "once."),
+    "conclude": ("agentlab.cli._analysis",
+        "Conclude the run's investigation with its culprit step and a note (records the"
+        " time to explain, from which MTTE is measured)."),
+    "demo": ("agentlab.cli._demo",
+        "Build the sample store: two weeks of the sample support-triage agent, then "
+        "explain its bad run."),
+    "edit": ("agentlab.cli._approvals",
+        "Approve the pending tool call ID with changed arguments; prints what changed."),
+    "eval-attribution": ("agentlab.cli._attribution",
+        "Score explain's culprit ranking against labelled failed runs."),
+    "explain": ("agentlab.cli._analysis",
+        "Explain a run: ranked culprit steps with evidence, the credential of each "
+        "call, the state carried between steps, and whether it can be replayed (RUN may"
+        " be a prefix)."),
+    "fork": ("agentlab.cli._recovery",
+        "Re-run a recorded run from step SEQ with an edited tool result, model response"
+        " or state value, as a child run linked to it."),
+    "grant": ("agentlab.cli._grants",
+        "Issue a grant: agent AGENT may act for OWNER in workflow WF with the given "
+        "scopes."),
+    "grants": ("agentlab.cli._grants",
+        "List grants: who may act, for whom, in which workflow, with which scopes."),
+    "investigate": ("agentlab.cli._analysis",
+        "Open an investigation of a run (the time-to-explain clock starts) and explain "
+        "it."),
+    "lab": ("agentlab.cli._lab",
+        "Start JupyterLab on 127.0.0.1 in notebooks/ with the store configured."),
+    "metrics": ("agentlab.cli._metrics",
+        "Completion rate with human override rate, retry and incident rates, cost per "
+        "successful run, latency p50/p95 and MTTE, per group of runs."),
+    "reject": ("agentlab.cli._approvals",
+        "Reject the pending tool call ID: it does not run, and the run records why."),
+    "replay": ("agentlab.cli._recovery",
+        "Replay a recorded run as a new run linked to it: serve the recorded LLM "
+        "responses and tool results, report every divergence, the outcome before and "
+        "after, and the state diff at the end."),
+    "resume": ("agentlab.cli._recovery",
+        "Continue an interrupted run (a crash, a pending approval, an error) with the "
+        "code that recorded it: it catches up with the record without executing "
+        "anything again, then goes on live."),
+    "revoke": ("agentlab.cli._grants",
+        "Revoke grant NAME: every later call through it is refused, in every process."),
+    "rollback": ("agentlab.cli._recovery",
+        "Undo a run's finished side effects, newest first, through their registered "
+        "compensations, under the same grants, policy and approvals (answer with "
+        "`agentlab approve`); recorded as a rollback run."),
+}
+
+
+@click.group(cls=LazyGroup, lazy=LAZY_COMMANDS,
+             context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="agentlab")
 def cli() -> None:
     """Record, govern, explain, recover and measure AI agent runs.
@@ -63,6 +122,9 @@ def cli() -> None:
 def runs(store_url: str | None, as_json: bool, workflow: str | None, agent: str | None,
          agent_version: str | None, status: str | None, task_id: str | None, limit: int) -> None:
     """List runs, newest first."""
+    from agentlab.cli._render import runs_table
+    from agentlab.store import RunFilter
+
     with open_cli_store(store_url, create=False) as store:
         found = store.runs(RunFilter(workflow=workflow, agent_name=agent,
                                      agent_version=agent_version, status=status,
@@ -88,6 +150,7 @@ def show(run_id: str, store_url: str | None, as_json: bool, full: bool) -> None:
     """
     from agentlab.analysis import timeline_rows
     from agentlab.analysis._timeline import human_duration
+    from agentlab.cli._render import summary_block, timeline
     from agentlab.model import count_events
 
     with open_cli_store(store_url, create=False) as store:
@@ -263,6 +326,7 @@ def _import_who_and_when(path: Path, store: SqlStore, labels_out: Path | None
     import orjson
 
     from agentlab.integrations import import_who_and_when, who_and_when_labels
+    from agentlab.store import RunFilter
 
     tmp = None if labels_out is None else labels_out.with_name(labels_out.name + ".partial")
     try:
@@ -296,24 +360,13 @@ def schema(output: Path | None) -> None:
     """Print the JSON Schema of the portable JSONL form."""
     import orjson
 
+    from agentlab.model import portable_json_schema
+
     data = orjson.dumps(portable_json_schema(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
     if output is None:
         click.echo(data.decode())
     else:
         output.write_bytes(data + b"\n")
-
-
-# Commands defined in their own modules register themselves on ``cli`` when imported.
-from agentlab.cli import (  # noqa: E402, F401
-    _analysis,
-    _approvals,
-    _attribution,
-    _demo,
-    _grants,
-    _lab,
-    _metrics,
-    _recovery,
-)
 
 
 def _one_line_warning(message: Warning | str, category: type[Warning], filename: str,

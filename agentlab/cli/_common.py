@@ -12,15 +12,15 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 import orjson
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
 
 from agentlab.errors import AgentlabError, NewStoreWarning
-from agentlab.store import SqlStore, open_store
+
+if TYPE_CHECKING:  # the store (and SQLAlchemy) load when a command opens one
+    from agentlab.store import SqlStore
 
 __all__ = [
     "echo_json",
@@ -108,17 +108,24 @@ def _first_line(text: str, fallback: str) -> str:
     return fallback
 
 
+def _dbapi_error(exc: Exception) -> bool:
+    """Whether ``exc`` is SQLAlchemy's wrapper of a driver error (only possible once a
+    command has loaded SQLAlchemy, by opening a store)."""
+    sa_exc = sys.modules.get("sqlalchemy.exc")
+    return sa_exc is not None and isinstance(exc, sa_exc.DBAPIError)
+
+
 def _driver_error(exc: Exception) -> bool:
     """Whether ``exc`` is a database error: SQLAlchemy's wrapper or a raw driver error (the
     store runs some statements on the driver cursor directly)."""
-    if isinstance(exc, DBAPIError | sqlite3.Error):
+    if _dbapi_error(exc) or isinstance(exc, sqlite3.Error):
         return True
     psycopg = sys.modules.get("psycopg")  # only loaded when a PostgreSQL store was opened
     return psycopg is not None and isinstance(exc, psycopg.Error)
 
 
 def _database_message(exc: Exception) -> str:
-    orig = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    orig = exc.orig if _dbapi_error(exc) and exc.orig is not None else exc  # type: ignore[attr-defined]
     return (f"database error ({type(orig).__name__}): "
             f"{_first_line(str(orig), 'no details from the driver')}")
 
@@ -159,6 +166,8 @@ def open_cli_store(url: str | None, *, create: bool,
     empty database. ``announce=False`` keeps quiet about creating a new store (a command
     whose purpose is to build one).
     """
+    from agentlab.store import open_store
+
     with warnings.catch_warnings():
         if not announce:
             warnings.simplefilter("ignore", NewStoreWarning)
@@ -171,6 +180,8 @@ def open_cli_store(url: str | None, *, create: bool,
 
 def store_location(store: SqlStore) -> str:
     """Where ``store`` lives, as a user would type it: a file path, or a URL without password."""
+    from sqlalchemy.engine import make_url
+
     url = make_url(store.url)
     if url.get_backend_name() == "sqlite" and url.database:
         return url.database
