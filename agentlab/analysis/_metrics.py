@@ -33,6 +33,8 @@ METRICS: dict[str, str] = {
     "runs": "runs started in the group, whatever their status",
     "finished": "runs that ended: succeeded, failed or errored",
     "succeeded": "runs that ended without an error and were not marked unsuccessful",
+    "abandoned": "runs left marked running by a recorder that stopped renewing their lease "
+                 "(killed): counted apart, neither finished nor failed",
     "completion_rate": "succeeded ÷ finished",
     "approvals": "human decisions (approve, edit or reject) the runs received",
     "overrides": "decisions that edited or rejected the call",
@@ -73,6 +75,7 @@ class MetricsRow:
     runs: int = 0
     finished: int = 0
     succeeded: int = 0
+    abandoned: int = 0
     completion_rate: float | None = None
     approvals: int = 0
     overrides: int = 0
@@ -155,7 +158,8 @@ def metrics_summary(
         key = tuple(raw[k][i] for k in key_names)
         g = groups.get(key)
         if g is None:
-            g = groups[key] = {"runs": 0, "finished": 0, "succeeded": 0, "durations": [],
+            g = groups[key] = {"runs": 0, "finished": 0, "succeeded": 0, "abandoned": 0,
+                               "durations": [],
                                "explained": 0, "explain_us": 0,
                                **{c: 0 for c in (*_SUMS, *_ANY_OF)}}
             g["cost_usd"] = 0.0
@@ -167,6 +171,8 @@ def metrics_summary(
                 g[name] += raw[name][i]
         if status_ == "succeeded":
             g["succeeded"] += n
+        elif status_ == "abandoned":
+            g["abandoned"] += n
         for c in _SUMS:
             g[c] += raw[c][i]
         g["durations"].extend(raw["durations_us"][i])
@@ -192,6 +198,7 @@ def _row(key: tuple[Any, ...], g: dict[str, Any], cols: list[str], bucketed: boo
         runs=g["runs"],
         finished=finished,
         succeeded=g["succeeded"],
+        abandoned=g["abandoned"],
         completion_rate=_ratio(g["succeeded"], finished),
         approvals=g["approval_count"],
         overrides=g["override_count"],

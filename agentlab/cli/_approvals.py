@@ -47,9 +47,11 @@ def _run_id(store: SqlStore, run: str | None) -> str | None:
         return run
 
 
-def _state(req: ApprovalRequest, now: datetime) -> str:
+def _state(req: ApprovalRequest, now: datetime, abandoned: frozenset[str] = frozenset()) -> str:
     if req.status == "pending":
-        return "expired (undecided)" if req.expires_at <= now else "pending"
+        if req.expires_at <= now:
+            return "expired (undecided)"
+        return "pending, orphaned (run abandoned)" if req.run_id in abandoned else "pending"
     if req.decided_by:
         return f"{req.status} by {req.decided_by} via {req.channel}"
     return req.status
@@ -80,12 +82,32 @@ def approvals_cmd(store_url: str | None, as_json: bool, show_all: bool, run: str
                    + (f" for run {run}" if run else ""))
         return
     now = utc_now()
+    orphaned = _abandoned_runs(store_url, {r.run_id for r in found if r.status == "pending"})
     click.echo(text_table(
         ("ID", "RUN", "TOOL", "ARGUMENTS", "GRANT", "RULE", "REQUESTED", "EXPIRES", "STATUS"),
         ((r.id[:12], r.run_id[:12], r.tool, short_json(r.arguments, 40), r.grant or "-",
-          r.rule or "-", when(r.requested_at), when(r.expires_at), _state(r, now))
+          r.rule or "-", when(r.requested_at), when(r.expires_at), _state(r, now, orphaned))
          for r in found),
     ))
+    if orphaned:
+        click.echo(f"orphaned: the process of run(s) {', '.join(sorted(i[:12] for i in orphaned))}"
+                   " stopped renewing its lease; nothing makes an orphaned call until "
+                   "`agentlab resume RUN` carries the run on (it finds your decision)")
+
+
+def _abandoned_runs(store_url: str | None, run_ids: set[str]) -> frozenset[str]:
+    """Which of these runs are abandoned (their recorder is gone)."""
+    if not run_ids:
+        return frozenset()
+    with open_cli_store(store_url, create=False) as store:
+        return frozenset(r for r in run_ids if _abandoned(store, r))
+
+
+def _abandoned(store: SqlStore, run_id: str) -> bool:
+    try:
+        return store.run(run_id, exact=True).abandoned
+    except RunNotFoundError:  # a request whose run was not imported with it
+        return False
 
 
 def _check_id(request_id: str | None) -> str:
@@ -176,10 +198,14 @@ def approve_cmd(request_id: str | None, store_url: str | None, as_json: bool, by
     rid = _check_id(request_id)
     with open_cli_store(store_url, create=False) as store:
         req = ApprovalManager(store).approve(rid, by=by, channel=CHANNEL, reason=reason)
+        abandoned = _abandoned(store, req.run_id)
     if as_json:
         echo_json(req)
     else:
         click.echo(_decided_line(req))
+        if abandoned:
+            click.echo(f"note: run {req.run_id[:12]} is abandoned (its process stopped); the "
+                       f"call runs when `agentlab resume {req.run_id[:12]}` carries the run on")
 
 
 @cli.command("reject")

@@ -36,7 +36,7 @@ def runs_table(runs: Sequence[RunSummary]) -> str:
     for r in runs:
         ok = "-" if r.success is None else ("yes" if r.success else "no")
         agent = r.agent_name + (f"@{r.agent_version}" if r.agent_version else "")
-        status = r.status + (f" ({r.run_kind})" if r.run_kind else "")
+        status = r.shown_status + (f" ({r.run_kind})" if r.run_kind else "")
         rows.append((
             r.run_id[:12], r.workflow, agent, status, ok, f"{r.last_seq:,}",
             f"{r.llm_calls + r.tool_calls:,}", str(r.error_count), _cost(r.cost_usd), r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
@@ -56,7 +56,11 @@ def summary_block(r: RunSummary, counts: RunCounts | None = None, *,
         f"workflow {r.workflow}   agent {r.agent_name} {r.agent_version or ''}".rstrip(),
         f"task     {r.task_id or '-'}   owner {r.owner or '-'}   team {r.team or '-'}   "
         f"phase {r.phase or '-'}",
-        f"status   {r.status}   success {r.success}   score {r.score}",
+        f"status   {r.shown_status}   success {r.success}   score {r.score}",
+        *([f"         its recorder stopped renewing the run's lease at "
+           f"{r.held_until:%Y-%m-%d %H:%M:%S} UTC (killed?): nothing will end it; "
+           f"`agentlab resume {r.run_id[:12]}` carries it on"] if r.abandoned and r.held_until
+          else []),
         f"counts   {c.phrase(governance=False)}",
         f"govern   {c.approvals} approvals{overrides}   {c.denied} denied   "
         f"{c.errors} errors   {c.retries} retries",

@@ -86,7 +86,7 @@ def _short_json(value: Any, width: int = 80) -> str:
 def run_row(r: RunSummary) -> dict[str, Any]:
     return {
         "run_id": r.run_id, "workflow": r.workflow, "agent": r.agent_name,
-        "agent_version": r.agent_version, "task_id": r.task_id, "status": r.status,
+        "agent_version": r.agent_version, "task_id": r.task_id, "status": r.shown_status,
         "success": r.success, "started": _iso(r.started_at), "duration_s": r.duration_s,
         "events": r.last_seq, "calls": r.llm_calls + r.tool_calls,
         "counts": RunCounts.of_summary(r).phrase(),

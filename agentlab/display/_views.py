@@ -40,16 +40,16 @@ def summary_text(r: RunSummary) -> str:
     """One line: the run, what ran it, how it ended, and its counts."""
     ok = "" if r.success is None else f" success={r.success}"
     return (f"run {r.run_id}  {r.workflow}/{r.agent_name}"
-            f"{' ' + r.agent_version if r.agent_version else ''}  {r.status}{ok}  "
+            f"{' ' + r.agent_version if r.agent_version else ''}  {r.shown_status}{ok}  "
             f"task {r.task_id or '-'}  {RunCounts.of_summary(r).phrase()}, ${r.cost_usd:,.4f}")
 
 
 def summary_html(r: RunSummary, *_: Any) -> str:
-    color = _STATUS_COLORS.get(r.status, "#667085")
+    color = _STATUS_COLORS.get(r.shown_status, "#667085")
     version = f" {html.escape(r.agent_version)}" if r.agent_version else ""
     return (f"<div><code title='{html.escape(r.run_id)}'>{html.escape(r.run_id[:12])}</code> "
             f"<b>{html.escape(r.workflow)}</b> / {html.escape(r.agent_name)}{version} "
-            f"<span style='color:{color}'>{html.escape(r.status)}</span> "
+            f"<span style='color:{color}'>{html.escape(r.shown_status)}</span> "
             f"task {html.escape(r.task_id or '-')}: "
             f"{html.escape(RunCounts.of_summary(r).phrase())}, ${r.cost_usd:,.4f}</div>")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -52,6 +52,19 @@ class RunSummary(BaseModel):
     """The recorder carrying the run on (``host:pid:token``); None once it ended."""
     held_until: datetime | None = None
     """When the holder's lease runs out unless it renews it (it does while it lives)."""
+
+    @property
+    def abandoned(self) -> bool:
+        """Still marked running, but the recorder carrying it stopped renewing its lease
+        (its process was killed, its machine lost): no process will end it. A live run,
+        however slow or long its wait for a human, keeps renewing and is never abandoned."""
+        return (self.status == "running" and self.held_until is not None
+                and self.held_until < datetime.now(UTC))
+
+    @property
+    def shown_status(self) -> str:
+        """The status to show a person: ``abandoned`` for an abandoned run."""
+        return "abandoned" if self.abandoned else self.status
 
     @property
     def duration_s(self) -> float | None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from agentlab.model import dumps, loads
+from agentlab.model import dumps, loads, now_ns
 from agentlab.store._base import RunFilter
 from agentlab.store._schema import approvals, checkpoints, events, investigations, runs
 
@@ -74,7 +74,7 @@ weeks start on Monday 00:00 UTC."""
 
 # 1970-01-01 was a Thursday: shifting by three days makes week boundaries fall on Mondays.
 _WEEK_SHIFT = 3 * _DAY
-_EQUAL = ("workflow", "agent_name", "agent_version", "status", "phase", "task_id",
+_EQUAL = ("workflow", "agent_name", "agent_version", "phase", "task_id",
           "parent_run_id")
 
 
@@ -95,6 +95,13 @@ def _run_where(store: SqlStore, where: RunFilter | None, run_ids: Sequence[str] 
         if value is not None:
             conds.append(f"{alias}.{col} = {mark}")
             params.append(value)
+    if w.status is not None:
+        conds.append(f"{alias}.status = {mark}")
+        params.append("running" if w.status == "abandoned" else w.status)
+        if w.status in ("running", "abandoned"):
+            lapsed = f"{alias}.held_until_us < {now_ns() // 1000:d}"
+            conds.append(lapsed if w.status == "abandoned"
+                         else f"({alias}.held_until_us IS NULL OR NOT {lapsed})")
     if w.run_kind == "run":
         conds.append(f"{alias}.run_kind IS NULL")
     elif w.run_kind is not None:
@@ -116,6 +123,13 @@ def _run_where(store: SqlStore, where: RunFilter | None, run_ids: Sequence[str] 
             conds.append(f"{col} = ANY({mark})")
             params.append(ids)
     return conds, params
+
+
+def status_sql(alias: str) -> str:
+    """A run's status as shown to people, in SQL: ``abandoned`` for a run marked running
+    whose lease has lapsed (as :attr:`~agentlab.model.RunSummary.shown_status`)."""
+    return (f"CASE WHEN {alias}.status = 'running' AND {alias}.held_until_us < "
+            f"{now_ns() // 1000:d} THEN 'abandoned' ELSE {alias}.status END")
 
 
 def _where_sql(conds: Sequence[str]) -> str:
@@ -161,7 +175,8 @@ def run_columns(store: SqlStore, where: RunFilter | None = None, *,
     if unknown:
         raise ValueError(f"unknown run columns {unknown}; choose from {list(RUN_COLUMNS)}")
     conds, params = _run_where(store, where, run_ids)
-    sql = (f"SELECT {', '.join('r.' + c for c in columns)} FROM {runs.name} r"
+    shown = (status_sql("r") if c == "status" else "r." + c for c in columns)
+    sql = (f"SELECT {', '.join(shown)} FROM {runs.name} r"
            f"{_where_sql(conds)} ORDER BY r.started_us, r.run_id")
     [rows] = _fetch(store, [(sql, params)])
     out = _columns(columns, rows)
@@ -256,7 +271,7 @@ def rollup_runs(store: SqlStore, where: RunFilter | None = None, *,
     # on the runs table matches the GROUP BY, so SQLite scans the table once and sorts,
     # instead of walking the (workflow, started_us) index and fetching each row from the
     # table at random (1.5-2x slower on 100,000 runs); filters still use the indexes.
-    keys = [*_bucket_sql(bucket), "r.status", *(f"r.{c}" for c in by)]
+    keys = [*_bucket_sql(bucket), status_sql("r"), *(f"r.{c}" for c in by)]
     key_names = [*(["bucket_us"] if bucket else []), "status", *by]
     n_keys = len(keys)
     group_by = ", ".join(str(i) for i in range(1, n_keys + 1))

@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import TypeAdapter
-from sqlalchemy import Connection, Row, func, select
+from sqlalchemy import Connection, Row, func, or_, select
 
 from agentlab.errors import IntegrityError, RunNotFoundError, StoreError
-from agentlab.model import Event, EventLine, RunSummary, TreeReader, loads
+from agentlab.model import Event, EventLine, RunSummary, TreeReader, loads, now_ns
 from agentlab.store._base import RunFilter
 from agentlab.store._schema import blobs, checkpoints, events, runs
 from agentlab.store._write import decode_blob
@@ -121,8 +121,7 @@ def summary_from_row(row: Row[Any] | Mapping[str, Any]) -> RunSummary:
     )
 
 
-_EQUAL = ("workflow", "agent_name", "agent_version", "status", "phase", "task_id",
-          "parent_run_id")
+_EQUAL = ("workflow", "agent_name", "agent_version", "phase", "task_id", "parent_run_id")
 
 
 def filter_runs(q: Any, where: RunFilter) -> Any:
@@ -131,6 +130,12 @@ def filter_runs(q: Any, where: RunFilter) -> Any:
         value = getattr(where, col)
         if value is not None:
             q = q.where(runs.c[col] == value)
+    if where.status in ("running", "abandoned"):
+        lapsed = runs.c.held_until_us < now_ns() // 1000
+        live = or_(runs.c.held_until_us.is_(None), ~lapsed)
+        q = q.where(runs.c.status == "running", lapsed if where.status == "abandoned" else live)
+    elif where.status is not None:
+        q = q.where(runs.c.status == where.status)
     if where.run_kind == "run":
         q = q.where(runs.c.run_kind.is_(None))
     elif where.run_kind is not None:
