@@ -80,11 +80,11 @@ def test_runs_show_verify(recorded: tuple[str, str]) -> None:
     db, run_id = recorded
     runner = CliRunner()
     out = runner.invoke(cli, ["runs", "--store", db])
-    assert out.exit_code == 0 and run_id[:12] in out.output and "succeeded" in out.output
+    assert out.exit_code == 0 and run_id[:8] in out.output and "succeeded" in out.output
     out = runner.invoke(cli, ["runs", "--store", db, "--json"])
     assert json.loads(out.output)[0]["run_id"] == run_id
     out = runner.invoke(cli, ["runs", "--store", db, "--status", "failed"])
-    assert run_id[:12] not in out.output
+    assert run_id[:8] not in out.output
     out = runner.invoke(cli, ["show", run_id[:10], "--store", db])
     assert out.exit_code == 0 and "tool lookup" in out.output and "state writes ticket" in out.output
     shown = json.loads(runner.invoke(cli, ["show", run_id, "--store", db, "--json"]).output)

@@ -56,7 +56,7 @@ def test_show_verify_runs_explain_and_timeline_agree(demo_db: tuple[Path, DemoRe
                     and f"{counts.denied} denied" in show)
             assert re.search(rf"^ok +{run_id} +{counts.events} events, chain intact$", verify,
                              re.MULTILINE)
-            row = next(line for line in runs.splitlines() if line.startswith(run_id[:12]))
+            row = next(line for line in runs.splitlines()[1:] if run_id.startswith(line.split()[0]))
             assert row.split()[5:7] == [str(counts.events), str(counts.calls)]
 
             explained = invoke("explain", run_id, "--store", str(path)).splitlines()

@@ -38,7 +38,7 @@ def announce(request: ApprovalRequest, manager: ApprovalManager) -> None:
     log.warning(
         "agentlab: %s waits for approval %s (rule %s); answer with "
         "`agentlab approve %s --as NAME --store %s` (or reject / edit)",
-        request.tool, request.id, request.rule, request.id[:12], shlex.quote(where),
+        request.tool, request.id, request.rule, request.id, shlex.quote(where),
     )
 
 

@@ -131,10 +131,11 @@ def runs(store_url: str | None, as_json: bool, workflow: str | None, agent: str 
         found = store.runs(RunFilter(workflow=workflow, agent_name=agent,
                                      agent_version=agent_version, status=status,
                                      task_id=task_id, limit=limit))
+        ids = store.short_ids(r.run_id for r in found) if not as_json else {}
     if as_json:
         echo_json(found)
     else:
-        click.echo(runs_table(found))
+        click.echo(runs_table(found, ids))
 
 
 @cli.command()

@@ -74,6 +74,8 @@ def approvals_cmd(store_url: str | None, as_json: bool, show_all: bool, run: str
     with open_cli_store(store_url, create=False) as store:
         found = store.approvals(status=None if show_all else "pending",
                                 run_id=_run_id(store, run))
+        ids = {**store.short_ids((r.id for r in found), of="approvals"),
+               **store.short_ids(r.run_id for r in found)} if found and not as_json else {}
     if as_json:
         echo_json(found)
         return
@@ -85,12 +87,12 @@ def approvals_cmd(store_url: str | None, as_json: bool, show_all: bool, run: str
     orphaned = _abandoned_runs(store_url, {r.run_id for r in found if r.status == "pending"})
     click.echo(text_table(
         ("ID", "RUN", "TOOL", "ARGUMENTS", "GRANT", "RULE", "REQUESTED", "EXPIRES", "STATUS"),
-        ((r.id[:12], r.run_id[:12], r.tool, short_json(r.arguments, 40), r.grant or "-",
+        ((ids.get(r.id, r.id), ids.get(r.run_id, r.run_id), r.tool, short_json(r.arguments, 40), r.grant or "-",
           r.rule or "-", when(r.requested_at), when(r.expires_at), _state(r, now, orphaned))
          for r in found),
     ))
     if orphaned:
-        click.echo(f"orphaned: the process of run(s) {', '.join(sorted(i[:12] for i in orphaned))}"
+        click.echo(f"orphaned: the process of run(s) {', '.join(sorted(ids.get(i, i) for i in orphaned))}"
                    " stopped renewing its lease; nothing makes an orphaned call until "
                    "`agentlab resume RUN` carries the run on (it finds your decision)")
 
@@ -204,8 +206,8 @@ def approve_cmd(request_id: str | None, store_url: str | None, as_json: bool, by
     else:
         click.echo(_decided_line(req))
         if abandoned:
-            click.echo(f"note: run {req.run_id[:12]} is abandoned (its process stopped); the "
-                       f"call runs when `agentlab resume {req.run_id[:12]}` carries the run on")
+            click.echo(f"note: run {req.run_id} is abandoned (its process stopped); the "
+                       f"call runs when `agentlab resume {req.run_id}` carries the run on")
 
 
 @cli.command("reject")

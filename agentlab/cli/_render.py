@@ -27,7 +27,9 @@ def text_table(head: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
                      for r in all_rows)
 
 
-def runs_table(runs: Sequence[RunSummary]) -> str:
+def runs_table(runs: Sequence[RunSummary], ids: Mapping[str, str] | None = None) -> str:
+    """The runs, a line each; ``ids`` maps run ids to what to print (their shortest
+    unique prefixes, from ``SqlStore.short_ids``; default: 12 characters)."""
     if not runs:
         return "no runs in this store (record one, or try `agentlab demo`)"
     head = ("RUN", "WORKFLOW", "AGENT", "STATUS", "OK", "EVENTS", "CALLS", "ERR", "COST",
@@ -38,7 +40,8 @@ def runs_table(runs: Sequence[RunSummary]) -> str:
         agent = r.agent_name + (f"@{r.agent_version}" if r.agent_version else "")
         status = r.shown_status + (f" ({r.run_kind})" if r.run_kind else "")
         rows.append((
-            r.run_id[:12], r.workflow, agent, status, ok, f"{r.last_seq:,}",
+            (ids or {}).get(r.run_id) or r.run_id[:12], r.workflow, agent, status, ok,
+            f"{r.last_seq:,}",
             f"{r.llm_calls + r.tool_calls:,}", str(r.error_count), _cost(r.cost_usd), r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
         ))
     return text_table(head, rows)
@@ -59,7 +62,7 @@ def summary_block(r: RunSummary, counts: RunCounts | None = None, *,
         f"status   {r.shown_status}   success {r.success}   score {r.score}",
         *([f"         its recorder stopped renewing the run's lease at "
            f"{r.held_until:%Y-%m-%d %H:%M:%S} UTC (killed?): nothing will end it; "
-           f"`agentlab resume {r.run_id[:12]}` carries it on"] if r.abandoned and r.held_until
+           f"`agentlab resume {r.run_id}` carries it on"] if r.abandoned and r.held_until
           else []),
         f"counts   {c.phrase(governance=False)}",
         f"govern   {c.approvals} approvals{overrides}   {c.denied} denied   "

@@ -25,6 +25,7 @@ __all__ = [
     "EV_PARENT",
     "EV_SEQ",
     "EV_TS",
+    "SHORT_ID_MIN",
     "event_from_row",
     "fetch_blobs",
     "iter_event_rows",
@@ -32,6 +33,7 @@ __all__ = [
     "row_to_line",
     "select_runs",
     "summary_from_row",
+    "unique_prefixes",
     "us_to_dt",
 ]
 
@@ -63,6 +65,46 @@ def fetch_blobs(conn: Connection, hashes: list[str], *, lenient: bool = False) -
                         f"blob {h} cannot be decoded ({exc}); run `agentlab verify`"
                     ) from exc
                 out[h] = b""
+    return out
+
+
+SHORT_ID_MIN = 8
+"""Printed ids are at least this long (as git prints commits), longer where needed."""
+_HEX = frozenset("0123456789abcdef")
+
+
+def _shared(a: str, b: str | None) -> int:
+    """How many leading characters ``a`` and ``b`` share."""
+    if b is None:
+        return 0
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def unique_prefixes(conn: Connection, column: Any, ids: Iterable[str],
+                    min_len: int = SHORT_ID_MIN) -> dict[str, str]:
+    """For each id, its shortest prefix (at least ``min_len``) that no other value of
+    ``column`` starts with: what a listing prints so that every printed id opens its own row.
+
+    Each id costs two index lookups, its neighbours in the column's order (ids sharing a
+    prefix sort next to each other). An id that is not lowercase hex (an imported one) may
+    sort apart from its prefix-sharers under a database collation, so its prefix is checked
+    by counting the rows that start with it.
+    """
+    out: dict[str, str] = {}
+    for i in dict.fromkeys(ids):
+        before = conn.scalar(select(func.max(column)).where(column < i))
+        after = conn.scalar(select(func.min(column)).where(column > i))
+        n = max(min_len, max(_shared(i, before), _shared(i, after)) + 1)
+        if not _HEX.issuperset(i):
+            while n < len(i) and (conn.scalar(select(func.count()).where(
+                    func.substr(column, 1, n) == i[:n])) or 0) > 1:
+                n += 1
+        out[i] = i[:n]
     return out
 
 

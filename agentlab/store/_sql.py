@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, Any, Literal, cast
 
 from sqlalchemy import Connection, inspect, select, text, update
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
@@ -59,9 +59,10 @@ from agentlab.store._read import (
     row_to_line,
     select_runs,
     summary_from_row,
+    unique_prefixes,
     us_to_dt,
 )
-from agentlab.store._schema import MIGRATIONS, migrations, runs
+from agentlab.store._schema import MIGRATIONS, approvals, migrations, runs
 from agentlab.store._verify import verify_run
 from agentlab.store._write import DuplicateEvent, append_in, prepare, prepare_all
 
@@ -235,6 +236,15 @@ class SqlStore(GovernanceTables, RunStore):
             if row is None:
                 raise RunNotFoundError(run_id)
             return summary_from_row(row)
+
+    def short_ids(self, ids: Iterable[str], *, of: Literal["runs", "approvals"] = "runs"
+                  ) -> dict[str, str]:
+        """Each run id (or approval request id) with its shortest prefix, at least 8
+        characters, that names it alone in this store: what listings print, so that every
+        printed id can be typed back (a prefix is accepted wherever an id is)."""
+        column = runs.c.run_id if of == "runs" else approvals.c.request_id
+        with self._db.read() as conn:
+            return unique_prefixes(conn, column, ids)
 
     def runs(self, where: RunFilter | None = None) -> list[RunSummary]:
         with self._db.read() as conn:
