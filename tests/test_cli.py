@@ -437,3 +437,34 @@ def test_diff_between_points_of_a_run_and_between_runs(tmp_path: Path) -> None:
         {"op": "add", "path": "/priority", "old": None, "new": "urgent"}]
     out = runner.invoke(cli, ["diff", good.run_id, bad.run_id, "--to", "3", "--store", db])
     assert out.exit_code == 1 and "--from/--to apply to one run" in out.output
+
+
+def test_a_store_that_is_not_a_store_is_named_and_left_alone(tmp_path: Path) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("remember the milk\n")
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    runner = CliRunner()
+    for args in (["runs"], ["demo", "--auto-approve"], ["verify"]):
+        out = runner.invoke(cli, [*args, "--store", str(notes)])
+        assert out.exit_code == 1 and "Traceback" not in out.output, out.output
+        assert f"{notes} is not an agentlab store: it is not a SQLite database" in out.output
+        out = runner.invoke(cli, [*args, "--store", str(folder)])
+        assert out.exit_code == 1 and f"{folder} is a directory" in out.output, out.output
+    assert notes.read_text() == "remember the milk\n"  # never written
+    assert list(folder.iterdir()) == []
+    with pytest.raises(al.StoreError, match="not a SQLite database"):
+        al.open_store(notes)
+
+
+def test_diff_refuses_reversed_and_out_of_range_points(recorded: tuple[str, str]) -> None:
+    db, run_id = recorded
+    runner = CliRunner()
+    last = al.open_store(db).run(run_id).last_seq
+    for args, says in ((["--from", "3", "--to", "2"], "--from 3 is after --to 2"),
+                       (["--from", "50"], f"--from 50 is outside run {run_id}"),
+                       (["--to", str(last + 1)], f"numbered 1 to {last}")):
+        out = runner.invoke(cli, ["diff", run_id, *args, "--store", db])
+        assert out.exit_code == 1 and says in out.output, out.output
+    assert runner.invoke(cli, ["diff", run_id, "--from", "0", "--to", str(last),
+                               "--store", db]).exit_code == 0

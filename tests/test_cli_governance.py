@@ -337,10 +337,14 @@ def test_approve_reject_edit_record_channel_cli(
     assert (row.status, row.channel, row.edited_arguments) == (
         "edited", "cli", {"ticket": "SUP-57", "priority": "high", "note": "vip"})
 
-    edited = json.loads(ok("edit", made[3].id, "--args", '{"ticket": "SUP-57"}', "--as", "cy",
+    # A partial edit keeps the other arguments as asked (an edit missing some would reach
+    # the tool without them, and be refused when the agent checks the signature).
+    edited = json.loads(ok("edit", made[3].id, "--args", '{"ticket": "SUP-58"}', "--as", "cy",
                            "--json", "--store", db).output)
-    assert edited["changes"] == ['- priority: "low"']
+    assert edited["changes"] == ['~ ticket: "SUP-57" -> "SUP-58"']
+    assert edited["kept"] == ["priority"]
     assert edited["request"]["status"] == "edited" and edited["request"]["channel"] == "cli"
+    assert stored(db, made[3].id).edited_arguments == {"ticket": "SUP-58", "priority": "low"}
 
 
 def test_decision_errors_are_one_line(requests: tuple[str, list[al.ApprovalRequest]]) -> None:

@@ -32,9 +32,25 @@ def state_diff(
     >>> state_diff(store, bad_run, from_seq=7, to_seq=12)       # doctest: +SKIP
     [Change(op='change', path='/account/plan', old='enterprise', new='standard')]
     """
+    if other_run is None:
+        _check_range(store, run_id, from_seq, to_seq)
     a = checkpoint_at(store, run_id, from_seq) if from_seq != 0 else None
     b = checkpoint_at(store, other_run or run_id, to_seq)
     reader = store.tree_reader()
     if a is not None and b is not None:
         return diff_trees(reader, a.root, b.root)
     return diff_values(reader.value(a.root) if a else {}, reader.value(b.root) if b else {})
+
+
+def _check_range(store: RunStore, run_id: str, from_seq: int | None,
+                 to_seq: int | None) -> None:
+    """Refuse a range that is reversed or outside the run: it would compare states the
+    caller did not mean and answer as if it had."""
+    last = store.run(run_id).last_seq
+    for name, seq in (("from_seq", from_seq), ("to_seq", to_seq)):
+        if seq is not None and not 0 <= seq <= last:
+            raise ValueError(f"{name}={seq} is outside run {run_id}, whose events are "
+                             f"numbered 1 to {last} (0: before the run)")
+    if from_seq is not None and to_seq is not None and from_seq > to_seq:
+        raise ValueError(f"from_seq={from_seq} is after to_seq={to_seq}; give the earlier "
+                         "point first")

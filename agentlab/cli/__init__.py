@@ -220,8 +220,11 @@ def diff(run_ids: tuple[str, ...], store_url: str | None, as_json: bool,
                 fail("--from/--to apply to one run; two runs are compared at their final states")
             changes = state_diff(store, first, from_seq=None, other_run=store.resolve(run_ids[1]))
         else:
-            changes = state_diff(store, first, from_seq=0 if from_seq is None else from_seq,
-                                 to_seq=to_seq)
+            try:
+                changes = state_diff(store, first, from_seq=0 if from_seq is None else from_seq,
+                                     to_seq=to_seq)
+            except ValueError as exc:  # a reversed or out-of-range --from/--to
+                fail(str(exc).replace("from_seq=", "--from ").replace("to_seq=", "--to "))
     if as_json:
         echo_json([{"op": c.op, "path": c.path, "old": c.old, "new": c.new} for c in changes])
         return

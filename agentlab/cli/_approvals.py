@@ -253,8 +253,8 @@ def _parse_arguments(text: str) -> dict[str, Any]:
 @store_option
 @json_option
 @click.option("--args", "args_json", required=True, metavar="JSON",
-              help="The arguments the tool should run with, as one JSON object (all of them, "
-              "not only the changed ones).")
+              help="The arguments to change, as one JSON object; those left out keep the "
+              "request's values (the output lists them).")
 @click.option("--as", "by", required=True, metavar="NAME",
               help="Who edits (recorded with the decision and covered by its MAC).")
 @click.option("--reason", metavar="TEXT", help="Why (recorded).")
@@ -263,22 +263,28 @@ def edit_cmd(request_id: str, store_url: str | None, as_json: bool, args_json: s
              reason: str | None) -> None:
     """Approve the pending tool call ID with changed arguments; prints what changed.
 
-    The agent checks the new arguments against the tool's signature before running it once
-    with them. ID may be a unique prefix.
+    Give only the arguments to change: the others keep the values the agent asked for (an
+    edit that named only some would otherwise reach the tool without the rest). The agent
+    checks the merged arguments against the tool's signature before running it once with
+    them. ID may be a unique prefix.
 
     \b
     Example:
-      agentlab edit 0190a1b2c3d4 --args '{"project": "SUP", "priority": "high"}' --as ana
+      agentlab edit 0190a1b2c3d4 --args '{"priority": "high"}' --as ana
     """
-    arguments = _parse_arguments(args_json)
+    given = _parse_arguments(args_json)
     rid = _check_id(request_id)
     with open_cli_store(store_url, create=False) as store:
-        req = ApprovalManager(store).edit(rid, arguments, by=by, channel=CHANNEL,
-                                          reason=reason)
+        manager = ApprovalManager(store)
+        asked = dict(store.approval(rid).arguments)
+        kept = sorted(k for k in asked if k not in given)
+        req = manager.edit(rid, {**asked, **given}, by=by, channel=CHANNEL, reason=reason)
     changes = _argument_diff(req.arguments, req.edited_arguments or {})
     if as_json:
-        echo_json({"request": req, "changes": changes})
+        echo_json({"request": req, "changes": changes, "kept": kept})
         return
     click.echo(_decided_line(req))
     for line in changes or ["(no argument changed)"]:
         click.echo(f"  {line}")
+    if kept:
+        click.echo(f"  kept as asked: {', '.join(kept)}")

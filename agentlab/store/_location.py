@@ -10,7 +10,7 @@ from pathlib import Path
 from agentlab.errors import NewStoreWarning, StoreError
 from agentlab.store._engine import normalise_url
 
-__all__ = ["announce_new_store", "require_existing_sqlite"]
+__all__ = ["announce_new_store", "check_sqlite_path", "require_existing_sqlite"]
 
 
 def announce_new_store(store: str | os.PathLike[str], source: str = "default") -> None:
@@ -34,6 +34,35 @@ def announce_new_store(store: str | os.PathLike[str], source: str = "default") -
         why = (f"{named} names {path}, which does not exist; creating a new empty store "
                "there (check the path if you meant an existing store)")
     warnings.warn(f"agentlab: {why}", NewStoreWarning, stacklevel=3)
+
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def check_sqlite_path(url: str | os.PathLike[str]) -> None:
+    """Refuse, before SQLite touches it, a SQLite path that cannot be a store: a directory,
+    an unreadable file, or a file that is not a SQLite database (a text file given to
+    --store by mistake). An empty file is a new store."""
+    full = normalise_url(url)
+    if not full.startswith("sqlite:///"):
+        return
+    path = Path(full[len("sqlite:///"):])
+    if path.is_dir():
+        raise StoreError(f"{path} is a directory, not a store file; give a file in it (e.g. "
+                         f"{path / 'agentlab.db'}) to --store or AGENTLAB_STORE")
+    if not path.is_file():
+        return
+    try:
+        with path.open("rb") as f:
+            head = f.read(len(_SQLITE_MAGIC))
+    except OSError as exc:
+        raise StoreError(f"cannot read the store file {path} ({exc.strerror or exc}); check "
+                         "its permissions, or give another --store") from None
+    if head and head != _SQLITE_MAGIC:
+        raise StoreError(
+            f"{path} is not an agentlab store: it is not a SQLite database (it begins "
+            f"{head[:12]!r}); give the path of a store (e.g. agentlab.db) or a PostgreSQL URL "
+            "to --store or AGENTLAB_STORE. The file was not changed")
 
 
 def require_existing_sqlite(url: str | os.PathLike[str]) -> None:

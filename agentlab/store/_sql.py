@@ -36,7 +36,11 @@ from agentlab.model import (
 from agentlab.store._base import Appended, ImportResult, PendingEvent, RunFilter, RunStore
 from agentlab.store._engine import Durability, SqlEngine
 from agentlab.store._governance_tables import GovernanceTables
-from agentlab.store._location import announce_new_store, require_existing_sqlite
+from agentlab.store._location import (
+    announce_new_store,
+    check_sqlite_path,
+    require_existing_sqlite,
+)
 from agentlab.store._pages import (
     Histogram,
     RunCursor,
@@ -83,6 +87,7 @@ class SqlStore(GovernanceTables, RunStore):
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
         create: bool = True,
     ) -> None:
+        check_sqlite_path(url)
         if not create:
             require_existing_sqlite(url)
         self._db = SqlEngine(url, durability=durability, schema=schema)
