@@ -8,7 +8,7 @@ with the reason recorded.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
@@ -85,6 +85,7 @@ def pass_through_gate(
     phase: Phase | None,
     timeout: timedelta,
     consumer: str,
+    approvers: Sequence[str] | None = None,
     reclaim_before_us: int | None = None,
 ) -> GateResult:
     """Ask for approval of one call and wait; see the module docstring for the checks.
@@ -98,7 +99,8 @@ def pass_through_gate(
     never taken twice.
     """
     req = manager.request(run_id=run_id, call_key=call_key, tool=tool, arguments=arguments,
-                          grant=grant, scope=scope, rule=rule, phase=phase, timeout=timeout)
+                          grant=grant, scope=scope, rule=rule, phase=phase, timeout=timeout,
+                          approvers=approvers)
 
     def deny(code: Any, reason: str, *, withdraw: bool = False) -> GateResult:
         if withdraw:

@@ -13,16 +13,17 @@ poll interval in another.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any, Literal
 
-from agentlab.errors import ApprovalError
+from agentlab.errors import ApprovalError, RunNotFoundError
 from agentlab.identity import default_redactor, keyed_hash
-from agentlab.model import ApprovalRequest, Phase, canonical, dumps, new_id, now_ns
+from agentlab.model import ApprovalRequest, Phase, canonical, dumps, loads, new_id, now_ns
 from agentlab.model._ids import Clock, IdFactory
 from agentlab.store import RunStore
 
@@ -62,13 +63,17 @@ def _us(dt: Any) -> int:
 
 def _request_mac(req: ApprovalRequest | Mapping[str, Any]) -> str:
     if isinstance(req, ApprovalRequest):
-        fields = [req.id, req.run_id, req.call_key, req.tool, req.arguments, req.grant,
-                  req.scope, req.rule, req.phase, _us(req.requested_at), _us(req.expires_at),
-                  req.binding]
+        fields: list[Any] = [req.id, req.run_id, req.call_key, req.tool, req.arguments,
+                             req.grant, req.scope, req.rule, req.phase, _us(req.requested_at),
+                             _us(req.expires_at), req.binding]
+        approvers = req.approvers
     else:
         fields = [req["request_id"], req["run_id"], req["call_key"], req["tool"],
                   req["arguments_value"], req["grant_name"], req["scope"], req["rule"],
                   req["phase"], req["requested_us"], req["expires_us"], req["binding"]]
+        approvers = loads(req["approvers"]) if req.get("approvers") else None
+    if approvers:  # (requests without approvers keep the MAC they always had)
+        fields.append(list(approvers))
     return keyed_hash("approval-request", canonical(fields)[0])
 
 
@@ -99,8 +104,8 @@ class ApprovalManager:
 
     def request(self, *, run_id: str, call_key: str, tool: str, arguments: Mapping[str, Any],
                 grant: str | None = None, scope: str | None = None, rule: str | None = None,
-                phase: Phase | None = None, timeout: timedelta = DEFAULT_TIMEOUT
-                ) -> ApprovalRequest:
+                phase: Phase | None = None, timeout: timedelta = DEFAULT_TIMEOUT,
+                approvers: Sequence[str] | None = None) -> ApprovalRequest:
         """Store a pending request for this call, or return the one already stored for it
         (a resumed run reaching the call it was waiting on). A stored request that expired
         unanswered does not block the call for ever: the call asks again, under a numbered
@@ -108,8 +113,6 @@ class ApprovalManager:
         redactor = default_redactor()
         shown, _ = redactor.scrub(dict(arguments))
         shown_data, _ = canonical(shown)
-        from agentlab.model import loads
-
         shown_value = loads(shown_data)
         # Rows hold what the record may hold: a key or scope built from a secret-bearing
         # argument is stored scrubbed (the binding, over the real arguments, still tells
@@ -124,6 +127,7 @@ class ApprovalManager:
                 "request_id": self._new_id(), "run_id": run_id, "call_key": key, "tool": tool,
                 "arguments": shown_data.decode(), "grant_name": grant, "scope": scope,
                 "rule": rule, "phase": phase, "requested_us": now, "expires_us": expires,
+                "approvers": dumps(list(approvers)).decode() if approvers else None,
                 "binding": binding_for(run_id, key, tool, arguments, grant, expires),
             }
             row["request_mac"] = _request_mac({**row, "arguments_value": shown_value})
@@ -182,6 +186,7 @@ class ApprovalManager:
                 f"request {req.id} does not carry agentlab's MAC (written by hand, or under "
                 "another signing key); it cannot be decided"
             )
+        self._check_decider(req, by)
         edited: Any = None
         if action == "edit":
             if not isinstance(arguments, Mapping):
@@ -193,8 +198,6 @@ class ApprovalManager:
                     f"edited arguments are not portable JSON at {', '.join(fixed)}; "
                     "use plain strings, numbers, booleans, lists and objects"
                 )
-            from agentlab.model import loads
-
             edited = loads(data)
         elif arguments is not None:
             raise ApprovalError("arguments are given only with an edit")
@@ -218,6 +221,28 @@ class ApprovalManager:
             )
         _notify(req.id)
         return self.store.approval(req.id)
+
+    def _check_decider(self, req: ApprovalRequest, by: str) -> None:
+        """A person decides: never the agent that asked (its run's agent, or the principal
+        of the grant it acts under), and only one of the rule's approvers when it names
+        them."""
+        who = by.strip()
+        asking = set()
+        with contextlib.suppress(RunNotFoundError):
+            asking.add(self.store.run(req.run_id, exact=True).agent_name)
+        if req.grant:
+            g = self.store.grant(req.grant)
+            if g is not None:
+                asking.add(g.principal)
+        if who in asking:
+            raise ApprovalError(
+                f"{who} is the agent that asked for request {req.id}; it cannot decide its "
+                "own call: a person does (" + (f"one of {', '.join(req.approvers)}, "
+                if req.approvers else "") + f"`agentlab approve {req.id} --as NAME`)")
+        if req.approvers and who not in req.approvers:
+            raise ApprovalError(
+                f"{who} may not decide request {req.id}: rule {req.rule} names its approvers: "
+                f"{', '.join(req.approvers)}")
 
     def approve(self, request_id: str, *, by: str, channel: str = "api",
                 reason: str | None = None) -> ApprovalRequest:

@@ -47,6 +47,9 @@ class Rule:
     side_effect: bool | None = None
     when: Callable[[Mapping[str, Any]], bool] | None = None
     reason: str | None = None
+    approvers: tuple[str, ...] | None = None
+    """For an ``approve`` rule: the people who may decide its requests (None: anyone but
+    the agent that asked). Stored on each request, under its MAC."""
 
     def __post_init__(self) -> None:
         if self.action not in _SEVERITY:
@@ -54,6 +57,15 @@ class Rule:
                 f"rule {self.name!r}: action must be 'allow', 'approve' or 'deny', "
                 f"not {self.action!r}"
             )
+        if self.approvers is not None:
+            if self.action != "approve":
+                raise ConfigError(f"rule {self.name!r}: approvers= goes with action "
+                                  f"'approve', not {self.action!r}")
+            if isinstance(self.approvers, str) or not self.approvers or not all(
+                    isinstance(a, str) and a.strip() for a in self.approvers):
+                raise ConfigError(f"rule {self.name!r}: approvers= is a non-empty list of "
+                                  f"names, not {self.approvers!r}")
+            object.__setattr__(self, "approvers", tuple(self.approvers))
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +75,7 @@ class PolicyDecision:
     action: PolicyAction
     rule: str
     reason: str
+    approvers: tuple[str, ...] | None = None
 
 
 class Policy:
@@ -102,7 +115,8 @@ class Policy:
                 if not hit:
                     continue
             return PolicyDecision(rule.action, rule.name,
-                                  rule.reason or f"rule {rule.name} says {rule.action}")
+                                  rule.reason or f"rule {rule.name} says {rule.action}",
+                                  rule.approvers)
         return PolicyDecision(self.default, "default", f"no rule matched; default {self.default}")
 
     def decide(self, *, tool: str, scope: str | None, phase: Phase | None,

@@ -69,6 +69,9 @@ class ApprovalRequest(BaseModel):
     grant: str | None = None
     scope: str | None = None
     rule: str | None = Field(None, description="The policy rule that asked for approval.")
+    approvers: list[str] | None = Field(
+        None, description="Who may decide, as the rule named them (None: anyone but the "
+        "agent that asked).")
     phase: Phase | None = None
     requested_at: datetime
     expires_at: datetime

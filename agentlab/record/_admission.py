@@ -229,7 +229,7 @@ def admit(run: RunCore, spec: ToolSpec, arguments: Mapping[str, Any], call_key: 
         run.approvals, gov.approver, run_id=run.run_id, call_key=key, tool=spec.name,
         arguments=arguments, current_arguments=current_arguments,
         grant=grant.name if grant else None, scope=fields.get("scope"), rule=decision.rule,
-        phase=run.phase, timeout=gov.approval_timeout, consumer=f"{run.agent}@{run.run_id}",
+        approvers=decision.approvers, phase=run.phase, timeout=gov.approval_timeout, consumer=f"{run.agent}@{run.run_id}",
         reclaim_before_us=run._taken_up_us if key not in _intent_keys(run) else None,
     )
     if result.request is not None:

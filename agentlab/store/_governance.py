@@ -64,7 +64,8 @@ def approval_from_row(row: Row[Any]) -> ApprovalRequest:
     return ApprovalRequest(
         id=m["request_id"], run_id=m["run_id"], call_key=m["call_key"], tool=m["tool"],
         arguments=loads(m["arguments"]), grant=m["grant_name"], scope=m["scope"],
-        rule=m["rule"], phase=m["phase"], requested_at=dt("requested_us"),
+        rule=m["rule"], approvers=loads(m["approvers"]) if m["approvers"] else None,
+        phase=m["phase"], requested_at=dt("requested_us"),
         expires_at=dt("expires_us"), binding=m["binding"], request_mac=m["request_mac"],
         status=m["status"], action=m["action"], decided_by=m["decided_by"],
         decided_at=dt("decided_us"), channel=m["channel"], reason=m["reason"],

@@ -151,6 +151,7 @@ approvals = Table(
     Column("grant_name", String(200)),
     Column("scope", Text),
     Column("rule", String(200)),
+    Column("approvers", Text),  # JSON list of names, or NULL: anyone but the agent
     Column("phase", String(16)),
     Column("requested_us", BigInteger, nullable=False),
     Column("expires_us", BigInteger, nullable=False),
@@ -232,11 +233,19 @@ def _recovery(conn: Connection) -> None:
             f"CREATE INDEX ix_agentlab_runs_parent ON {runs.name} (parent_run_id)")
 
 
+def _approvers(conn: Connection) -> None:
+    # Who may decide a request, as its policy rule named them.
+    have = {c["name"] for c in inspect(conn).get_columns(approvals.name)}
+    if "approvers" not in have:
+        conn.exec_driver_sql(f"ALTER TABLE {approvals.name} ADD COLUMN approvers TEXT")
+
+
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0001_initial", _initial),
     ("0002_governance", _governance),
     ("0003_investigations", _investigations),
     ("0004_stale_incidents", _stale_incidents),
     ("0005_recovery", _recovery),
+    ("0006_approvers", _approvers),
 ]
 """Applied in order; names are permanent once released. Append, never edit."""
