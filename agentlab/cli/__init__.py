@@ -281,8 +281,9 @@ def export_cmd(run_ids: tuple[str, ...], store_url: str | None, output: Path | N
               help="agentlab's portable JSONL file; a tau-bench results file (JSON array); "
               "or Who&When group-chat failures: one run file (.json or .json.gz) or a "
               "folder of them.")
-@click.option("--domain", default="airline", show_default=True,
-              help="tau-bench only: the domain the runs come from (airline, retail...).")
+@click.option("--domain", default=None,
+              help="tau-bench only: the domain the runs come from (airline, retail...); "
+              "read from the file's tool names when left out.")
 @click.option("--model", default="unknown", show_default=True,
               help="tau-bench only: the agent's model (the files do not say).")
 @click.option("--labels-out", type=click.Path(dir_okay=False, writable=True, path_type=Path),
@@ -290,7 +291,7 @@ def export_cmd(run_ids: tuple[str, ...], store_url: str | None, output: Path | N
               help="who-and-when only: also write the human culprit labels (run_id, step, "
               "agent, reason), one JSON object a line, for `agentlab eval-attribution`.")
 @wrap_errors
-def import_cmd(path: Path, store_url: str | None, as_json: bool, fmt: str, domain: str,
+def import_cmd(path: Path, store_url: str | None, as_json: bool, fmt: str, domain: str | None,
                model: str, labels_out: Path | None) -> None:
     """Import runs from a portable JSONL file (each run all or nothing; re-import is a
     no-op), from a tau-bench results file with --format tau-bench, or from Who&When run
@@ -321,6 +322,8 @@ def import_cmd(path: Path, store_url: str | None, as_json: bool, fmt: str, domai
         click.echo(f"imported  {rid}")
     for rid in skipped:
         click.echo(f"skipped   {rid} (already stored, identical)")
+    if not imported and not skipped:
+        click.echo(f"0 runs: {path} holds no run to import")
 
 
 def _import_who_and_when(path: Path, store: SqlStore, labels_out: Path | None

@@ -35,6 +35,26 @@ from agentlab.store import RunStore
 __all__ = ["import_tau_bench", "tau_bench_read_only"]
 
 _READ_PREFIXES = ("get_", "search_", "list_", "find_", "calculate", "think")
+# Words in tool names that belong to one tau-bench domain's tool set only.
+_DOMAIN_WORDS = {"airline": ("reservation", "flight", "baggage", "certificate"),
+                 "retail": ("order", "product", "user_address")}
+
+
+def detect_domain(data: list[dict[str, Any]]) -> str | None:
+    """The tau-bench domain whose tool names the runs use most (gold actions and the
+    agent's calls), or None when no tool name points to one."""
+    votes = dict.fromkeys(_DOMAIN_WORDS, 0)
+    for run in data:
+        task = (run.get("info") or {}).get("task") or {}
+        names = [a.get("name", "") for a in task.get("actions") or [] if isinstance(a, dict)]
+        for msg in run.get("traj") or []:
+            for call in (msg.get("tool_calls") or []) if isinstance(msg, dict) else []:
+                names.append(((call or {}).get("function") or {}).get("name", ""))
+        for name in names:
+            for domain, words in _DOMAIN_WORDS.items():
+                votes[domain] += any(w in str(name) for w in words)
+    best = max(votes, key=lambda d: votes[d])
+    return best if votes[best] > 0 else None
 
 
 def tau_bench_read_only(tool: str) -> bool:
@@ -131,15 +151,20 @@ def _tool_call(run: SyntheticRun, call: dict[str, Any], traj: list[dict[str, Any
     run.event("tool_call", body, source=f"traj[{at if at is not None else asked_at}]")
 
 
-def import_tau_bench(path: str | Path, store: RunStore, *, domain: str = "airline",
+def import_tau_bench(path: str | Path, store: RunStore, *, domain: str | None = None,
                      model: str = "unknown",
                      read_only: Callable[[str], bool] = tau_bench_read_only) -> list[str]:
     """Import every run of a tau-bench results file (plain or gzipped JSON); returns the run
     ids (new or present). Ids come from the decompressed content, so both forms agree.
-    ``read_only(tool)`` tells the tools that change nothing (default: tau-bench's naming)."""
+    ``read_only(tool)`` tells the tools that change nothing (default: tau-bench's naming).
+    ``domain`` (airline, retail...) is read from the tool names when not given."""
     raw = read_source(path)
     try:
         data = json.loads(raw)
+    except RecursionError as exc:
+        raise ImportFormatError(
+            f"{path}: JSON nested too deeply to import; tau-bench files are a few levels "
+            "deep, so this is not one") from exc
     except ValueError as exc:
         raise ImportFormatError(f"{path}: not JSON ({exc})") from exc
     if not isinstance(data, list) or not all(
@@ -149,11 +174,17 @@ def import_tau_bench(path: str | Path, store: RunStore, *, domain: str = "airlin
             f"{path}: not a tau-bench results file (expected a JSON array of runs with "
             "'task_id', 'trial' and 'traj')"
         )
+    if domain is None:
+        domain = detect_domain(data)
+        if domain is None and data:
+            raise ImportFormatError(
+                f"{path}: no tool name tells the tau-bench domain; pass it with "
+                "domain= (--domain airline|retail)")
     file_id = hashlib.sha256(raw).hexdigest()[:16]
     ids: list[str] = []
     for run in data:
         run_id = content_id("tau-bench", file_id, run["task_id"], run.get("trial"))
-        store.append(_run(run, run_id, domain, model, read_only).pending())
+        store.append(_run(run, run_id, domain or "unknown", model, read_only).pending())
         ids.append(run_id)
     return ids
 

@@ -91,3 +91,47 @@ def test_gzipped_and_plain_files_import_as_the_same_runs(tmp_path: Path, airline
         import_tau_bench(tmp_path / "absent.json", store)
     assert len(store.runs()) == 48 and all(v.ok for v in store.verify())
     store.close()
+
+
+RETAIL = Path(__file__).parents[2] / "sample_traces/third_party/agentrx-tau-retail/tau_dataset_failed.json.gz"
+
+
+def test_domain_is_read_from_the_tool_names(tmp_path: Path, airline_subset: Path) -> None:
+    from agentlab.integrations._tau_bench import detect_domain
+
+    store = open_store(tmp_path / "t.db")
+    [first, *_] = import_tau_bench(airline_subset, store)
+    assert store.events(first, kinds=["run_started"])[0].task_id.startswith("tau-bench:airline:")
+    retail = json.loads(read_source(RETAIL))
+    assert detect_domain(retail) == "retail"
+    # A small constructed case: one retail tool name decides it.
+    run = {"task_id": 1, "trial": 0, "traj": [{"role": "assistant", "tool_calls": [
+        {"id": "c", "function": {"name": "cancel_pending_order", "arguments": "{}"}}]}]}
+    assert detect_domain([run]) == "retail"
+    nameless = tmp_path / "nameless.json"
+    nameless.write_text(json.dumps([{"task_id": 1, "trial": 0, "traj": []}]))
+    with pytest.raises(ImportFormatError, match="--domain"):
+        import_tau_bench(nameless, store)
+    # --domain still overrides what the names say.
+    [ov] = import_tau_bench(nameless, store, domain="retail")
+    assert store.events(ov, kinds=["run_started"])[0].task_id == "tau-bench:retail:1"
+    store.close()
+
+
+def test_deep_nesting_is_a_typed_error(tmp_path: Path) -> None:
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ImportFormatError, match="nested too deeply"):
+        import_tau_bench(deep, open_store(tmp_path / "t.db"))
+
+
+def test_cli_says_0_runs_on_an_empty_file(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from agentlab.cli import cli
+
+    empty = tmp_path / "empty.json"
+    empty.write_text("[]")
+    out = CliRunner().invoke(cli, ["import", str(empty), "--format", "tau-bench",
+                                   "--store", str(tmp_path / "e.db")])
+    assert out.exit_code == 0 and "0 runs" in out.output
