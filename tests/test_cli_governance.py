@@ -294,7 +294,14 @@ def test_list_pending_and_all(requests: tuple[str, list[al.ApprovalRequest]]) ->
     lines = ok("approvals", "--store", db).output.splitlines()
     assert lines[0].split() == ["ID", "RUN", "TOOL", "ARGUMENTS", "GRANT", "RULE",
                                 "REQUESTED", "EXPIRES", "STATUS"]
-    assert [ln.split()[0] for ln in lines[1:]] == [r.id[:12] for r in made]
+    printed = [ln.split()[0] for ln in lines[1:]]  # each the shortest unique prefix, >= 8
+    assert len(printed) == len(made) and all(len(p) >= 8 for p in printed)
+    assert all(r.id.startswith(p) for r, p in zip(made, printed, strict=True))
+    store = al.open_store(db)
+    try:  # every printed id opens its own request
+        assert [store.approval(p).id for p in printed] == [r.id for r in made]
+    finally:
+        store.close()
     assert all("set_priority" in ln and "jira-writer" in ln and ln.endswith("pending")
                for ln in lines[1:])
     assert '{"priority": "low", "ticket": "SUP-57"}' in lines[1]
@@ -305,7 +312,8 @@ def test_list_pending_and_all(requests: tuple[str, list[al.ApprovalRequest]]) ->
             "expires_at", "status", "decided_by", "channel"} <= set(listed[0])
 
     ok("approve", made[0].id, "--as", "ana", "--store", db)
-    assert made[0].id[:12] not in ok("approvals", "--store", db).output
+    still = [ln.split()[0] for ln in ok("approvals", "--store", db).output.splitlines()[1:]]
+    assert len(still) == len(made) - 1 and not any(made[0].id.startswith(p) for p in still)
     every = ok("approvals", "--all", "--store", db).output
     assert "approved by ana via cli" in every
     assert "no pending approval requests for run nope" in ok(
