@@ -76,6 +76,8 @@ def approvals_cmd(store_url: str | None, as_json: bool, show_all: bool, run: str
                                 run_id=_run_id(store, run))
         ids = {**store.short_ids((r.id for r in found), of="approvals"),
                **store.short_ids(r.run_id for r in found)} if found and not as_json else {}
+        orphaned = frozenset(i for i in {r.run_id for r in found if r.status == "pending"}
+                             if not as_json and _abandoned(store, i))
     if as_json:
         echo_json(found)
         return
@@ -84,25 +86,16 @@ def approvals_cmd(store_url: str | None, as_json: bool, show_all: bool, run: str
                    + (f" for run {run}" if run else ""))
         return
     now = utc_now()
-    orphaned = _abandoned_runs(store_url, {r.run_id for r in found if r.status == "pending"})
     click.echo(text_table(
         ("ID", "RUN", "TOOL", "ARGUMENTS", "GRANT", "RULE", "REQUESTED", "EXPIRES", "STATUS"),
-        ((ids.get(r.id, r.id), ids.get(r.run_id, r.run_id), r.tool, short_json(r.arguments, 40), r.grant or "-",
-          r.rule or "-", when(r.requested_at), when(r.expires_at), _state(r, now, orphaned))
+        ((ids.get(r.id, r.id), ids.get(r.run_id, r.run_id), r.tool,
+          short_json(r.arguments, 40), r.grant or "-", r.rule or "-", when(r.requested_at), when(r.expires_at), _state(r, now, orphaned))
          for r in found),
     ))
     if orphaned:
-        click.echo(f"orphaned: the process of run(s) {', '.join(sorted(ids.get(i, i) for i in orphaned))}"
-                   " stopped renewing its lease; nothing makes an orphaned call until "
+        shown = ", ".join(sorted(ids.get(i, i) for i in orphaned))
+        click.echo(f"orphaned: the process of run(s) {shown} stopped renewing its lease; nothing makes an orphaned call until "
                    "`agentlab resume RUN` carries the run on (it finds your decision)")
-
-
-def _abandoned_runs(store_url: str | None, run_ids: set[str]) -> frozenset[str]:
-    """Which of these runs are abandoned (their recorder is gone)."""
-    if not run_ids:
-        return frozenset()
-    with open_cli_store(store_url, create=False) as store:
-        return frozenset(r for r in run_ids if _abandoned(store, r))
 
 
 def _abandoned(store: SqlStore, run_id: str) -> bool:

@@ -95,13 +95,9 @@ def _run_where(store: SqlStore, where: RunFilter | None, run_ids: Sequence[str] 
         if value is not None:
             conds.append(f"{alias}.{col} = {mark}")
             params.append(value)
-    if w.status is not None:
-        conds.append(f"{alias}.status = {mark}")
-        params.append("running" if w.status == "abandoned" else w.status)
-        if w.status in ("running", "abandoned"):
-            lapsed = f"{alias}.held_until_us < {now_ns() // 1000:d}"
-            conds.append(lapsed if w.status == "abandoned"
-                         else f"({alias}.held_until_us IS NULL OR NOT {lapsed})")
+    if w.status is not None:  # as people see it: "running" is live, "abandoned" lapsed
+        conds.append(f"{status_sql(alias)} = {mark}")
+        params.append(w.status)
     if w.run_kind == "run":
         conds.append(f"{alias}.run_kind IS NULL")
     elif w.run_kind is not None:

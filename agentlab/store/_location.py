@@ -10,7 +10,13 @@ from pathlib import Path
 from agentlab.errors import NewStoreWarning, StoreError
 from agentlab.store._engine import normalise_url
 
-__all__ = ["announce_new_store", "check_sqlite_path", "require_existing_sqlite"]
+__all__ = ["announce_new_store", "check_sqlite_path", "require_existing_sqlite", "sqlite_path"]
+
+
+def sqlite_path(url: str | os.PathLike[str]) -> Path | None:
+    """The file a SQLite store URL or path names; None for other databases."""
+    full = normalise_url(url)
+    return Path(full.removeprefix("sqlite:///")) if full.startswith("sqlite:///") else None
 
 
 def announce_new_store(store: str | os.PathLike[str], source: str = "default") -> None:
@@ -18,10 +24,10 @@ def announce_new_store(store: str | os.PathLike[str], source: str = "default") -
     be created empty: a notebook in a subfolder, say, that did not find the project's, or a
     setting naming a file that is not there. ``source`` says where the name came from
     (:attr:`agentlab.config.Settings.store_from`)."""
-    full = normalise_url(store)
-    if not full.startswith("sqlite:///"):
+    path = sqlite_path(store)
+    if path is None:
         return
-    path = Path(full.removeprefix("sqlite:///")).resolve()
+    path = path.resolve()
     if path.exists():
         return
     if source == "default":
@@ -43,10 +49,9 @@ def check_sqlite_path(url: str | os.PathLike[str]) -> None:
     """Refuse, before SQLite touches it, a SQLite path that cannot be a store: a directory,
     an unreadable file, or a file that is not a SQLite database (a text file given to
     --store by mistake). An empty file is a new store."""
-    full = normalise_url(url)
-    if not full.startswith("sqlite:///"):
+    path = sqlite_path(url)
+    if path is None:
         return
-    path = Path(full[len("sqlite:///"):])
     if path.is_dir():
         raise StoreError(f"{path} is a directory, not a store file; give a file in it (e.g. "
                          f"{path / 'agentlab.db'}) to --store or AGENTLAB_STORE")
@@ -67,11 +72,9 @@ def check_sqlite_path(url: str | os.PathLike[str]) -> None:
 
 def require_existing_sqlite(url: str | os.PathLike[str]) -> None:
     """Refuse a SQLite URL whose file does not exist (a read-only command, a typo)."""
-    full = normalise_url(url)
-    if full.startswith("sqlite:///"):
-        path = Path(full[len("sqlite:///"):])
-        if not path.exists():
-            raise StoreError(
-                f"no store at {path}; record a run into it first (or run `agentlab demo`), "
-                "or check --store / AGENTLAB_STORE"
-            )
+    path = sqlite_path(url)
+    if path is not None and not path.exists():
+        raise StoreError(
+            f"no store at {path}; record a run into it first (or run `agentlab demo`), "
+            "or check --store / AGENTLAB_STORE"
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
@@ -75,14 +76,7 @@ _HEX = frozenset("0123456789abcdef")
 
 def _shared(a: str, b: str | None) -> int:
     """How many leading characters ``a`` and ``b`` share."""
-    if b is None:
-        return 0
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
+    return 0 if b is None else len(os.path.commonprefix([a, b]))  # noqa: RUF071 (characters, not paths)
 
 
 def unique_prefixes(conn: Connection, column: Any, ids: Iterable[str],
