@@ -71,6 +71,8 @@ from agentlab.model._stats import EventStats, event_stats
 from agentlab.model._tree import (
     FANOUT,
     INLINE_MAX,
+    Ref,
+    RefMap,
     TreeEncoder,
     TreeReader,
     Visit,
@@ -118,6 +120,8 @@ __all__ = [
     "Phase",
     "PhaseEvent",
     "PortableLine",
+    "Ref",
+    "RefMap",
     "Replayed",
     "RetryEvent",
     "RunCounts",
