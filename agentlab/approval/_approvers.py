@@ -53,8 +53,8 @@ class ApproverState:
     revoked_by: str | None = None
     revoke_reason: str | None = None
     tampered: bool = False
-    """An entry of theirs lacks agentlab's MAC (written into the database by hand): they are
-    refused until an administrator looks."""
+    """An entry of theirs lacks agentlab's MAC (written into the database by hand, or under
+    another signing key): they are refused until an administrator looks."""
 
     @property
     def status(self) -> str:
@@ -181,8 +181,8 @@ def add_approver(store: RunStore, name: str, *, group: str | None = None,
     before = approver_state(store, name)
     if before is not None and before.tampered:
         raise ApprovalError(f"approver {name}'s history holds an entry without agentlab's MAC "
-                            "(written into the database by hand); look into it before "
-                            "changing them")
+                            "(written into the database by hand, or under another signing "
+                            "key); look into it before changing them")
     if (before is not None and before.active and not issue_key
             and (group is None or group in before.groups)):
         raise ApprovalError(

@@ -307,8 +307,8 @@ class ApprovalManager:
         if state is not None and state.tampered:
             raise ApprovalError(
                 f"{who}'s approver history holds an entry without agentlab's MAC (written "
-                "into the database by hand); their decisions are refused until it is looked "
-                "into (`agentlab approver list --history`)")
+                "into the database by hand, or under another signing key); their decisions "
+                "are refused until it is looked into (`agentlab approver list --history`)")
         if state is not None and not state.active:
             raise ApprovalError(
                 f"{who} may not decide request {req.id}: their approver rights were revoked"

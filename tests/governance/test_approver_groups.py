@@ -28,7 +28,7 @@ from agentlab.errors import ApprovalError, ToolDeniedError
 from agentlab.identity import new_approver_key, sign_decision
 from agentlab.identity._ed25519 import public_key, sign, verify
 from agentlab.model import ApprovalRequest
-from agentlab.store import SqlStore
+from agentlab.store import SqlStore, open_store
 
 AGENT = "desk-bot"
 GRANT = "desk-writer"
@@ -279,3 +279,22 @@ def test_a_hand_written_history_entry_refuses_its_approver(store: SqlStore,
     req = _ask(store, run_id, "t1", approvers=[GROUP])
     with pytest.raises(ApprovalError, match="without agentlab's MAC"):
         ApprovalManager(store).approve(req.id, by="ana")
+
+
+def test_a_store_from_before_approver_groups_is_upgraded(
+        store: SqlStore, store_url: tuple[str, str | None]) -> None:
+    """0007 adds the approver history and the decision signature to a store 0006 made."""
+    url, schema = store_url
+    with store._db.engine.begin() as conn:  # take the store back to its 0006 shape
+        conn.execute(text("DROP TABLE agentlab_approver_changes"))
+        conn.execute(text("ALTER TABLE agentlab_approvals DROP COLUMN signature"))
+        conn.execute(text("DELETE FROM agentlab_migrations WHERE name = '0007_approver_groups'"))
+    store.close()
+    again = open_store(url, schema=schema)
+    try:
+        assert again.applied_migrations()[-1] == "0007_approver_groups"
+        assert again.approver_changes() == []
+        add_approver(again, "ana", issue_key=True)
+        assert [s.name for s in approver_states(again)] == ["ana"]
+    finally:
+        again.close()
