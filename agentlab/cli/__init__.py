@@ -41,6 +41,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "approve": ("agentlab.cli._approvals",
         "Approve the pending tool call ID: the waiting agent runs it exactly as shown, "
         "once."),
+    "approver": ("agentlab.cli._approvers",
+        "Who may decide approval requests: approvers, their groups and their keys."),
     "conclude": ("agentlab.cli._analysis",
         "Conclude the run's investigation with its culprit step and a note (records the"
         " time to explain, from which MTTE is measured)."),

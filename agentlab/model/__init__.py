@@ -50,6 +50,7 @@ from agentlab.model._events import (
 from agentlab.model._governance import (
     ApprovalRequest,
     ApprovalStatus,
+    ApproverChange,
     Grant,
     GrantStatus,
     Investigation,
@@ -92,6 +93,7 @@ __all__ = [
     "ApprovalEvent",
     "ApprovalRequest",
     "ApprovalStatus",
+    "ApproverChange",
     "BlobLine",
     "Change",
     "CheckpointEvent",
