@@ -66,6 +66,7 @@ __all__ = [
     "SecretError",
     "StoreBusyError",
     "StoreError",
+    "StoreReadOnlyError",
     "ToolDeniedError",
 ]
 
@@ -102,6 +103,11 @@ class StoreError(AgentlabError):
 
 class StoreBusyError(StoreError):
     """The database stayed locked by other writers past the retry budget."""
+
+
+class StoreReadOnlyError(StoreError):
+    """The store can be read but not written by this user (its file or folder is read-only):
+    reads work, and anything that writes is refused before it starts."""
 
 
 class SchemaError(StoreError):
