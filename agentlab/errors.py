@@ -45,6 +45,7 @@ class _Denial(Protocol):
 
 __all__ = [
     "AgentlabError",
+    "AmbiguousIdError",
     "ApprovalError",
     "ApprovalNotFoundError",
     "ConfigError",
@@ -103,6 +104,15 @@ class StoreError(AgentlabError):
 
 class StoreBusyError(StoreError):
     """The database stayed locked by other writers past the retry budget."""
+
+
+class AmbiguousIdError(StoreError):
+    """An id prefix that names more than one run: ``candidates`` lists (up to five of)
+    them, and the message says to give more characters."""
+
+    def __init__(self, message: str, candidates: list[str]) -> None:
+        super().__init__(message)
+        self.candidates = candidates
 
 
 class StoreReadOnlyError(StoreError):

@@ -24,12 +24,12 @@ from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
 from agentlab.errors import (
     AgentlabError,
+    AmbiguousIdError,
     ImportFormatError,
     PayloadTooLargeError,
     RecordingError,
     RunNotFoundError,
     SchemaError,
-    StoreError,
 )
 from agentlab.model import FORMAT_VERSION, dumps, dumps_ordered, loads
 from agentlab.store import GENESIS, RunFilter, SqlStore, chain_hash, open_store
@@ -502,9 +502,10 @@ def test_run_id_prefix_resolution(store: SqlStore) -> None:
         store.events("ab")  # too short to be a prefix
     with pytest.raises(RunNotFoundError):
         store.run(r1.run_id + "0")
-    with pytest.raises(StoreError, match="ambiguous") as amb:
+    with pytest.raises(AmbiguousIdError, match="names more than one run") as amb:
         store.run("abcd")
     assert not isinstance(amb.value, RunNotFoundError)
+    assert sorted(amb.value.candidates) == sorted([r1.run_id, r2.run_id])
     # LIKE wildcards in a prefix are taken literally
     with pytest.raises(RunNotFoundError):
         store.run("ab_d1")
