@@ -95,7 +95,7 @@ def investigate_cmd(run_id: str, store_url: str | None, as_json: bool, by: str |
         click.echo(ex.to_text())
         top = ex.culprit
         hint = f" --culprit {top.seq}" if top else " --culprit SEQ"
-        click.echo(f"\nwhen explained: agentlab conclude {opened.run_id[:12]}{hint} "
+        click.echo(f"\nwhen explained: agentlab conclude {opened.run_id}{hint} "
                    "--note '...'")
 
 
