@@ -164,6 +164,8 @@ class RunState(MutableMapping[str, Any]):
         self._set(values, ())
 
     def _put_ref(self, key: str, ref: tuple[str | None, Any]) -> None:
+        if key not in self._seen_keys:
+            self._names_version = -1  # a new key: look at its name for secrets
         self._refs[key] = ref
         self._map.set(key, ref)
 
@@ -181,7 +183,7 @@ class RunState(MutableMapping[str, Any]):
         """The refs under the key names the record may hold: a key with a secret in it is
         recorded scrubbed (``#2``, ``#3``... should two keys scrub alike)."""
         redactor = default_redactor()
-        if redactor.version != self._names_version or not self._refs.keys() <= self._seen_keys:
+        if redactor.version != self._names_version:
             self._rename(redactor)
         if not self._renamed:
             return self._refs
