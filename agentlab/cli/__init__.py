@@ -249,13 +249,28 @@ def _short(value: object, width: int = 70) -> str:
 
 
 @cli.command("export")
-@click.argument("run_ids", metavar="RUN...", nargs=-1, required=True)
+@click.argument("run_ids", metavar="[RUN...]", nargs=-1)
 @store_option
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True, path_type=Path),
-              help="Write to this file instead of standard output.")
+@click.option("-o", "--output", type=click.Path(writable=True, path_type=Path),
+              help="Write to this file instead of standard output (with --format parquet: "
+              "the folder to write the files into).")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "parquet"]), default="jsonl",
+              show_default=True,
+              help="jsonl: the portable form of the runs named, verifiable without the "
+              "database. parquet: runs, steps, checkpoints and approvals as tables for "
+              "analysis (all runs unless some are named; see docs/query.md).")
 @wrap_errors
-def export_cmd(run_ids: tuple[str, ...], store_url: str | None, output: Path | None) -> None:
-    """Export runs in the portable JSONL form (verifiable without the database)."""
+def export_cmd(run_ids: tuple[str, ...], store_url: str | None, output: Path | None,
+               fmt: str) -> None:
+    """Export runs in the portable JSONL form (verifiable without the database), or as
+    Parquet tables for analysis at scale."""
+    if fmt == "parquet":
+        _export_parquet(run_ids, store_url, output)
+        return
+    if not run_ids:
+        fail("name the runs to export (RUN...); `agentlab runs` lists them")
+    if output is not None and output.is_dir():
+        fail(f"{output} is a folder: the JSONL export is one file; give a file name")
     with open_cli_store(store_url, create=False) as store:
         if output is None:
             store.export_runs(list(run_ids), sys.stdout.buffer)
@@ -272,6 +287,20 @@ def export_cmd(run_ids: tuple[str, ...], store_url: str | None, output: Path | N
                 tmp.unlink(missing_ok=True)
             raise
     click.echo(f"exported {len(run_ids)} run(s), {lines} lines, to {output}", err=True)
+
+
+def _export_parquet(run_ids: tuple[str, ...], store_url: str | None,
+                    output: Path | None) -> None:
+    from agentlab.query import export_parquet
+
+    if output is None:
+        fail("a Parquet export is a folder of files: give it with -o FOLDER")
+    with open_cli_store(store_url, create=False) as store:
+        ids = [store.resolve(r) for r in run_ids] or None
+        rows = export_parquet(store, output, ids,
+                              progress=lambda t, n: click.echo(f"  {t}: {n:,} rows", err=True))
+    click.echo(f"exported {rows['runs']:,} run(s) as Parquet to {output}/ (runs, steps, "
+               "checkpoints, approvals)", err=True)
 
 
 @cli.command("import")
