@@ -284,15 +284,16 @@ def export_cmd(run_ids: tuple[str, ...], store_url: str | None, output: Path | N
 @click.option("--domain", default=None,
               help="tau-bench only: the domain the runs come from (airline, retail...); "
               "read from the file's tool names when left out.")
-@click.option("--model", default="unknown", show_default=True,
-              help="tau-bench only: the agent's model (the files do not say).")
+@click.option("--model", default=None,
+              help="tau-bench only: the agent's model, where the file's name does not say "
+              "it (tau-bench's own names do: MODEL-DOMAIN.json, STRATEGY-MODEL-...json).")
 @click.option("--labels-out", type=click.Path(dir_okay=False, writable=True, path_type=Path),
               metavar="FILE",
               help="who-and-when only: also write the human culprit labels (run_id, step, "
               "agent, reason), one JSON object a line, for `agentlab eval-attribution`.")
 @wrap_errors
 def import_cmd(path: Path, store_url: str | None, as_json: bool, fmt: str, domain: str | None,
-               model: str, labels_out: Path | None) -> None:
+               model: str | None, labels_out: Path | None) -> None:
     """Import runs from a portable JSONL file (each run all or nothing; re-import is a
     no-op), from a tau-bench results file with --format tau-bench, or from Who&When run
     files (PATH a file or a folder) with --format who-and-when."""

@@ -34,7 +34,7 @@ def test_imports_the_airline_subset_faithfully(tmp_path: Path, airline_subset: P
     assert [(a.name, a.arguments) for a in gold.actions or []] == [
         (a["name"], a["kwargs"]) for a in writes] and writes
     assert gold.outputs == raw[0]["info"]["task"]["outputs"]
-    assert first.task_id == f"tau-bench:airline:{raw[0]['task_id']}"
+    assert first.task_id == f"tau-bench:airline:{raw[0]['task_id']:03d}"
     assert len({r.task_id for r in runs}) == 12
     # Re-importing the same file adds nothing.
     assert import_tau_bench(airline_subset, store, model="gpt-4o") == ids
@@ -114,7 +114,7 @@ def test_domain_is_read_from_the_tool_names(tmp_path: Path, airline_subset: Path
         import_tau_bench(nameless, store)
     # --domain still overrides what the names say.
     [ov] = import_tau_bench(nameless, store, domain="retail")
-    assert store.events(ov, kinds=["run_started"])[0].task_id == "tau-bench:retail:1"
+    assert store.events(ov, kinds=["run_started"])[0].task_id == "tau-bench:retail:001"
     store.close()
 
 
