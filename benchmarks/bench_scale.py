@@ -15,9 +15,12 @@ rounds after a warm-up:
 
 Each figure is printed next to its ratio to the same operation at the smallest size,
 measured in the same run on the same store (the baseline). The work asked for is the
-same at every size: a page of 50, one hour of runs, one run and its five siblings. A ratio
+same at every size: a page of 50, one hour of runs, one run and its five siblings (but for
+the abandoned runs: about 2 of them at 1,000 runs, 20 at 10,000, a full page from 100,000;
+the last column says what each read returned at the smallest and largest size). A ratio
 near 1 means the cost follows the work; one that grows with the store means a read walks
-more than it returns (the docs/benchmarks.md "Scale" section has the query plans).
+more than it returns (the docs/benchmarks.md "Scale" section has the query plans). Target:
+every read at the largest size within 2x its time at the smallest.
 
 The runs are small and realistic: 9 events (run_started, phases read and act, two LLM
 calls with tokens and cost, two tool calls, a checkpoint of a small state, run_ended; a
@@ -32,7 +35,9 @@ investigations through ``open_investigation`` and ``conclude_investigation``.
     .venv/bin/python benchmarks/bench_scale.py                      # SQLite, up to 10^6
     .venv/bin/python benchmarks/bench_scale.py --sizes 1000,10000    # quick
     .venv/bin/python benchmarks/bench_scale.py --pg postgresql://postgres@127.0.0.1/test
-        # PostgreSQL (in a schema of its own, dropped afterwards), up to 10^5 by default
+
+On PostgreSQL the store is a schema of its own (dropped afterwards unless ``--keep``),
+analysed after each fill as autovacuum would; the sizes go up to 10^5 by default.
 """
 
 from __future__ import annotations
@@ -49,11 +54,12 @@ from pathlib import Path
 from typing import Any
 
 from _util import machine_line, table, verdict
+from sqlalchemy import create_engine, text
 
 import agentlab as al
 from agentlab.analysis import explain, metrics_summary
 from agentlab.model import TreeEncoder, dumps, event_stats, new_id, now_ns
-from agentlab.store import PendingEvent, RunFilter
+from agentlab.store import PendingEvent, RunFilter, normalise_url
 
 SQLITE_SIZES = (1_000, 10_000, 100_000, 1_000_000)
 PG_SIZES = (1_000, 10_000, 100_000)
@@ -157,7 +163,11 @@ class Filler:
 
 def operations(store: Any, now_us: int) -> list[tuple[str, Callable[[], Any]]]:
     """The timed reads, as the CLI and the analysis API make them."""
-    newest_failed = store.runs(RunFilter(status="failed", limit=1))[0].run_id
+    failed = store.runs(RunFilter(status="failed", limit=1))[0]
+    newest_failed = failed.run_id
+    # explain compares with up to 5 successful runs of the task: fewer in a small store
+    siblings = len(store.runs(RunFilter(task_id=failed.task_id, status="succeeded",
+                                        run_kind="run", limit=5)))
     hour_ago = datetime.fromtimestamp((now_us - HOUR_US) / 1e6, UTC)
 
     def listing(**where: Any) -> Callable[[], Any]:
@@ -177,21 +187,22 @@ def operations(store: Any, now_us: int) -> list[tuple[str, Callable[[], Any]]]:
         ("metrics: last hour, one workflow, by day",
          lambda: metrics_summary(store, by=("agent_version",), bucket="day",
                                  workflow="billing", since=hour_ago)),
-        ("explain (newest failed run)", lambda: explain(store, newest_failed)),
+        ("explain (newest failed run)", lambda: (explain(store, newest_failed), siblings)),
         ("verify (the same run)", lambda: store.verify(newest_failed)),
     ]
 
 
 def returned(result: Any) -> str:
-    """How many rows an operation returned (runs listed, metric rows), or events checked."""
+    """How many rows a read returned (runs listed, metric rows), events it verified or
+    sibling runs it compared."""
     if hasattr(result, "runs"):  # a RunPage
         return str(len(result.runs))
     if isinstance(result, (list, dict)):
         if result and hasattr(result[0] if isinstance(result, list) else None, "events"):
             return f"{result[0].events} ev"  # a verify report
         return str(len(result))
-    if hasattr(result, "counts"):  # an Explanation
-        return f"{len(result.culprits)} culprits"
+    if isinstance(result, tuple):  # an explanation and how many siblings it compared
+        return f"{result[1]} siblings"
     return "?"
 
 
@@ -245,6 +256,9 @@ def main() -> None:
     try:
         for n in sizes:
             fill_s = filler.fill_to(n)
+            if schema is not None:  # the statistics autovacuum keeps, taken now
+                with store.atomic() as conn:
+                    conn.execute(text("ANALYZE"))
             # "The last hour" ends at the newest run: it holds 1,000 runs at every size.
             got, rows_at[n] = measure(operations(store, t0_us + n * RUN_SPACING_US),
                                       args.repeat)
@@ -255,9 +269,7 @@ def main() -> None:
     finally:
         store.close()
         if schema is not None and not args.keep:
-            from sqlalchemy import create_engine, text
-
-            eng = create_engine(args.pg)
+            eng = create_engine(normalise_url(args.pg))
             with eng.begin() as conn:
                 conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
             eng.dispose()
@@ -276,10 +288,20 @@ def main() -> None:
              f"{rows_at[first][name]} / {rows_at[last][name]}"] for name in names]
     print(table(headers, rows))
     print("fill: " + ", ".join(f"{n:,} runs +{s:.1f} s" for n, s, _ in results))
-    worst = max(names, key=lambda k: results[-1][2][k] / base[k])
-    ratio = results[-1][2][worst] / base[worst]
-    print(f"target: every operation at {results[-1][0]:,} runs <= {TARGET_RATIO}x its time at "
-          f"{results[0][0]:,}: {verdict(ratio <= TARGET_RATIO)} (worst: {worst}, {ratio:.2f}x)")
+    # A read that returned more at the largest size than at the smallest did more work:
+    # it is compared from the first size at which it returned as much.
+    ratios = {}
+    for k in names:
+        at = next(i for i, (n, _, _) in enumerate(results)
+                  if rows_at[n][k] == rows_at[last][k])
+        ratios[k] = (results[-1][2][k] / results[at][2][k], results[at][0])
+    worst = max(names, key=lambda k: ratios[k][0])
+    ratio = ratios[worst][0]
+    later = [f"{k} from {ratios[k][1]:,} runs ({ratios[k][0]:.2f}x)" for k in names
+             if ratios[k][1] != first]
+    print(f"target: every read at {last:,} runs <= {TARGET_RATIO}x its time at {first:,}"
+          f"{' (' + '; '.join(later) + ', when it first returned as much)' if later else ''}: "
+          f"{verdict(ratio <= TARGET_RATIO)} (worst: {worst}, {ratio:.2f}x)")
 
 
 if __name__ == "__main__":
