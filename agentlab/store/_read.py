@@ -32,6 +32,7 @@ __all__ = [
     "iter_event_rows",
     "resolve_run_id",
     "row_to_line",
+    "runs_query",
     "select_runs",
     "summary_from_row",
     "unique_prefixes",
@@ -168,12 +169,18 @@ def filter_runs(q: Any, where: RunFilter) -> Any:
         value = getattr(where, col)
         if value is not None:
             q = q.where(runs.c[col] == value)
+    # A task's or a parent run's few runs are read along their own index; SQLite, which
+    # keeps no statistics, would as soon walk the (status, started_us) index through every
+    # run of that status, so there the status is compared as an expression no index serves.
+    status: Any = (func.coalesce(runs.c.status, "")
+                   if where.task_id is not None or where.parent_run_id is not None
+                   else runs.c.status)
     if where.status in ("running", "abandoned"):
         lapsed = runs.c.held_until_us < now_ns() // 1000
         live = or_(runs.c.held_until_us.is_(None), ~lapsed)
-        q = q.where(runs.c.status == "running", lapsed if where.status == "abandoned" else live)
+        q = q.where(status == "running", lapsed if where.status == "abandoned" else live)
     elif where.status is not None:
-        q = q.where(runs.c.status == where.status)
+        q = q.where(status == where.status)
     if where.run_kind == "run":
         q = q.where(runs.c.run_kind.is_(None))
     elif where.run_kind is not None:
@@ -185,11 +192,14 @@ def filter_runs(q: Any, where: RunFilter) -> Any:
     return q
 
 
-def select_runs(conn: Connection, where: RunFilter) -> list[RunSummary]:
+def runs_query(where: RunFilter) -> Any:
+    """The select of the runs ``where`` picks, newest first."""
     q = filter_runs(select(runs), where).order_by(runs.c.started_us.desc(), runs.c.run_id.desc())
-    if where.limit is not None:
-        q = q.limit(where.limit)
-    return [summary_from_row(r) for r in conn.execute(q)]
+    return q.limit(where.limit) if where.limit is not None else q
+
+
+def select_runs(conn: Connection, where: RunFilter) -> list[RunSummary]:
+    return [summary_from_row(r) for r in conn.execute(runs_query(where))]
 
 
 # An event row, read by position (``select(events)``: the table's column order). Reading

@@ -84,7 +84,8 @@ runs = Table(
     Column("holder", String(200)),
     Column("held_until_us", BigInteger),
     Index("ix_agentlab_runs_workflow_started", "workflow", "started_us"),
-    Index("ix_agentlab_runs_task", "task_id"),
+    Index("ix_agentlab_runs_task_started", "task_id", "started_us"),
+    Index("ix_agentlab_runs_status_started", "status", "started_us"),
     Index("ix_agentlab_runs_started", "started_us"),
     Index("ix_agentlab_runs_parent", "parent_run_id"),
 )
@@ -268,6 +269,17 @@ def _approver_groups(conn: Connection) -> None:
         conn.exec_driver_sql(f"ALTER TABLE {approvals.name} ADD COLUMN signature VARCHAR(128)")
 
 
+def _scale_indexes(conn: Connection) -> None:
+    # The newest runs of a task (explain's siblings) and of a status (`runs --status`) are
+    # read newest first along an index, so their cost follows the page asked for, not the
+    # runs the task or the store has gathered. (task_id, started_us) serves every lookup
+    # the task_id index did, which goes. A store made by 0001 after this already has them.
+    for name, cols in (("ix_agentlab_runs_task_started", "task_id, started_us"),
+                       ("ix_agentlab_runs_status_started", "status, started_us")):
+        conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {name} ON {runs.name} ({cols})")
+    conn.exec_driver_sql("DROP INDEX IF EXISTS ix_agentlab_runs_task")
+
+
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0001_initial", _initial),
     ("0002_governance", _governance),
@@ -276,5 +288,6 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0005_recovery", _recovery),
     ("0006_approvers", _approvers),
     ("0007_approver_groups", _approver_groups),
+    ("0008_scale_indexes", _scale_indexes),
 ]
 """Applied in order; names are permanent once released. Append, never edit."""

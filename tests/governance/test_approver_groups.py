@@ -292,7 +292,7 @@ def test_a_store_from_before_approver_groups_is_upgraded(
     store.close()
     again = open_store(url, schema=schema)
     try:
-        assert again.applied_migrations()[-1] == "0007_approver_groups"
+        assert "0007_approver_groups" in again.applied_migrations()
         assert again.approver_changes() == []
         add_approver(again, "ana", issue_key=True)
         assert [s.name for s in approver_states(again)] == ["ana"]
