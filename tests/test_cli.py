@@ -483,3 +483,26 @@ def test_diff_refuses_reversed_and_out_of_range_points(recorded: tuple[str, str]
         assert out.exit_code == 1 and says in out.output, out.output
     assert runner.invoke(cli, ["diff", run_id, "--from", "0", "--to", str(last),
                                "--store", db]).exit_code == 0
+
+
+@pytest.mark.parametrize("fmt", [None, "agentlab", "tau-bench", "who-and-when", "swe-agent"])
+def test_every_import_format_refuses_deep_json_and_says_0_runs_on_an_empty_file(
+        tmp_path: Path, fmt: str | None) -> None:
+    """A file nested past any real trace is a one-line error naming the file (not a
+    RecursionError), and an empty file, plain or gzip, imports nothing and says so."""
+    import gzip
+
+    db = str(tmp_path / "imp.db")
+    fmt_args = [] if fmt is None else ["--format", fmt]
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"history": ' + "[" * 5000 + "]" * 5000 + "}")
+    out = CliRunner().invoke(cli, ["import", str(deep), "--store", db, *fmt_args])
+    assert out.exit_code == 1, out.output
+    assert out.output.startswith("agentlab: error: ") and "deep" in out.output, out.output
+    assert "Traceback" not in out.output and "RecursionError" not in out.output
+    for empty in (tmp_path / "empty.json", tmp_path / "empty.json.gz"):
+        empty.write_bytes(gzip.compress(b"\n") if empty.suffix == ".gz" else b"  \n")
+        out = CliRunner().invoke(cli, ["import", str(empty), "--store", db, *fmt_args])
+        assert out.exit_code == 0, out.output
+        assert f"0 runs: {empty} is empty, nothing to import" in out.output
+    assert al.open_store(db).runs() == []

@@ -335,6 +335,15 @@ def import_cmd(path: Path, store_url: str | None, as_json: bool, fmt: str | None
     no-op), a tau-bench results file, a SWE-agent trajectory (PATH a .traj file or a folder
     of them) or Who&When run files (PATH a file or a folder); the format is told from the
     content unless --format names it."""
+    if path.is_file():
+        from agentlab.integrations._files import read_source
+
+        if not read_source(path).strip():  # whatever the format, nothing to import
+            if as_json:
+                echo_json({"imported": [], "skipped": []})
+            else:
+                click.echo(f"0 runs: {path} is empty, nothing to import")
+            return
     if fmt is None:
         from agentlab.integrations import detect_format
 

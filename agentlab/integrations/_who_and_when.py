@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from agentlab.errors import ImportFormatError
-from agentlab.integrations._files import read_source
+from agentlab.integrations._files import load_json
 from agentlab.integrations._synthetic import SyntheticRun, content_id
 from agentlab.store import RunStore
 
@@ -60,11 +60,7 @@ def who_and_when_files(path: str | Path) -> list[Path]:
 
 
 def _load(path: Path) -> tuple[dict[str, Any], str]:
-    raw = read_source(path)
-    try:
-        data = json.loads(raw)
-    except ValueError as exc:
-        raise ImportFormatError(f"{path}: not JSON ({exc})") from exc
+    data, raw = load_json(path, "Who&When run")
     history = data.get("history") if isinstance(data, dict) else None
     if not isinstance(history, list) or not all(
             isinstance(m, dict) and "content" in m for m in history):

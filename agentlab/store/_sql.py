@@ -439,13 +439,19 @@ class SqlStore(GovernanceTables, RunStore):
 
     def import_runs(self, src: IO[bytes] | Path) -> ImportResult:
         if isinstance(src, Path):
-            with src.open("rb") as fh:
-                if fh.read(2) == b"\x1f\x8b":  # gzip magic: read it as it was exported
+            try:
+                with src.open("rb") as fh:
+                    if fh.read(2) == b"\x1f\x8b":  # gzip magic: read it as it was exported
+                        fh.seek(0)
+                        with gzip.open(fh, "rb") as unzipped:
+                            return self.import_runs(cast(IO[bytes], unzipped))
                     fh.seek(0)
-                    with gzip.open(fh, "rb") as unzipped:
-                        return self.import_runs(cast(IO[bytes], unzipped))
-                fh.seek(0)
-                return self.import_runs(fh)
+                    return self.import_runs(fh)
+            except ImportFormatError as exc:  # say which file, as every importer does
+                if exc.file is not None:
+                    raise
+                raise ImportFormatError(f"{src}: {exc}", file=str(src), run=exc.run,
+                                        at=exc.at) from exc
         imported: list[str] = []
         skipped: list[str] = []
         for section in read_sections(src):
