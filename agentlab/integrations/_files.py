@@ -6,15 +6,17 @@ vendored copies gzipped; an importer reads either form and sees the same bytes.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
-from agentlab.errors import ImportFormatError
+from agentlab.errors import AgentlabError, ImportFormatError
 
-__all__ = ["Where", "load_json", "read_source"]
+__all__ = ["Where", "load_json", "read_source", "shape_errors"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
 
@@ -99,3 +101,25 @@ def _kind(value: Any) -> str:
     kind = name.get(type(value), "a number" if isinstance(value, (int, float)) else
                     type(value).__name__)
     return f"{kind} {shown[:60]}".rstrip()
+
+
+@contextlib.contextmanager
+def shape_errors(path: str | Path, run: str | None = None) -> Iterator[None]:
+    """Turn what building a run from a file's content may raise on content the importer's
+    checks did not foresee (a value of a type no field takes, a number past 64 bits, a lone
+    surrogate) into an :class:`ImportFormatError` naming the file and the run: a damaged
+    file is a clear refusal, never a traceback, and nothing of the run is written."""
+    try:
+        yield
+    except ImportFormatError as exc:
+        if exc.file is not None:
+            raise
+        raise ImportFormatError(f"{path}: {exc}", file=str(path), run=exc.run or run,
+                                at=exc.at) from exc
+    except (AgentlabError, TypeError, ValueError, KeyError, IndexError, AttributeError,
+            RecursionError, OverflowError, UnicodeError) as exc:
+        where = f"{path}" + (f": run {run}" if run else "")
+        raise ImportFormatError(
+            f"{where}: content of an unexpected shape ({type(exc).__name__}: "
+            f"{str(exc)[:200]}); nothing of this run was imported",
+            file=str(path), run=run) from exc

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from agentlab.errors import ImportFormatError
-from agentlab.integrations._files import Where, load_json
+from agentlab.integrations._files import Where, load_json, shape_errors
 from agentlab.integrations._synthetic import (
     SYNTHETIC_TIMES,
     SyntheticRun,
@@ -263,6 +263,7 @@ def import_swe_agent(path: str | Path, store: RunStore, *, model: str | None = N
                 f"{f}: not a SWE-agent trajectory (expected a JSON object with a "
                 "'trajectory' list, and 'history' and 'info')", file=str(f))
         run_id = content_id("swe-agent", hashlib.sha256(raw).hexdigest()[:16])
-        built.append(_run(f, data, run_id, run_start_us(n), model, read_only))
-    store_new(store, built, progress)
+        with shape_errors(f, run_id):
+            built.append(_run(f, data, run_id, run_start_us(n), model, read_only))
+    store_new(store, built, progress, source=path)
     return [r.run_id for r in built]

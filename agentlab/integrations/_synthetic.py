@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from agentlab.errors import RunNotFoundError
 from agentlab.identity import Redactor, default_redactor
+from agentlab.integrations._files import shape_errors
 from agentlab.model import TreeEncoder, canonical, canonical_body, event_stats, loads
 from agentlab.record._writer import redact_events
-from agentlab.store import PendingEvent, RunStore
+from agentlab.store import PendingEvent, RunStore, check_pending
 
 __all__ = ["SYNTHETIC_TIMES", "SyntheticRun", "content_id", "run_start_us", "store_new"]
 
@@ -108,14 +110,24 @@ class SyntheticRun:
 
 
 def store_new(store: RunStore, runs: Sequence[SyntheticRun],
-              progress: Callable[[int, int], None] | None = None) -> None:
-    """Append each run not stored yet, one transaction a run (all of it or nothing). A run
-    already stored is left as it is: its id comes from the file's content, so it is the
-    same run, imported before (perhaps under another file name or other options)."""
-    for n, run in enumerate(runs, start=1):
+              progress: Callable[[int, int], None] | None = None, *,
+              source: str | Path = "the file") -> None:
+    """Append each run not stored yet, one transaction a run (all of it or nothing). Every
+    run's events are checked as the store will read them back before any run is written,
+    so a file with one bad run imports nothing (an ImportFormatError naming ``source`` and
+    the run). A run already stored is left as it is: its id comes from the file's content,
+    so it is the same run, imported before (perhaps under another file name or other
+    options)."""
+    pending: list[list[PendingEvent]] = []
+    for run in runs:
+        with shape_errors(source, run.run_id):
+            events = run.pending()
+            check_pending(events)
+        pending.append(events)
+    for n, (run, events) in enumerate(zip(runs, pending, strict=True), start=1):
         try:
             store.run(run.run_id, exact=True)
         except RunNotFoundError:
-            store.append(run.pending())
+            store.append(events)
         if progress is not None:
             progress(n, len(runs))

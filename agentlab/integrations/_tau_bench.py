@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from agentlab.errors import ImportFormatError
-from agentlab.integrations._files import Where, load_json
+from agentlab.integrations._files import Where, load_json, shape_errors
 from agentlab.integrations._synthetic import (
     SYNTHETIC_TIMES,
     SyntheticRun,
@@ -278,6 +278,13 @@ def import_tau_bench(path: str | Path, store: RunStore, *, domain: str | None = 
             f"{path}: not a tau-bench results file (expected a JSON array of runs with "
             "'task_id', 'trial' and 'traj')", file=str(path)
         )
+    with shape_errors(path):
+        return _import(path, store, data, raw, domain, model, read_only, progress)
+
+
+def _import(path: str | Path, store: RunStore, data: list[Any], raw: bytes,
+            domain: str | None, model: str | None, read_only: Callable[[str], bool],
+            progress: Callable[[int, int], None] | None) -> list[str]:
     file_id = hashlib.sha256(raw).hexdigest()[:16]
     run_ids = [content_id("tau-bench", file_id, r["task_id"], r.get("trial")) for r in data]
     for k, (run, run_id) in enumerate(zip(data, run_ids, strict=True)):
@@ -299,5 +306,5 @@ def import_tau_bench(path: str | Path, store: RunStore, *, domain: str | None = 
     slot = {k: n for n, k in enumerate(order)}
     built = [_run(run, run_id, domain or "unknown", names, read_only, run_start_us(slot[k]))
              for k, (run, run_id) in enumerate(zip(data, run_ids, strict=True))]
-    store_new(store, built, progress)
+    store_new(store, built, progress, source=path)
     return run_ids

@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from agentlab.errors import ImportFormatError
-from agentlab.integrations._files import load_json
-from agentlab.integrations._synthetic import SyntheticRun, content_id
+from agentlab.integrations._files import load_json, shape_errors
+from agentlab.integrations._synthetic import SyntheticRun, content_id, store_new
 from agentlab.store import RunStore
 
 __all__ = ["AttributionLabel", "import_who_and_when", "who_and_when_files",
@@ -135,11 +135,16 @@ def import_who_and_when(path: str | Path, store: RunStore, *,
     files = who_and_when_files(path)
     for n, f in enumerate(files, start=1):
         data, run_id = _load(f)
-        store.append(_run(data, run_id, names).pending())
+        store_new(store, [_built(f, data, run_id, names)], source=f)
         ids.append(run_id)
         if progress is not None:
             progress(n, len(files))
     return ids
+
+
+def _built(f: Path, data: dict[str, Any], run_id: str, names: frozenset[str]) -> SyntheticRun:
+    with shape_errors(f, run_id):
+        return _run(data, run_id, names)
 
 
 def who_and_when_labels(path: str | Path) -> Iterator[AttributionLabel]:

@@ -13,6 +13,7 @@ from agentlab.store._base import (
     chain_bytes,
     chain_hash,
 )
+from agentlab.store._body import BodyError, check_pending
 from agentlab.store._columns import (
     BUCKETS,
     COUNTER_COLUMNS,
@@ -37,6 +38,7 @@ __all__ = [
     "GROUP_COLUMNS",
     "RUN_COLUMNS",
     "Appended",
+    "BodyError",
     "Bucket",
     "Durability",
     "ImportResult",
@@ -48,6 +50,7 @@ __all__ = [
     "approval_columns",
     "chain_bytes",
     "chain_hash",
+    "check_pending",
     "checkpoint_columns",
     "event_columns",
     "normalise_url",

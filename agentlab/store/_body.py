@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import ValidationError
 
 from agentlab.model import EventStats, event_stats
 
-__all__ = ["BodyError", "body_facts", "validate_event_model"]
+__all__ = ["BodyError", "body_facts", "check_pending", "validate_event_model"]
 
 _HASH = re.compile(r"^[0-9a-f]{64}$")
 _ZERO = EventStats()
@@ -65,3 +65,23 @@ def validate_event_model(envelope: Mapping[str, Any], body: Mapping[str, Any]) -
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ()))
         raise BodyError(f"does not fit its kind: {where}: {first.get('msg')}") from exc
+
+
+def check_pending(events: Sequence[Any]) -> None:
+    """Check a run's events (``PendingEvent`` s, in order, before any is written) the way
+    the store reads them back: each body fits its kind and its event model. For importers,
+    which check a whole file before writing any of it; raises BodyError naming the seq."""
+    from datetime import UTC, datetime
+
+    from agentlab.model import loads
+
+    for seq, ev in enumerate(events, start=1):
+        try:
+            body = loads(ev.body)
+            body_facts(ev.kind, body)
+            ts = datetime.fromtimestamp(ev.ts_us / 1e6, UTC)
+            validate_event_model({"id": ev.event_id or "-", "run_id": ev.run_id, "seq": seq,
+                                  "parent_id": ev.parent_id, "ts": ts, "hash": "0" * 64},
+                                 body)
+        except (ValueError, OverflowError, OSError) as exc:
+            raise BodyError(f"event seq {seq} ({ev.kind}): {exc}") from exc

@@ -178,7 +178,11 @@ def read_sections(src: IO[bytes]) -> Iterator[RunSection]:
         if section is None:
             raise ImportFormatError(f"line {lineno}: {line.type!r} line before any header")
         if isinstance(line, BlobLine):
-            section.blobs[line.hash] = dumps_ordered(line.data)
+            try:
+                section.blobs[line.hash] = dumps_ordered(line.data)
+            except (TypeError, ValueError) as exc:  # nested past what a tree node holds
+                raise ImportFormatError(f"line {lineno}: blob {line.hash} cannot be stored "
+                                        f"({exc})") from exc
         elif isinstance(line, EventLine):
             section.events.append(line)
         else:
