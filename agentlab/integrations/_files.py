@@ -65,7 +65,7 @@ class Where:
 
     def fail(self, at: str, what: str) -> NoReturn:
         where = self.path + (f": run {self.run}" if self.run else "") + f": at {at}"
-        raise ImportFormatError(f"{where}: {what}; nothing of this run was imported",
+        raise ImportFormatError(f"{where}: {what}; nothing was imported",
                                 file=self.path, run=self.run, at=at)
 
     def obj(self, value: Any, at: str) -> dict[str, Any]:

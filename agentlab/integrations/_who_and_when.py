@@ -10,6 +10,8 @@ code blocks of the last message that had any as its arguments, the output as its
 non-zero exit code as an error, attributed to the agent who wrote the code (an executor's
 entry with no code to run is a message of its own). The question is the task input,
 the ground truth the run's expected output, and the run failed (every run of the set did).
+The files have no times: the runs of a folder start a minute apart in file-number order, and
+say in their metadata that their times are synthetic.
 
 The human labels (``mistake_agent``, ``mistake_step``, ``mistake_reason``) are *not*
 stored with the run: they are the answer key of an evaluation, so
@@ -28,8 +30,14 @@ from pathlib import Path
 from typing import Any
 
 from agentlab.errors import ImportFormatError
-from agentlab.integrations._files import load_json, shape_errors
-from agentlab.integrations._synthetic import SyntheticRun, content_id, store_new
+from agentlab.integrations._files import Where, load_json, shape_errors
+from agentlab.integrations._synthetic import (
+    SYNTHETIC_TIMES,
+    SyntheticRun,
+    content_id,
+    run_start_us,
+    store_new,
+)
 from agentlab.store import RunStore
 
 __all__ = ["AttributionLabel", "import_who_and_when", "who_and_when_files",
@@ -61,13 +69,16 @@ def who_and_when_files(path: str | Path) -> list[Path]:
 
 def _load(path: Path) -> tuple[dict[str, Any], str]:
     data, raw = load_json(path, "Who&When run")
-    history = data.get("history") if isinstance(data, dict) else None
-    if not isinstance(history, list) or not all(
-            isinstance(m, dict) and "content" in m for m in history):
+    run_id = content_id("who-and-when", hashlib.sha256(raw).hexdigest()[:16])
+    if not isinstance(data, dict) or not isinstance(data.get("history"), list):
         raise ImportFormatError(
             f"{path}: not a Who&When run (expected an object with a 'history' list of "
-            "messages, each with 'content' and 'name' or 'role')")
-    return data, content_id("who-and-when", hashlib.sha256(raw).hexdigest()[:16])
+            "messages, each with 'content' and 'name' or 'role')", file=str(path))
+    where = Where(path, run_id)
+    for i, m in enumerate(data["history"]):
+        if "content" not in where.obj(m, f"$.history[{i}]"):
+            where.fail(f"$.history[{i}]", "a message with no 'content'")
+    return data, run_id
 
 
 def _speaker(m: dict[str, Any]) -> str:
@@ -78,8 +89,9 @@ def _is_executor(name: str, executors: frozenset[str]) -> bool:
     return name in executors or bool(_EXECUTOR_NAME.search(name))
 
 
-def _run(data: dict[str, Any], run_id: str, executors: frozenset[str]) -> SyntheticRun:
-    run = SyntheticRun(run_id)
+def _run(data: dict[str, Any], run_id: str, executors: frozenset[str],
+         start_us: int) -> SyntheticRun:
+    run = SyntheticRun(run_id, start_us=start_us)
     history = data["history"]
     question = data.get("question")
     run.event("run_started", {
@@ -89,7 +101,8 @@ def _run(data: dict[str, Any], run_id: str, executors: frozenset[str]) -> Synthe
         "task_input": {"question": question, "level": data.get("level")},
         "tags": ["who-and-when"],
         "metadata": {"agents": sorted({_speaker(m) for m in history}),
-                     "system_prompts": data.get("system_prompt") or None},
+                     "system_prompts": data.get("system_prompt") or None,
+                     **SYNTHETIC_TIMES},
     })
     truth = data.get("ground_truth")
     if truth is not None and str(truth).strip():
@@ -128,23 +141,19 @@ def import_who_and_when(path: str | Path, store: RunStore, *,
                         progress: Callable[[int, int], None] | None = None) -> list[str]:
     """Import a Who&When run file, or every run file of a folder (plain or gzipped JSON);
     returns the run ids (new or present). ``executors`` names participants that run code
-    (besides those named like a terminal or an executor). Each run is written in one
-    transaction; ``progress(done, total)`` is told of each file read."""
+    (besides those named like a terminal or an executor). Every file is checked before any
+    run is written (a malformed one is an :class:`~agentlab.errors.ImportFormatError`
+    naming the file, the run and the JSON path), then each run is written in one
+    transaction; ``progress(done, total)`` is told of each run written."""
     names = frozenset(executors)
-    ids: list[str] = []
     files = who_and_when_files(path)
-    for n, f in enumerate(files, start=1):
-        data, run_id = _load(f)
-        store_new(store, [_built(f, data, run_id, names)], source=f)
-        ids.append(run_id)
-        if progress is not None:
-            progress(n, len(files))
-    return ids
-
-
-def _built(f: Path, data: dict[str, Any], run_id: str, names: frozenset[str]) -> SyntheticRun:
-    with shape_errors(f, run_id):
-        return _run(data, run_id, names)
+    loaded = [_load(f) for f in files]
+    built = []
+    for n, (f, (data, run_id)) in enumerate(zip(files, loaded, strict=True)):
+        with shape_errors(f, run_id):
+            built.append(_run(data, run_id, names, run_start_us(n)))
+    store_new(store, built, progress, source=path)
+    return [r.run_id for r in built]
 
 
 def who_and_when_labels(path: str | Path) -> Iterator[AttributionLabel]:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 import agentlab as al
 from agentlab.analysis import explain
+from agentlab.errors import ImportFormatError
 from agentlab.integrations import import_who_and_when, who_and_when_labels
 
 KEY = "sk-proj-" + "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcd"
@@ -47,3 +50,30 @@ def test_a_group_chat_imports_with_steps_agents_and_no_secret(tmp_path: Path) ->
     ex = explain(store, run_id)
     assert ex.culprit is not None and ex.culprit.agent == "Math_Expert"
     assert all(KEY not in ev.detail for c in ex.culprits for ev in c.evidence)
+
+
+def test_a_folder_is_checked_whole_and_timed_in_file_order(tmp_path: Path) -> None:
+    folder = tmp_path / "chats"
+    folder.mkdir()
+    for n in (1, 2, 10):
+        _chat(folder / f"{n}.json")
+        data = json.loads((folder / f"{n}.json").read_text())
+        data["question_ID"] = f"q-{n}"  # distinct content, distinct runs
+        (folder / f"{n}.json").write_text(json.dumps(data))
+    bad = json.loads((folder / "2.json").read_text())
+    bad["history"][1] = {"name": "Computer_terminal"}
+    (folder / "3.json").write_text(json.dumps(bad))
+    store = al.open_store(tmp_path / "ww.db")
+    with pytest.raises(ImportFormatError) as caught:
+        import_who_and_when(folder, store)
+    assert caught.value.at == "$.history[1]" and caught.value.file == str(folder / "3.json")
+    assert "no 'content'" in str(caught.value) and store.runs() == []
+    (folder / "3.json").unlink()
+    ids = import_who_and_when(folder, store)
+    starts = [store.run(i).started_at for i in ids]
+    assert starts == sorted(starts) and len(set(starts)) == 3
+    assert [store.run(i).task_id for i in ids] == [
+        "who-and-when:q-1", "who-and-when:q-2", "who-and-when:q-10"]
+    first = store.events(ids[0], kinds=["run_started"])[0]
+    assert first.metadata["synthetic_times"] is True
+    store.close()
