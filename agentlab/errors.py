@@ -9,7 +9,7 @@
     │   ├── SchemaError          the database schema is missing, newer or foreign
     │   ├── RunNotFoundError     no run has the id that was given
     │   ├── IntegrityError       a hash chain or blob does not match its contents
-    │   └── ImportFormatError    a portable file is malformed or inconsistent
+    │   └── ImportFormatError    a file to import is malformed or inconsistent
     ├── RecordingError           the recorder was used in a way it cannot record
     ├── InvestigationError       an investigation cannot be opened or concluded as asked
     ├── RecoveryError            a replay, resume, fork or rollback cannot go on
@@ -45,6 +45,7 @@ class _Denial(Protocol):
 
 __all__ = [
     "AgentlabError",
+    "AmbiguousIdError",
     "ApprovalError",
     "ApprovalNotFoundError",
     "ConfigError",
@@ -66,6 +67,7 @@ __all__ = [
     "SecretError",
     "StoreBusyError",
     "StoreError",
+    "StoreReadOnlyError",
     "ToolDeniedError",
 ]
 
@@ -104,6 +106,20 @@ class StoreBusyError(StoreError):
     """The database stayed locked by other writers past the retry budget."""
 
 
+class AmbiguousIdError(StoreError):
+    """An id prefix that names more than one run: ``candidates`` lists (up to five of)
+    them, and the message says to give more characters."""
+
+    def __init__(self, message: str, candidates: list[str]) -> None:
+        super().__init__(message)
+        self.candidates = candidates
+
+
+class StoreReadOnlyError(StoreError):
+    """The store can be read but not written by this user (its file or folder is read-only):
+    reads work, and anything that writes is refused before it starts."""
+
+
 class SchemaError(StoreError):
     """The database schema is missing, newer than this agentlab, or not agentlab's."""
 
@@ -127,7 +143,16 @@ class IntegrityError(StoreError):
 
 
 class ImportFormatError(StoreError):
-    """A portable export file is malformed or internally inconsistent."""
+    """A file given to import is malformed or internally inconsistent. An importer of
+    another system's files says where when it can: ``file``, ``run`` (which run of the file)
+    and ``at`` (a JSON path such as ``$.trajectory[3].action``); each is None when unknown."""
+
+    def __init__(self, message: str, *, file: str | None = None, run: str | None = None,
+                 at: str | None = None) -> None:
+        super().__init__(message)
+        self.file = file
+        self.run = run
+        self.at = at
 
 
 class RecordingError(AgentlabError):

@@ -76,6 +76,21 @@ def recorded(tmp_path: Path) -> tuple[str, str]:
     return db, run.run_id
 
 
+def test_explain_loads_only_what_an_explanation_needs(recorded: tuple[str, str]) -> None:
+    """`agentlab explain RUN` reads the store and ranks: recovery (counterfactual forks),
+    governance and recording are loaded only when forks are asked for."""
+    db, run_id = recorded
+    code = ("import sys\nfrom agentlab.cli import cli\n"
+            "try:\n    cli(sys.argv[1:])\nexcept SystemExit as exc:\n    assert not exc.code\n"
+            "heavy = ('agentlab.recovery', 'agentlab.approval', 'agentlab.identity',"
+            " 'agentlab.record', 'agentlab.display', 'pandas')\n"
+            "print('loaded:', ','.join(m for m in heavy if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code, "explain", run_id, "--store", db],
+                         capture_output=True, text=True, check=True).stdout
+    assert f"run {run_id}" in out and "Can it be replayed" in out, out
+    assert out.rstrip().endswith("loaded:"), out
+
+
 def test_runs_show_verify(recorded: tuple[str, str]) -> None:
     db, run_id = recorded
     runner = CliRunner()

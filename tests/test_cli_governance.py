@@ -24,7 +24,7 @@ import agentlab as al
 from agentlab.approval import ApprovalManager
 from agentlab.cli import cli
 
-GOVERNANCE = ["grants", "grant", "revoke", "approvals", "approve", "reject", "edit"]
+GOVERNANCE = ["grants", "grant", "revoke", "approvals", "approve", "reject", "edit", "approver"]
 TOKEN = "tok-jira-0123456789abcdef"  # a secret value: must never appear in any output
 
 
@@ -384,6 +384,54 @@ def test_decision_errors_are_one_line(requests: tuple[str, list[al.ApprovalReque
         run_cli("edit", made[0].id, "--args", "{}", "--as", "bo", "--store", db))
     # click's own usage errors (a missing --as) stay usage errors: exit 2
     assert run_cli("approve", made[1].id, "--store", db).exit_code == 2
+
+
+def test_approver_groups_and_keys_from_the_cli(db: str, tmp_path: Path) -> None:
+    out = ok("approver", "add", "ana", "--group", "support-leads", "--issue-key", "--by", "lee",
+             "--reason", "new lead", "--store", db).output
+    [key] = [w for w in out.split() if w.startswith("agentlab-approver-key-")]
+    key_file = tmp_path / "ana.key"
+    key_file.write_text(key + "\n")
+    ok("approver", "add", "bob", "--group", "billing-leads", "--by", "lee", "--store", db)
+    store = al.open_store(db)
+    req = ApprovalManager(store).request(run_id="run-1", call_key="c", tool="set_priority",
+                                         arguments=ARGS, approvers=["support-leads"])
+    store.close()
+    assert "bob may not decide" in one_line_error(
+        run_cli("approve", req.id, "--as", "bob", "--store", db))
+    assert "ana holds an approver key" in one_line_error(
+        run_cli("approve", req.id, "--as", "ana", "--store", db))
+    assert "cannot read secret file" in one_line_error(
+        run_cli("approve", req.id, "--as", "ana", "--key-from", f"file:{tmp_path}/none",
+                "--store", db))
+    assert stored(db, req.id).status == "pending"
+    done = ok("approve", req.id, "--as", "ana", "--key-from", f"file:{key_file}",
+              "--store", db)
+    assert "approved" in done.output and stored(db, req.id).signature is not None
+
+    listed = ok("approver", "list", "--store", db).output.splitlines()
+    assert listed[0].split() == ["NAME", "STATUS", "GROUPS", "KEY", "SINCE"]
+    assert listed[1].split()[:3] == ["ana", "active", "support-leads"]
+    assert listed[2].split()[:4] == ["bob", "active", "billing-leads", "-"]
+    assert [s["name"] for s in json.loads(ok("approver", "list", "--group", "billing-leads",
+                                             "--json", "--store", db).output)] == ["bob"]
+    ok("approver", "revoke", "bob", "--group", "billing-leads", "--by", "lee", "--store", db)
+    assert "revoked" in ok("approver", "revoke", "ana", "--by", "kim", "--reason", "left",
+                           "--store", db).output
+    assert "already revoked" in one_line_error(
+        run_cli("approver", "revoke", "ana", "--store", db))
+    history = ok("approver", "list", "--history", "--store", db).output.splitlines()
+    assert [line.split()[3:5] for line in history[1:]] == [
+        ["ana", "added"], ["bob", "added"], ["bob", "removed"], ["ana", "revoked"]]
+    assert "kim" in history[-1] and "left" in history[-1] and "new lead" in history[1]
+    changes = json.loads(ok("approver", "list", "--history", "--json", "--store", db).output)
+    assert [(c["approver"], c["action"], c["by"]) for c in changes] == [
+        ("ana", "add", "lee"), ("bob", "add", "lee"), ("bob", "revoke", "lee"),
+        ("ana", "revoke", "kim")]
+    everything = "".join(ok(*a, "--store", db).output for a in (
+        ("approver", "list", "--json"), ("approver", "list", "--history", "--json"),
+        ("approvals", "--all", "--json")))
+    assert key.removeprefix("agentlab-approver-key-") not in everything
 
 
 def test_expired_request_cannot_be_approved(db: str) -> None:

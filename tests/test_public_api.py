@@ -31,7 +31,7 @@ def test_facade_exports_are_pinned_and_sorted() -> None:
         "ApprovalError", "ApprovalManager", "ApprovalNotFoundError", "ApprovalRequest",
         "Credential", "GovernanceError", "Grant", "GrantError", "Policy", "Rule",
         "SecretError", "ToolDeniedError", "announce", "auto_approve", "credential",
-        "issue_grant", "lint_grants", "revoke_grant",
+        "issue_grant", "lint_grants", "revoke_grant", "add_approver", "revoke_approver",
         # recovery
         "NOT_APPLIED", "Agent", "Compensation", "ModelReply", "RecoveryError",
         "ReplayDivergence", "ReplayedError", "ResumeBlockedError", "agent", "fork", "llm",

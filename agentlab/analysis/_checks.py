@@ -40,6 +40,7 @@ from agentlab.analysis._expectation_checks import (
     short_text,
     side_effect_writes,
     trace,
+    unanswered,
 )
 from agentlab.analysis._values import (
     Value,
@@ -164,21 +165,31 @@ def _flat(x: Any) -> str:
 
 def tool_errors(view: RunView) -> Iterator[Finding]:
     """A failed call weighs little when the next call of the same tool succeeded, more when
-    the run never put it right."""
+    the run never put it right. A run that was to give an answer, and neither gave one nor
+    ever got the expected value from a tool, did not recover from anything: a retry that
+    ran without error still left it short of its goal, so there every failure counts as
+    not put right."""
     calls = [c for c in view.calls if not c.in_tool]
+    stuck: bool | None = None
     for i, call in enumerate(calls):
         if call.status != "error":
             continue
         after = next((c for c in calls[i + 1:] if c.tool == call.tool), None)
         kind = call.error.type if call.error is not None else "error"
+        where = f"{call.tool} failed at {view.address(call)} ({kind})"
         if after is not None and after.status == "ok":
-            yield Finding(view.decision(call).seq, "error-recovered",
-                          f"{call.tool} failed at {view.address(call)} ({kind}); the next "
-                          f"{call.tool} call succeeded")
+            if stuck is None:
+                stuck = unanswered(view)
+            if not stuck:
+                yield Finding(view.decision(call).seq, "error-recovered",
+                              f"{where}; the next {call.tool} call succeeded")
+                continue
+            yield Finding(view.decision(call).seq, "error-continued",
+                          f"{where}; the next {call.tool} call ran, but the run never got "
+                          "the answer nor gave one")
         else:
             yield Finding(view.decision(call).seq, "error-continued",
-                          f"{call.tool} failed at {view.address(call)} ({kind}) and was not "
-                          "put right")
+                          f"{where} and was not put right")
 
 
 def _targets(view: RunView, call: ToolCallEvent) -> set[str]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from agentlab.analysis._branch import Divergence
 from agentlab.analysis._checks import DEFAULT_CHECKS, Check, installed_checks
@@ -32,7 +33,9 @@ from agentlab.analysis._lineage import lineage
 from agentlab.analysis._stale import StaleRead
 from agentlab.analysis._view import Expectations, RunView
 from agentlab.model import ApprovalEvent, CheckpointEvent, Event, ToolCallEvent
-from agentlab.recovery import CounterfactualReport
+
+if TYPE_CHECKING:  # recovery is loaded only when forks are made
+    from agentlab.recovery import CounterfactualReport
 
 __all__ = ["KINDS", "WEIGHTS", "Culprit", "Evidence", "Finding", "default_checks",
            "rank_culprits"]

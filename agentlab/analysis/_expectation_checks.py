@@ -27,11 +27,13 @@ from agentlab.model import Event, ExpectedAction, LLMCallEvent, MessageEvent, To
 __all__ = [
     "SPECIFIC",
     "align_actions",
+    "answer_to",
     "expected_actions",
     "expected_outputs",
     "short_text",
     "side_effect_writes",
     "trace",
+    "unanswered",
 ]
 
 SPECIFIC = 0.6
@@ -78,7 +80,7 @@ def trace(view: RunView, value: Value, at: Event, why: str,
     ``expected`` value either, the step that asked for it shares the fault
     (``fed-wrong-result``; the stating step keeps half). When the result does hold it, the
     step misread a right result and keeps the whole weight."""
-    h = view.values.origin(value.key, before=at.seq + 1) or Holding(at.seq, "output")
+    h = _entry(view, value, at)
     target = _responsible(view, h)
     if target is None:
         return
@@ -117,6 +119,18 @@ def trace(view: RunView, value: Value, at: Event, why: str,
     else:
         where = "was first stated here"
     yield Finding(target.seq, "wrong-value-origin", f"{value.text!r} {why}; it {where}", weight)
+
+
+def _entry(view: RunView, value: Value, at: Event) -> Holding:
+    """Where ``value``, seen at ``at``, entered the run: its earliest holder. A value too
+    small to identify anything (``0``, ``3``) has chance holders all through a run, so its
+    earliest one says nothing; the nearest tool result before ``at`` that holds it is where
+    the run most likely read it, and is taken when there is one."""
+    h = view.values.origin(value.key, before=at.seq + 1) or Holding(at.seq, "output")
+    if value.specificity >= SPECIFIC:
+        return h
+    near = [x for x in view.values.holders(value.key) if x.seq <= at.seq and x.part == "result"]
+    return near[-1] if near else h
 
 
 def _result_basis(view: RunView, step: Event, expected: Value | None
@@ -178,7 +192,8 @@ def _statements(view: RunView) -> Iterator[Event]:
 
 
 _HEADING = re.compile(r"(?m)^[ \t]*#+[ \t].*$|\*\*[^*\n]{1,80}:\*\*|^[ \t]*[^\n]{1,60}:[ \t]*$")
-_ENUMERATOR = re.compile(r"(?im)^[ \t>*-]*(?:step[ \t]+)?\d{1,2}[.):][ \t]|\bstep[ \t]+\d{1,2}\b")
+_ENUMERATOR = re.compile(r"(?im)^[ \t>*-]*(?:step[ \t]+)?\d{1,2}[.):][ \t]|\bstep[ \t]+\d{1,2}\b"
+                         r"|(?<![\w(])\(\d{1,2}\)(?=[ \t])")
 
 
 def _candidates(view: RunView, said: Any, expected: Value, given: set[str]) -> list[Value]:
@@ -218,13 +233,51 @@ def _likeness(v: Value, expected: Value) -> tuple[int, int]:
     return (a[0] == b[0]) + (a[1] == b[1]), -abs(a[2] - b[2])
 
 
+def _given(view: RunView) -> set[str]:
+    started = view.started
+    return set(values_in(started.task_input).keys()) if started is not None and \
+        started.task_input is not None else set()
+
+
+def answer_to(view: RunView, expected: Value, given: set[str] | None = None
+              ) -> tuple[Event, Value] | None:
+    """The agent's latest statement that gives a value in ``expected``'s place, and that
+    value (the likeliest, when it gives several); None when nothing it said does."""
+    given = _given(view) if given is None else given
+    for e in _statements(view):
+        said = view.said(e)
+        if said is None:
+            continue
+        cands = _candidates(view, said, expected, given)
+        if cands:
+            text = said if isinstance(said, str) else dumps(said).decode()
+            return e, max(cands, key=lambda v: (_likeness(v, expected), v.specificity,
+                                                last_position(text, v)))
+    return None
+
+
+def unanswered(view: RunView) -> bool:
+    """Whether the run has expected outputs and got nowhere near any of them: no statement
+    holds an expected value or gives another in its place, and no tool result holds one
+    (a value too small to tell, like ``3``, is not taken as held by a result that merely
+    has it somewhere: it is in most of them)."""
+    outputs = [v for out in view.expected.outputs or () if (v := as_value(out)) is not None]
+    if not outputs:
+        return False
+    final = view.final_answer
+    said = view.said(final) if final is not None else None
+    given = _given(view)
+    return not any((said is not None and holds(said, v)) or answer_to(view, v, given)
+                   or (v.specificity >= SPECIFIC and any(
+                       c.result is not None and holds(c.result, v) for c in view.calls))
+                   for v in outputs)
+
+
 def expected_outputs(view: RunView) -> Iterator[Finding]:
     outputs = view.expected.outputs
     if not outputs:
         return
-    started = view.started
-    given = set(values_in(started.task_input).keys()) if started is not None and \
-        started.task_input is not None else set()
+    given = _given(view)
     final = view.final_answer
     for out in outputs:
         expected = as_value(out)
@@ -232,18 +285,8 @@ def expected_outputs(view: RunView) -> Iterator[Finding]:
             continue
         if final is not None and holds(view.said(final), expected):
             continue  # stated: this output is not what failed
-        statement, stated = None, None
-        for e in _statements(view):
-            said = view.said(e)
-            if said is None:
-                continue
-            cands = _candidates(view, said, expected, given)
-            if cands:
-                text = said if isinstance(said, str) else dumps(said).decode()
-                stated = max(cands, key=lambda v: (_likeness(v, expected), v.specificity,
-                                                   last_position(text, v)))
-                statement = e
-                break
+        answer = answer_to(view, expected, given)
+        statement, stated = answer if answer is not None else (None, None)
         if statement is None or stated is None:
             if final is not None:
                 yield Finding(final.seq, "wrong-answer",

@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -21,7 +21,6 @@ from agentlab.analysis._checks import Check
 from agentlab.analysis._culprits import Culprit, rank_culprits
 from agentlab.analysis._stale import StaleRead, stale_reads
 from agentlab.analysis._view import Expectations, RunView, expectations_of
-from agentlab.approval import Policy
 from agentlab.errors import RecoveryError
 from agentlab.model import (
     ApprovalEvent,
@@ -37,14 +36,11 @@ from agentlab.model import (
     diff_values,
     expected_actions,
 )
-from agentlab.recovery import (
-    DEFAULT_BUDGET,
-    AgentRef,
-    Budget,
-    CounterfactualReport,
-    counterfactuals,
-)
 from agentlab.store import RunFilter, RunStore
+
+if TYPE_CHECKING:  # governance and recovery are loaded only when forks are made
+    from agentlab.approval import Policy
+    from agentlab.recovery import AgentRef, Budget, CounterfactualReport
 
 __all__ = ["CallCredential", "Explanation", "Replayability", "StateStep", "explain"]
 
@@ -218,7 +214,7 @@ def explain(
     checks: Sequence[Check] | None = None,
     limit: int = 10,
     counterfactual: bool = False,
-    budget: Budget = DEFAULT_BUDGET,
+    budget: Budget | None = None,
     progress: Callable[[int, int], None] | None = None,
     agent: AgentRef = None,
     policy: Policy | None = None,
@@ -232,7 +228,8 @@ def explain(
     ``checks`` the checks that look for evidence (default: the built-in ones and installed
     rule packs, see :mod:`agentlab.analysis._checks`).
     ``counterfactual=True`` forks a failed run at each call with what the closest
-    successful sibling saw there (within ``budget``; ``progress(done, total)`` is told
+    successful sibling saw there (within ``budget``, default
+    :data:`agentlab.recovery.DEFAULT_BUDGET`; ``progress(done, total)`` is told
     along the way) and takes a flipped outcome as the strongest evidence; the forks run the
     entry point the run recorded, or ``agent`` (with ``policy`` when the run had one). When
     no fork can be made, the explanation says why in its notes.
@@ -269,10 +266,12 @@ def explain(
     stale = stale_reads(events, freshness=freshness, others=others)
     report: CounterfactualReport | None = None
     if counterfactual and summary.success is not True and summary.status != "running":
+        from agentlab.recovery import DEFAULT_BUDGET, counterfactuals
+
         try:
             report = counterfactuals(store, summary.run_id, sibling=best[0] if best else None,
-                                     budget=budget, progress=progress, agent=agent,
-                                     policy=policy)
+                                     budget=budget or DEFAULT_BUDGET, progress=progress,
+                                     agent=agent, policy=policy)
         except RecoveryError as exc:
             notes.append(f"counterfactuals: none made: {exc}")
         if report is not None and not report.trials:

@@ -1,8 +1,12 @@
 """The gate a call passes through when its policy asks for a human: ask, wait, check, claim.
 
 Fail closed everywhere: no approver, an approver that raises, expiry, a decision that is not
-authentic or not bound to this exact call, or one already consumed, all refuse the call
-with the reason recorded.
+authentic, made by someone who may not decide (the agent itself, a revoked approver, one the
+rule does not name, a keyed approver without their valid signature), not bound to this exact
+call, or already consumed: all refuse the call with the reason recorded. The decider is
+judged here, where the call runs, and not only where the decision was made: a process that
+holds agentlab's signing key can write a decision row with a valid MAC, but not an approver's
+signature.
 """
 
 from __future__ import annotations
@@ -134,6 +138,9 @@ def pass_through_gate(
     if not manager.authentic(req):
         return deny("binding", f"approval {req.id} does not carry agentlab's MAC (written "
                     "by hand?); not honoured")
+    problem = manager.decision_problem(req)
+    if problem is not None:
+        return deny("decider", problem)
     now = binding_for(run_id, req.call_key, tool, current_arguments(), grant,
                       int(req.expires_at.timestamp() * 1_000_000))
     if not hmac.compare_digest(now, req.binding):

@@ -21,8 +21,15 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any, Literal
 
-from agentlab.errors import ApprovalError, RunNotFoundError
-from agentlab.identity import default_redactor, keyed_hash
+from agentlab.approval._approvers import ApproverState, approver_state
+from agentlab.errors import ApprovalError, RunNotFoundError, SecretError
+from agentlab.identity import (
+    approver_public_key,
+    default_redactor,
+    keyed_hash,
+    sign_decision,
+    signature_valid,
+)
 from agentlab.model import ApprovalRequest, Phase, canonical, dumps, loads, new_id, now_ns
 from agentlab.model._ids import Clock, IdFactory
 from agentlab.store import RunStore
@@ -77,11 +84,30 @@ def _request_mac(req: ApprovalRequest | Mapping[str, Any]) -> str:
     return keyed_hash("approval-request", canonical(fields)[0])
 
 
-def _decision_mac(request_id: str, binding: str, status: str, action: str, by: str,
-                  channel: str, decided_us: int, reason: str | None,
-                  edited: Any) -> str:
+def _decision_fields(request_id: str, binding: str, status: str, action: str, by: str,
+                     channel: str, decided_us: int, reason: str | None,
+                     edited: Any) -> bytes:
     fields = [request_id, binding, status, action, by, channel, decided_us, reason, edited]
-    return keyed_hash("approval-decision", canonical(fields)[0])
+    return canonical(fields)[0]
+
+
+def _decision_mac(fields: bytes, signature: str | None) -> str:
+    if signature is None:  # (unsigned decisions keep the MAC they always had)
+        return keyed_hash("approval-decision", fields)
+    return keyed_hash("approval-decision", canonical([fields.decode(), signature])[0])
+
+
+def _signed_message(fields: bytes) -> bytes:
+    """What an approver's key signs: the decision, bound to its request and exact call."""
+    return b"agentlab approval decision v1\n" + fields
+
+
+def _decision_of(req: ApprovalRequest) -> bytes | None:
+    if req.action is None or req.decided_by is None or req.channel is None \
+            or req.decided_at is None:
+        return None
+    return _decision_fields(req.id, req.binding, req.status, req.action, req.decided_by,
+                            req.channel, _us(req.decided_at), req.reason, req.edited_arguments)
 
 
 class ApprovalManager:
@@ -150,20 +176,47 @@ class ApprovalManager:
         if not hmac.compare_digest(req.request_mac, _request_mac(req)):
             return False
         if req.action is None:
-            return req.decision_mac is None
-        if req.decision_mac is None or req.decided_by is None or req.channel is None \
-                or req.decided_at is None:
+            return req.decision_mac is None and req.signature is None
+        fields = _decision_of(req)
+        if req.decision_mac is None or fields is None:
             return False
-        want = _decision_mac(req.id, req.binding, req.status, req.action, req.decided_by,
-                             req.channel, _us(req.decided_at), req.reason, req.edited_arguments)
-        return hmac.compare_digest(req.decision_mac, want)
+        return hmac.compare_digest(req.decision_mac, _decision_mac(fields, req.signature))
+
+    def decision_problem(self, req: ApprovalRequest) -> str | None:
+        """Why a decided request must not be honoured, judged now: its decider is the agent
+        that asked, not among the rule's approvers (by name or by group), revoked, or holds
+        a key and the decision does not carry a valid signature from it. None: honour it.
+
+        The gate asks this before the call runs. The MAC alone cannot settle it: any process
+        with agentlab's signing key (the agent's own) can make one; it cannot make an
+        approver's signature.
+        """
+        fields = _decision_of(req)
+        if fields is None:
+            return f"approval {req.id} is not decided"
+        try:
+            state = self._admit(req, req.decided_by or "")
+        except ApprovalError as exc:
+            return str(exc)
+        if state is not None and state.public_key is not None and not signature_valid(
+                state.public_key, _signed_message(fields), req.signature):
+            return (f"the decision on approval {req.id} is not signed with {state.name}'s "
+                    "approver key; it is not honoured (forged, or made before their key "
+                    "was replaced)")
+        return None
 
     # -- deciding -------------------------------------------------------------------------
 
     def decide(self, request_id: str, action: Literal["approve", "reject", "edit"], *,
                by: str, channel: str = "api", reason: str | None = None,
-               arguments: Mapping[str, Any] | None = None) -> ApprovalRequest:
-        """Record a decision; raise ApprovalError if the request cannot take it."""
+               arguments: Mapping[str, Any] | None = None,
+               key: str | None = None) -> ApprovalRequest:
+        """Record a decision; raise ApprovalError if the request cannot take it.
+
+        ``key`` is the decider's approver key (the text `agentlab approver add NAME
+        --issue-key` printed once): required when the store holds a key for ``by``, refused
+        when it holds none. The decision is signed with it here; the key is not stored.
+        """
         if not by or not by.strip():
             raise ApprovalError("say who decides (by=..., or --as NAME on the command line)")
         if action not in ("approve", "reject", "edit"):
@@ -186,7 +239,12 @@ class ApprovalManager:
                 f"request {req.id} does not carry agentlab's MAC (written by hand, or under "
                 "another signing key); it cannot be decided"
             )
-        self._check_decider(req, by)
+        state = self._admit(req, by)
+        if key is not None:
+            # never recorded anywhere; one too short to redact is no approver key (said below)
+            with contextlib.suppress(ValueError):
+                default_redactor().add_secret(key)
+        self._check_key(state, by.strip(), key)
         edited: Any = None
         if action == "edit":
             if not isinstance(arguments, Mapping):
@@ -211,8 +269,13 @@ class ApprovalManager:
             "channel": channel, "reason": reason,
             "edited_arguments": dumps(edited).decode() if edited is not None else None,
         }
-        values["decision_mac"] = _decision_mac(req.id, req.binding, status, action, by,
-                                               channel, now, reason, edited)
+        fields = _decision_fields(req.id, req.binding, status, action, by, channel, now,
+                                  reason, edited)
+        signature = None
+        if key is not None:
+            signature = sign_decision(key, _signed_message(fields))
+        values["signature"] = signature
+        values["decision_mac"] = _decision_mac(fields, signature)
         if not self.store.decide_approval(req.id, values):
             latest = self.store.approval(req.id)
             raise ApprovalError(
@@ -222,10 +285,11 @@ class ApprovalManager:
         _notify(req.id)
         return self.store.approval(req.id)
 
-    def _check_decider(self, req: ApprovalRequest, by: str) -> None:
+    def _admit(self, req: ApprovalRequest, by: str) -> ApproverState | None:
         """A person decides: never the agent that asked (its run's agent, or the principal
-        of the grant it acts under), and only one of the rule's approvers when it names
-        them."""
+        of the grant it acts under), never a revoked approver, and only one of the rule's
+        approvers when it names them (by name, or as a member of a group it names). Returns
+        the decider's approver record, if the store holds one."""
         who = by.strip()
         asking = set()
         with contextlib.suppress(RunNotFoundError):
@@ -239,23 +303,64 @@ class ApprovalManager:
                 f"{who} is the agent that asked for request {req.id}; it cannot decide its "
                 "own call: a person does (" + (f"one of {', '.join(req.approvers)}, "
                 if req.approvers else "") + f"`agentlab approve {req.id} --as NAME`)")
-        if req.approvers and who not in req.approvers:
+        state = approver_state(self.store, who) if who else None
+        if state is not None and state.tampered:
+            raise ApprovalError(
+                f"{who}'s approver history holds an entry without agentlab's MAC (written "
+                "into the database by hand, or under another signing key); their decisions "
+                "are refused until it is looked into (`agentlab approver list --history`)")
+        if state is not None and not state.active:
+            raise ApprovalError(
+                f"{who} may not decide request {req.id}: their approver rights were revoked"
+                + (f" at {state.revoked_at:%Y-%m-%d %H:%M:%S} UTC" if state.revoked_at else "")
+                + (f" by {state.revoked_by}" if state.revoked_by else "")
+                + (f" ({state.revoke_reason})" if state.revoke_reason else ""))
+        if req.approvers and who not in req.approvers and not (
+                state is not None and set(state.groups) & set(req.approvers)):
             raise ApprovalError(
                 f"{who} may not decide request {req.id}: rule {req.rule} names its approvers: "
-                f"{', '.join(req.approvers)}")
+                f"{', '.join(req.approvers)} (people, or groups of `agentlab approver list`)")
+        return state
+
+    @staticmethod
+    def _check_key(state: ApproverState | None, who: str, key: str | None) -> None:
+        held = state.public_key if state is not None else None
+        if held is None:
+            if key is not None:
+                raise ApprovalError(
+                    f"{who} holds no approver key in this store, so a key cannot sign for "
+                    f"them; decide without one, or issue {who} a key with `agentlab approver "
+                    f"add {who} --issue-key`")
+            return
+        if key is None:
+            raise ApprovalError(
+                f"{who} holds an approver key in this store: sign the decision with it "
+                "(--key-from env:VAR or file:PATH on the command line, key=... in Python, "
+                "key_from= in a notebook widget)")
+        try:
+            given = approver_public_key(key)
+        except SecretError as exc:
+            raise ApprovalError(str(exc)) from None
+        if not hmac.compare_digest(given, held):
+            raise ApprovalError(
+                f"the key given is not {who}'s approver key (an old one, replaced or "
+                "revoked, or someone else's); the decision was not recorded")
 
     def approve(self, request_id: str, *, by: str, channel: str = "api",
-                reason: str | None = None) -> ApprovalRequest:
-        return self.decide(request_id, "approve", by=by, channel=channel, reason=reason)
+                reason: str | None = None, key: str | None = None) -> ApprovalRequest:
+        return self.decide(request_id, "approve", by=by, channel=channel, reason=reason,
+                           key=key)
 
     def reject(self, request_id: str, *, by: str, reason: str,
-               channel: str = "api") -> ApprovalRequest:
-        return self.decide(request_id, "reject", by=by, channel=channel, reason=reason)
+               channel: str = "api", key: str | None = None) -> ApprovalRequest:
+        return self.decide(request_id, "reject", by=by, channel=channel, reason=reason,
+                           key=key)
 
     def edit(self, request_id: str, arguments: Mapping[str, Any], *, by: str,
-             channel: str = "api", reason: str | None = None) -> ApprovalRequest:
+             channel: str = "api", reason: str | None = None,
+             key: str | None = None) -> ApprovalRequest:
         return self.decide(request_id, "edit", by=by, channel=channel, reason=reason,
-                           arguments=arguments)
+                           arguments=arguments, key=key)
 
     def _expire(self, req: ApprovalRequest, reason: str = "no decision before expiry") -> None:
         self.store.decide_approval(req.id, {"status": "expired",

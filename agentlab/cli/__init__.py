@@ -21,6 +21,7 @@ from agentlab.cli._common import (
     fail,
     json_option,
     open_cli_store,
+    progress_bar,
     store_option,
     wrap_errors,
 )
@@ -28,6 +29,8 @@ from agentlab.cli._lazy import LazyGroup
 from agentlab.errors import NewStoreWarning
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from agentlab.store import SqlStore
 
 __all__ = ["LAZY_COMMANDS", "cli", "main"]
@@ -41,6 +44,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "approve": ("agentlab.cli._approvals",
         "Approve the pending tool call ID: the waiting agent runs it exactly as shown, "
         "once."),
+    "approver": ("agentlab.cli._approvers",
+        "Who may decide approval requests: approvers, their groups and their keys."),
     "conclude": ("agentlab.cli._analysis",
         "Conclude the run's investigation with its culprit step and a note (records the"
         " time to explain, from which MTTE is measured)."),
@@ -247,13 +252,28 @@ def _short(value: object, width: int = 70) -> str:
 
 
 @cli.command("export")
-@click.argument("run_ids", metavar="RUN...", nargs=-1, required=True)
+@click.argument("run_ids", metavar="[RUN...]", nargs=-1)
 @store_option
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True, path_type=Path),
-              help="Write to this file instead of standard output.")
+@click.option("-o", "--output", type=click.Path(writable=True, path_type=Path),
+              help="Write to this file instead of standard output (with --format parquet: "
+              "the folder to write the files into).")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "parquet"]), default="jsonl",
+              show_default=True,
+              help="jsonl: the portable form of the runs named, verifiable without the "
+              "database. parquet: runs, steps, checkpoints and approvals as tables for "
+              "analysis (all runs unless some are named; see docs/query.md).")
 @wrap_errors
-def export_cmd(run_ids: tuple[str, ...], store_url: str | None, output: Path | None) -> None:
-    """Export runs in the portable JSONL form (verifiable without the database)."""
+def export_cmd(run_ids: tuple[str, ...], store_url: str | None, output: Path | None,
+               fmt: str) -> None:
+    """Export runs in the portable JSONL form (verifiable without the database), or as
+    Parquet tables for analysis at scale."""
+    if fmt == "parquet":
+        _export_parquet(run_ids, store_url, output)
+        return
+    if not run_ids:
+        fail("name the runs to export (RUN...); `agentlab runs` lists them")
+    if output is not None and output.is_dir():
+        fail(f"{output} is a folder: the JSONL export is one file; give a file name")
     with open_cli_store(store_url, create=False) as store:
         if output is None:
             store.export_runs(list(run_ids), sys.stdout.buffer)
@@ -272,44 +292,73 @@ def export_cmd(run_ids: tuple[str, ...], store_url: str | None, output: Path | N
     click.echo(f"exported {len(run_ids)} run(s), {lines} lines, to {output}", err=True)
 
 
+def _export_parquet(run_ids: tuple[str, ...], store_url: str | None,
+                    output: Path | None) -> None:
+    from agentlab.query import export_parquet
+
+    if output is None:
+        fail("a Parquet export is a folder of files: give it with -o FOLDER")
+    with open_cli_store(store_url, create=False) as store:
+        ids = [store.resolve(r) for r in run_ids] or None
+        rows = export_parquet(store, output, ids,
+                              progress=lambda t, n: click.echo(f"  {t}: {n:,} rows", err=True))
+    click.echo(f"exported {rows['runs']:,} run(s) as Parquet to {output}/ (runs, steps, "
+               "checkpoints, approvals)", err=True)
+
+
 @cli.command("import")
 @click.argument("path", metavar="PATH", type=click.Path(exists=True, path_type=Path))
 @store_option
 @json_option
-@click.option("--format", "fmt", type=click.Choice(["agentlab", "tau-bench", "who-and-when"]),
-              default="agentlab", show_default=True,
+@click.option("--format", "fmt",
+              type=click.Choice(["agentlab", "tau-bench", "swe-agent", "who-and-when"]),
+              default=None,
               help="agentlab's portable JSONL file; a tau-bench results file (JSON array); "
-              "or Who&When group-chat failures: one run file (.json or .json.gz) or a "
-              "folder of them.")
+              "a SWE-agent trajectory (.traj) or a folder of them; or Who&When group-chat "
+              "failures: one run file (.json or .json.gz) or a folder of them. Told from "
+              "the content when left out.")
 @click.option("--domain", default=None,
               help="tau-bench only: the domain the runs come from (airline, retail...); "
               "read from the file's tool names when left out.")
-@click.option("--model", default="unknown", show_default=True,
-              help="tau-bench only: the agent's model (the files do not say).")
+@click.option("--model", default=None,
+              help="tau-bench and swe-agent: the agent's model, where the file does not say "
+              "it (a .traj's replay_config does; tau-bench's file names do: "
+              "MODEL-DOMAIN.json, STRATEGY-MODEL-...json).")
 @click.option("--labels-out", type=click.Path(dir_okay=False, writable=True, path_type=Path),
               metavar="FILE",
               help="who-and-when only: also write the human culprit labels (run_id, step, "
               "agent, reason), one JSON object a line, for `agentlab eval-attribution`.")
 @wrap_errors
-def import_cmd(path: Path, store_url: str | None, as_json: bool, fmt: str, domain: str | None,
-               model: str, labels_out: Path | None) -> None:
+def import_cmd(path: Path, store_url: str | None, as_json: bool, fmt: str | None,
+               domain: str | None, model: str | None, labels_out: Path | None) -> None:
     """Import runs from a portable JSONL file (each run all or nothing; re-import is a
-    no-op), from a tau-bench results file with --format tau-bench, or from Who&When run
-    files (PATH a file or a folder) with --format who-and-when."""
+    no-op), a tau-bench results file, a SWE-agent trajectory (PATH a .traj file or a folder
+    of them) or Who&When run files (PATH a file or a folder); the format is told from the
+    content unless --format names it."""
+    if fmt is None:
+        from agentlab.integrations import detect_format
+
+        fmt = detect_format(path)
+        if not as_json:
+            click.echo(f"reading {path} as --format {fmt}", err=True)
     if labels_out is not None and fmt != "who-and-when":
         fail(f"--labels-out writes Who&When labels; it needs --format who-and-when, "
              f"not --format {fmt}")
-    if fmt != "who-and-when" and path.is_dir():
+    if fmt not in ("who-and-when", "swe-agent") and path.is_dir():
         fail(f"{path} is a folder; --format {fmt} reads one file (only --format "
-             "who-and-when reads a folder of run files)")
-    with open_cli_store(store_url, create=True) as store:
+             "who-and-when and --format swe-agent read a folder)")
+    with open_cli_store(store_url, create=True) as store, \
+            progress_bar(f"importing {fmt} runs", as_json) as tick:
         if fmt == "who-and-when":
-            imported, skipped = _import_who_and_when(path, store, labels_out)
-        elif fmt == "tau-bench":
-            from agentlab.integrations import import_tau_bench
+            imported, skipped = _import_who_and_when(path, store, labels_out, tick)
+        elif fmt in ("tau-bench", "swe-agent"):
+            from agentlab.integrations import import_swe_agent, import_tau_bench
 
             known = {r.run_id for r in store.runs()}
-            ids = import_tau_bench(path, store, domain=domain, model=model)
+            ids = (import_tau_bench(path, store, domain=domain, model=model, progress=tick)
+                   if fmt == "tau-bench" else
+                   import_swe_agent(path, store, model=model, progress=tick))
+            ids = list(dict.fromkeys(ids))  # equal files are one run
             imported = [i for i in ids if i not in known]
             skipped = [i for i in ids if i in known]
         else:
@@ -326,8 +375,8 @@ def import_cmd(path: Path, store_url: str | None, as_json: bool, fmt: str, domai
         click.echo(f"0 runs: {path} holds no run to import")
 
 
-def _import_who_and_when(path: Path, store: SqlStore, labels_out: Path | None
-                         ) -> tuple[list[str], list[str]]:
+def _import_who_and_when(path: Path, store: SqlStore, labels_out: Path | None,
+                         progress: Callable[[int, int], None]) -> tuple[list[str], list[str]]:
     """Import the Who&When runs at ``path``: (imported, skipped) ids. With ``labels_out``,
     their labels are written first to ``FILE.partial`` (so an unwritable target fails before
     anything is imported) and renamed to ``FILE`` once the runs are stored; on any failure
@@ -347,7 +396,7 @@ def _import_who_and_when(path: Path, store: SqlStore, labels_out: Path | None
                         written.add(label["run_id"])
                         fh.write(orjson.dumps({k: label.get(k) for k in _LABEL_KEYS}) + b"\n")
         known = {r.run_id for r in store.runs(RunFilter(workflow="who-and-when"))}
-        ids = list(dict.fromkeys(import_who_and_when(path, store)))  # equal files: one run
+        ids = list(dict.fromkeys(import_who_and_when(path, store, progress=progress)))
         if tmp is not None and labels_out is not None:
             tmp.replace(labels_out)
             click.echo(f"wrote {len(written)} label(s) to {labels_out}", err=True)

@@ -60,14 +60,17 @@ def explain_cmd(run_id: str, store_url: str | None, as_json: bool, siblings: tup
                 max_seconds: float, agent_ref: str | None) -> None:
     """Explain a run: ranked culprit steps with evidence, the credential of each call, the
     state carried between steps, and whether it can be replayed (RUN may be a prefix)."""
-    from agentlab.recovery import Budget
+    budget = None
+    if counterfactual:
+        from agentlab.recovery import Budget
 
+        budget = Budget(forks=max_forks, seconds=max_seconds)
     with open_cli_store(store_url, create=False) as store, \
             progress_bar("counterfactual forks", as_json, at_least=1) as tick:
         ex = explain(store, run_id, siblings=[store.resolve(s) for s in siblings] or None,
                      freshness=_freshness(freshness), limit=limit,
-                     counterfactual=counterfactual, agent=agent_ref,
-                     budget=Budget(forks=max_forks, seconds=max_seconds), progress=tick)
+                     counterfactual=counterfactual, agent=agent_ref, budget=budget,
+                     progress=tick)
         echo_report(ex, as_json)
 
 
@@ -92,7 +95,7 @@ def investigate_cmd(run_id: str, store_url: str | None, as_json: bool, by: str |
         click.echo(ex.to_text())
         top = ex.culprit
         hint = f" --culprit {top.seq}" if top else " --culprit SEQ"
-        click.echo(f"\nwhen explained: agentlab conclude {opened.run_id[:12]}{hint} "
+        click.echo(f"\nwhen explained: agentlab conclude {opened.run_id}{hint} "
                    "--note '...'")
 
 

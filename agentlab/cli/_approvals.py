@@ -27,12 +27,24 @@ from agentlab.cli._common import (
 )
 from agentlab.cli._render import text_table
 from agentlab.errors import ApprovalError, RunNotFoundError
+from agentlab.identity import resolve_secret
 from agentlab.model import ApprovalRequest
 from agentlab.store import SqlStore
 
 __all__: list[str] = []  # commands register themselves on ``cli``
 
 CHANNEL = "cli"
+
+key_from_option = click.option(
+    "--key-from", "key_from", metavar="REF",
+    help="Where your approver key is: env:VAR or file:PATH (never the key itself). Needed "
+    "when the store holds a key for --as NAME (`agentlab approver add NAME --issue-key`): "
+    "the decision is signed with it, and the agent checks the signature before the call "
+    "runs.")
+
+
+def _key(key_from: str | None) -> str | None:
+    return resolve_secret(key_from) if key_from is not None else None
 
 
 # -- approvals --------------------------------------------------------------------------------
@@ -132,7 +144,7 @@ def _argument_diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[
 
 
 def _approve_all(store: SqlStore, by: str, run: str | None, reason: str | None,
-                 as_json: bool) -> None:
+                 as_json: bool, key: str | None) -> None:
     manager = ApprovalManager(store)
     pending = manager.pending(run_id=_run_id(store, run))
     # Said in the reason, which the decision MAC covers: the record never reads as if each
@@ -142,7 +154,8 @@ def _approve_all(store: SqlStore, by: str, run: str | None, reason: str | None,
     refused: list[tuple[str, str]] = []
     for req in pending:
         try:
-            decided.append(manager.approve(req.id, by=by, channel=CHANNEL, reason=note))
+            decided.append(manager.approve(req.id, by=by, channel=CHANNEL, reason=note,
+                                           key=key))
         except ApprovalError as exc:  # expired or decided meanwhile: report it, go on
             refused.append((req.id, str(exc)))
     if as_json:
@@ -172,9 +185,11 @@ def _approve_all(store: SqlStore, by: str, run: str | None, reason: str | None,
               "ID, after reviewing them with `agentlab approvals`. Each is recorded as your "
               "decision, with a reason saying it was a bulk approval.")
 @click.option("--run", metavar="RUN", help="With --all-pending: only this run's requests.")
+@key_from_option
 @wrap_errors
 def approve_cmd(request_id: str | None, store_url: str | None, as_json: bool, by: str,
-                reason: str | None, all_pending: bool, run: str | None) -> None:
+                reason: str | None, all_pending: bool, run: str | None,
+                key_from: str | None) -> None:
     """Approve the pending tool call ID: the waiting agent runs it exactly as shown, once.
 
     ID may be a unique prefix. The agent may wait in another process; it wakes within its
@@ -186,13 +201,14 @@ def approve_cmd(request_id: str | None, store_url: str | None, as_json: bool, by
         if request_id is not None:
             fail("give an ID or --all-pending, not both")
         with open_cli_store(store_url, create=False) as store:
-            _approve_all(store, by, run, reason, as_json)
+            _approve_all(store, by, run, reason, as_json, _key(key_from))
         return
     if run is not None:
         fail("--run only narrows --all-pending; to approve one request give its ID")
     rid = _check_id(request_id)
     with open_cli_store(store_url, create=False) as store:
-        req = ApprovalManager(store).approve(rid, by=by, channel=CHANNEL, reason=reason)
+        req = ApprovalManager(store).approve(rid, by=by, channel=CHANNEL, reason=reason,
+                                             key=_key(key_from))
         abandoned = _abandoned(store, req.run_id)
     if as_json:
         echo_json(req)
@@ -211,9 +227,10 @@ def approve_cmd(request_id: str | None, store_url: str | None, as_json: bool, by
               help="Who rejects (recorded with the decision and covered by its MAC).")
 @click.option("--reason", metavar="TEXT",
               help="Why the call must not run (required; the agent's run records it).")
+@key_from_option
 @wrap_errors
 def reject_cmd(request_id: str, store_url: str | None, as_json: bool, by: str,
-               reason: str | None) -> None:
+               reason: str | None, key_from: str | None) -> None:
     """Reject the pending tool call ID: it does not run, and the run records why.
 
     ID may be a unique prefix; --reason is required.
@@ -222,7 +239,8 @@ def reject_cmd(request_id: str, store_url: str | None, as_json: bool, by: str,
         fail("a rejection needs a reason: add --reason TEXT (the run records it)")
     rid = _check_id(request_id)
     with open_cli_store(store_url, create=False) as store:
-        req = ApprovalManager(store).reject(rid, by=by, channel=CHANNEL, reason=reason)
+        req = ApprovalManager(store).reject(rid, by=by, channel=CHANNEL, reason=reason,
+                                            key=_key(key_from))
     if as_json:
         echo_json(req)
     else:
@@ -251,9 +269,10 @@ def _parse_arguments(text: str) -> dict[str, Any]:
 @click.option("--as", "by", required=True, metavar="NAME",
               help="Who edits (recorded with the decision and covered by its MAC).")
 @click.option("--reason", metavar="TEXT", help="Why (recorded).")
+@key_from_option
 @wrap_errors
 def edit_cmd(request_id: str, store_url: str | None, as_json: bool, args_json: str, by: str,
-             reason: str | None) -> None:
+             reason: str | None, key_from: str | None) -> None:
     """Approve the pending tool call ID with changed arguments; prints what changed.
 
     Give only the arguments to change: the others keep the values the agent asked for (an
@@ -271,7 +290,8 @@ def edit_cmd(request_id: str, store_url: str | None, as_json: bool, args_json: s
         manager = ApprovalManager(store)
         asked = dict(store.approval(rid).arguments)
         kept = sorted(k for k in asked if k not in given)
-        req = manager.edit(rid, {**asked, **given}, by=by, channel=CHANNEL, reason=reason)
+        req = manager.edit(rid, {**asked, **given}, by=by, channel=CHANNEL, reason=reason,
+                           key=_key(key_from))
     changes = _argument_diff(req.arguments, req.edited_arguments or {})
     if as_json:
         echo_json({"request": req, "changes": changes, "kept": kept})

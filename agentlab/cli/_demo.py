@@ -165,14 +165,15 @@ def _print_story(store: SqlStore, story: Any, again: str) -> None:
                    f"{_pct(row.completion_rate)} succeeded, {_pct(row.override_rate)} of "
                    f"human decisions overrode it, {_pct(row.retry_rate)} with retries")
     click.echo("\nThe seed story:")
+    short = store.short_ids(story.run_ids.values())
     for part, run_id in story.run_ids.items():
         line = _STORY_LINES[part]
         status = store.run(run_id).status
         if part == "waiting" and status != "running":
             line = f"T-1006 (1.1.0): recorded with your decisions; {status}"
-        click.echo(f"  {part:<9} {run_id[:12]}  {line}")
+        click.echo(f"  {part:<9} {short[run_id]:<12}  {line}")
     if story.waiting_request_id is not None:
-        click.echo(f"  answer it: agentlab approve {story.waiting_request_id[:12]} --as NAME"
+        click.echo(f"  answer it: agentlab approve {story.waiting_request_id} --as NAME"
                    f"{again}, then agentlab resume {story.waiting_run_id}{again}")
 
 

@@ -27,6 +27,7 @@ from IPython.display import display
 
 from agentlab.approval import ApprovalManager
 from agentlab.errors import AgentlabError, ApprovalError
+from agentlab.identity import resolve_secret
 from agentlab.model import ApprovalRequest
 from agentlab.store import RunStore
 
@@ -99,13 +100,17 @@ def _details_html(request: ApprovalRequest) -> str:
 class ApprovalWidget(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
     """One approval request with Approve, Reject and Edit buttons.
 
+    ``key_from`` (env:VAR or file:PATH) is where the decider's approver key is read, for a
+    decider the store holds a key for: each decision is signed with it.
+
     >>> ApprovalWidget(manager.pending()[0], manager, by="ana")   # doctest: +SKIP
     """
 
     def __init__(self, request: ApprovalRequest, manager: ApprovalManager, *,
-                 by: str | None = None) -> None:
+                 by: str | None = None, key_from: str | None = None) -> None:
         self.request = request
         self.manager = manager
+        self.key_from = key_from
         self.details = widgets.HTML(_details_html(request))
         self.decider = widgets.Text(value=_default_decider(by), description="Decide as")
         self.reason = widgets.Text(description="Reason",
@@ -175,8 +180,9 @@ class ApprovalWidget(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyp
             self._error("a rejection needs a reason: type it in 'Reason', then Reject")
             return
         try:
+            key = resolve_secret(self.key_from) if self.key_from is not None else None
             decided = self.manager.decide(self.request.id, action, by=by, channel=CHANNEL,
-                                          reason=reason, arguments=arguments)
+                                          reason=reason, arguments=arguments, key=key)
         except AgentlabError as exc:  # ApprovalError above all: decided elsewhere, expired
             self._error(str(exc))
             try:
@@ -223,8 +229,10 @@ class WidgetApprover:
     >>> threading.Thread(target=contextvars.copy_context().run, args=(agent,)).start()
     """
 
-    def __init__(self, *, by: str | None = None, show: bool = True) -> None:
+    def __init__(self, *, by: str | None = None, show: bool = True,
+                 key_from: str | None = None) -> None:
         self.by = by
+        self.key_from = key_from
         self.container = widgets.VBox([])
         self._lock = threading.Lock()
         if show:  # else the caller places ``container`` (``%%agentlab record`` does)
@@ -241,7 +249,7 @@ class WidgetApprover:
                 "so nobody could approve. Run the agent in a thread: "
                 "threading.Thread(target=contextvars.copy_context().run, args=(agent,))"
                 ".start() (see docs/governance.md, 'Approving from a notebook')")
-        widget = ApprovalWidget(request, manager, by=self.by)
+        widget = ApprovalWidget(request, manager, by=self.by, key_from=self.key_from)
         with self._lock:  # several agent threads may ask at once
             self.container.children = (*self.container.children, widget)
 
@@ -254,7 +262,8 @@ def _blocks_the_kernel() -> bool:
 
 
 def pending_approvals(store_or_manager: RunStore | ApprovalManager, *,
-                      by: str | None = None, run_id: str | None = None) -> widgets.VBox:
+                      by: str | None = None, run_id: str | None = None,
+                      key_from: str | None = None) -> widgets.VBox:
     """A widget for every pending request in the store, whichever process asked.
 
     >>> pending_approvals(al.open_store("agentlab.db"), by="ana")   # doctest: +SKIP
@@ -264,7 +273,8 @@ def pending_approvals(store_or_manager: RunStore | ApprovalManager, *,
     pending = manager.pending(run_id=run_id)
     if not pending:
         return widgets.VBox([widgets.HTML("<i>no pending approvals</i>")])
-    return widgets.VBox([ApprovalWidget(req, manager, by=by) for req in pending])
+    return widgets.VBox([ApprovalWidget(req, manager, by=by, key_from=key_from)
+                         for req in pending])
 
 
 class ApprovalInbox(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
@@ -279,10 +289,12 @@ class ApprovalInbox(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
 
     def __init__(self, store_or_manager: RunStore | ApprovalManager, *,
                  by: str | None = None, run_id: str | None = None,
-                 interval: float = 1.0, watch: bool = True) -> None:
+                 interval: float = 1.0, watch: bool = True,
+                 key_from: str | None = None) -> None:
         self.manager = (store_or_manager if isinstance(store_or_manager, ApprovalManager)
                         else ApprovalManager(store_or_manager))
         self.by = by
+        self.key_from = key_from
         self.run_id = run_id
         self.interval = interval
         self.widgets: dict[str, ApprovalWidget] = {}
@@ -301,7 +313,7 @@ class ApprovalInbox(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
 
     def refresh(self) -> list[ApprovalWidget]:
         """Add a widget for each pending request not shown yet; the widgets added."""
-        added = [ApprovalWidget(request, self.manager, by=self.by)
+        added = [ApprovalWidget(request, self.manager, by=self.by, key_from=self.key_from)
                  for request in self.manager.pending(run_id=self.run_id)
                  if request.id not in self.widgets]
         if added:

@@ -1,6 +1,13 @@
 """Who an agent acts as: grants and scopes, secrets resolved at call time, keyed
 fingerprints, and redaction of secrets from everything recorded."""
 
+from agentlab.identity._approver_keys import (
+    KEY_PREFIX,
+    approver_public_key,
+    new_approver_key,
+    sign_decision,
+    signature_valid,
+)
 from agentlab.identity._grants import (
     GrantFinding,
     ToolUse,
@@ -29,6 +36,7 @@ from agentlab.identity._secrets import SecretSource, describe_source, resolve_se
 
 __all__ = [
     "DEFAULT_PATTERNS",
+    "KEY_PREFIX",
     "MARKER_PREFIX",
     "GrantFinding",
     "Redactor",
@@ -37,6 +45,7 @@ __all__ = [
     "SecretPattern",
     "SecretSource",
     "ToolUse",
+    "approver_public_key",
     "choose_grant",
     "default_redactor",
     "describe_source",
@@ -46,11 +55,14 @@ __all__ = [
     "key_path",
     "keyed_hash",
     "lint_grants",
+    "new_approver_key",
     "render_scope",
     "resolve_secret",
     "revoke_grant",
     "scope_matches",
     "scrubbed_logger",
+    "sign_decision",
+    "signature_valid",
     "signing_key",
     "validate_scope",
 ]

@@ -10,9 +10,18 @@ even within a run), with the parsed JSON result, or an error when the content st
 ``calculate``, ``think``) are recorded as read-only, every other tool as side-effecting
 (``read_only=`` changes the rule). The task's gold writes (its gold actions but the reads,
 which the suite does not score) and outputs become the run's ``expectation`` event; the
-reward its outcome. The files carry no timestamps, tokens or
-agent cost: events get synthetic, strictly increasing times, and tokens and cost are left
-unknown rather than guessed.
+reward its outcome.
+
+The task is named ``tau-bench:DOMAIN:NNN``, its number zero-padded to three digits so that
+task names sort as numbers do (``metadata.task_index`` keeps the number). The files carry no
+timestamps, tokens or agent cost: events get synthetic, strictly increasing times (the runs
+ordered by task number then trial, each run's metadata saying its times are synthetic), and
+tokens and cost are left unknown rather than guessed. Nor does a file's content name the
+agent or its model, but its name often does: tau-bench's ``run.py`` names its results
+``STRATEGY-MODEL-TEMPERATURE_range_A-B_user-USERMODEL-USERSTRATEGY_TIME.json`` and its
+historical trajectories ``MODEL-DOMAIN.json``; the run's agent is ``tau-bench-STRATEGY``
+(``tau-bench-agent`` when unnamed) and its version the model (``model=`` overrides the name;
+none when nothing names it).
 
 Ids are derived from the file's content, the task and the trial, so importing the same file
 twice adds nothing.
@@ -22,17 +31,30 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from agentlab.errors import ImportFormatError
-from agentlab.integrations._files import read_source
-from agentlab.integrations._synthetic import SyntheticRun, content_id
+from agentlab.integrations._files import Where, load_json
+from agentlab.integrations._synthetic import (
+    SYNTHETIC_TIMES,
+    SyntheticRun,
+    content_id,
+    run_start_us,
+    store_new,
+)
 from agentlab.store import RunStore
 
-__all__ = ["import_tau_bench", "tau_bench_read_only"]
+__all__ = [
+    "FileNameHints",
+    "file_name_hints",
+    "import_tau_bench",
+    "task_name",
+    "tau_bench_read_only",
+]
 
 _READ_PREFIXES = ("get_", "search_", "list_", "find_", "calculate", "think")
 # Words in tool names that belong to one tau-bench domain's tool set only.
@@ -74,20 +96,104 @@ def _parse(content: Any) -> tuple[Any, bool]:
     return content, False
 
 
-def _run(data: dict[str, Any], run_id: str, domain: str, model: str,
-         read_only: Callable[[str], bool]) -> SyntheticRun:
+
+_STRATEGIES = ("tool-calling", "few-shot", "react", "act")
+_RUN_PY_NAME = re.compile(
+    r"^(?P<strategy>" + "|".join(_STRATEGIES) + r")-(?P<model>.+)-(?P<temperature>[0-9.]+)"
+    r"_range_-?\d+--?\d+_user-(?P<user_model>.+)-(?P<user_strategy>[a-z_]+)_\d+$")
+_HISTORICAL_NAME = re.compile(r"^(?P<model>.+)-(?P<domain>airline|retail)(?:\..*)?$")
+TASK_DIGITS = 3
+
+
+class FileNameHints(NamedTuple):
+    """What a tau-bench results file's name says (None: it does not)."""
+
+    model: str | None = None
+    strategy: str | None = None
+    user_model: str | None = None
+    domain: str | None = None
+
+
+def file_name_hints(path: str | Path) -> FileNameHints:
+    """The agent strategy, model, user model and domain a results file's name gives, by
+    tau-bench's two naming schemes (see the module docstring)."""
+    name = Path(path).name
+    for suffix in (".gz", ".json"):
+        name = name.removesuffix(suffix)
+    m = _RUN_PY_NAME.match(name)
+    if m:
+        return FileNameHints(m["model"], m["strategy"], m["user_model"])
+    m = _HISTORICAL_NAME.match(name)
+    if m:
+        return FileNameHints(m["model"], domain=m["domain"])
+    return FileNameHints()
+
+
+def task_name(domain: str, task_id: Any) -> str:
+    """``tau-bench:DOMAIN:NNN``: a whole-number task id zero-padded, so names sort as the
+    numbers do."""
+    number = _task_number(task_id)
+    shown = str(task_id) if number is None else f"{number:0{TASK_DIGITS}d}"
+    return f"tau-bench:{domain}:{shown}"
+
+
+def _task_number(task_id: Any) -> int | None:
+    if isinstance(task_id, bool):
+        return None
+    if isinstance(task_id, int):
+        return task_id
+    if isinstance(task_id, str) and task_id.isdigit():
+        return int(task_id)
+    return None
+
+
+def _check(run: Any, k: int, where: Where) -> dict[str, Any]:
+    """Check the shape the importer reads, naming the JSON path of the first misfit."""
+    at = f"$[{k}]"
+    data = where.obj(run, at)
+    if isinstance(data["task_id"], (dict, list)) or data["task_id"] is None:
+        where.fail(f"{at}.task_id", "expected a task number or name")
+    where.number(data.get("reward"), f"{at}.reward")
+    info = data.get("info")
+    if info is not None:
+        task = where.obj(info, f"{at}.info").get("task")
+        if task is not None:
+            where.obj(task, f"{at}.info.task")
+            for j, action in enumerate(where.items(task.get("actions") or [],
+                                                   f"{at}.info.task.actions")):
+                where.obj(action, f"{at}.info.task.actions[{j}]")
+                where.text(action.get("name"), f"{at}.info.task.actions[{j}].name")
+                if action.get("kwargs") is not None:
+                    where.obj(action["kwargs"], f"{at}.info.task.actions[{j}].kwargs")
+            where.items(task.get("outputs") or [], f"{at}.info.task.outputs")
+    for i, msg in enumerate(where.items(data["traj"], f"{at}.traj")):
+        where.obj(msg, f"{at}.traj[{i}]")
+        where.text(msg.get("role"), f"{at}.traj[{i}].role")
+        for j, call in enumerate(where.items(msg.get("tool_calls") or [],
+                                             f"{at}.traj[{i}].tool_calls")):
+            call_at = f"{at}.traj[{i}].tool_calls[{j}]"
+            fn = where.obj(where.obj(call, call_at).get("function"), f"{call_at}.function")
+            where.text(fn.get("name"), f"{call_at}.function.name")
+    return data
+
+
+def _run(data: dict[str, Any], run_id: str, domain: str, names: FileNameHints,
+         read_only: Callable[[str], bool], start_us: int) -> SyntheticRun:
     info = data.get("info") or {}
     task = info.get("task") or {}
-    run = SyntheticRun(run_id)
+    run = SyntheticRun(run_id, start_us=start_us)
+    model = names.model or "unknown"
     run.event("run_started", {
         "workflow": f"tau-bench-{domain}",
-        "agent_name": "tau-bench-agent",
-        "agent_version": model,
-        "task_id": f"tau-bench:{domain}:{data['task_id']}",
+        "agent_name": f"tau-bench-{names.strategy}" if names.strategy else "tau-bench-agent",
+        "agent_version": names.model,
+        "task_id": task_name(domain, data["task_id"]),
         "task_input": {"instruction": task.get("instruction"), "user_id": task.get("user_id")},
         "tags": ["tau-bench", f"trial:{data.get('trial')}"],
-        "metadata": {"trial": data.get("trial"), "ended_by": info.get("source"),
-                     "user_cost_usd": info.get("user_cost")},
+        "metadata": {k: v for k, v in {
+            "trial": data.get("trial"), "task_index": _task_number(data["task_id"]),
+            "ended_by": info.get("source"), "user_cost_usd": info.get("user_cost"),
+            "user_model": names.user_model, **SYNTHETIC_TIMES}.items() if v is not None},
     })
     run.event("expectation", {
         "actions": [{"name": a.get("name", "?"), "arguments": a.get("kwargs") or {}}
@@ -152,39 +258,46 @@ def _tool_call(run: SyntheticRun, call: dict[str, Any], traj: list[dict[str, Any
 
 
 def import_tau_bench(path: str | Path, store: RunStore, *, domain: str | None = None,
-                     model: str = "unknown",
-                     read_only: Callable[[str], bool] = tau_bench_read_only) -> list[str]:
+                     model: str | None = None,
+                     read_only: Callable[[str], bool] = tau_bench_read_only,
+                     progress: Callable[[int, int], None] | None = None) -> list[str]:
     """Import every run of a tau-bench results file (plain or gzipped JSON); returns the run
-    ids (new or present). Ids come from the decompressed content, so both forms agree.
-    ``read_only(tool)`` tells the tools that change nothing (default: tau-bench's naming).
-    ``domain`` (airline, retail...) is read from the tool names when not given."""
-    raw = read_source(path)
-    try:
-        data = json.loads(raw)
-    except RecursionError as exc:
-        raise ImportFormatError(
-            f"{path}: JSON nested too deeply to import; tau-bench files are a few levels "
-            "deep, so this is not one") from exc
-    except ValueError as exc:
-        raise ImportFormatError(f"{path}: not JSON ({exc})") from exc
+    ids (new or present), in the file's order. Ids come from the decompressed content, so
+    both forms agree. ``read_only(tool)`` tells the tools that change nothing (default:
+    tau-bench's naming). ``domain`` (airline, retail...) is read from the tool names when
+    not given, else from the file's name; ``model`` from the file's name. Every run is
+    checked before any is written, and each is written in one transaction (a run already
+    stored is left as it is): a malformed run
+    is an :class:`~agentlab.errors.ImportFormatError` naming the file, the run and the JSON
+    path, and nothing is imported. ``progress(done, total)`` is told of each run written."""
+    data, raw = load_json(path, "tau-bench")
     if not isinstance(data, list) or not all(
         isinstance(r, dict) and "traj" in r and "task_id" in r for r in data
     ):
         raise ImportFormatError(
             f"{path}: not a tau-bench results file (expected a JSON array of runs with "
-            "'task_id', 'trial' and 'traj')"
+            "'task_id', 'trial' and 'traj')", file=str(path)
         )
+    file_id = hashlib.sha256(raw).hexdigest()[:16]
+    run_ids = [content_id("tau-bench", file_id, r["task_id"], r.get("trial")) for r in data]
+    for k, (run, run_id) in enumerate(zip(data, run_ids, strict=True)):
+        _check(run, k, Where(path, f"{run_id} ($[{k}], task {run['task_id']!r}, trial "
+                                   f"{run.get('trial')!r})"))
+    names = file_name_hints(path)
+    if model is not None:
+        names = names._replace(model=model)
     if domain is None:
-        domain = detect_domain(data)
+        domain = detect_domain(data) or names.domain
         if domain is None and data:
             raise ImportFormatError(
                 f"{path}: no tool name tells the tau-bench domain; pass it with "
-                "domain= (--domain airline|retail)")
-    file_id = hashlib.sha256(raw).hexdigest()[:16]
-    ids: list[str] = []
-    for run in data:
-        run_id = content_id("tau-bench", file_id, run["task_id"], run.get("trial"))
-        store.append(_run(run, run_id, domain or "unknown", model, read_only).pending())
-        ids.append(run_id)
-    return ids
-
+                "domain= (--domain airline|retail)", file=str(path))
+    # Synthetic times in task-number order, then trial: a run list sorts as the tasks do.
+    order = sorted(range(len(data)), key=lambda k: (
+        _task_number(data[k]["task_id"]) is None, _task_number(data[k]["task_id"]) or 0,
+        str(data[k]["task_id"]), str(data[k].get("trial")), k))
+    slot = {k: n for n, k in enumerate(order)}
+    built = [_run(run, run_id, domain or "unknown", names, read_only, run_start_us(slot[k]))
+             for k, (run, run_id) in enumerate(zip(data, run_ids, strict=True))]
+    store_new(store, built, progress)
+    return run_ids

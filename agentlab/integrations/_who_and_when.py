@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -128,16 +128,21 @@ def _run(data: dict[str, Any], run_id: str, executors: frozenset[str]) -> Synthe
 
 
 def import_who_and_when(path: str | Path, store: RunStore, *,
-                        executors: Iterable[str] = ()) -> list[str]:
+                        executors: Iterable[str] = (),
+                        progress: Callable[[int, int], None] | None = None) -> list[str]:
     """Import a Who&When run file, or every run file of a folder (plain or gzipped JSON);
     returns the run ids (new or present). ``executors`` names participants that run code
-    (besides those named like a terminal or an executor)."""
+    (besides those named like a terminal or an executor). Each run is written in one
+    transaction; ``progress(done, total)`` is told of each file read."""
     names = frozenset(executors)
     ids: list[str] = []
-    for f in who_and_when_files(path):
+    files = who_and_when_files(path)
+    for n, f in enumerate(files, start=1):
         data, run_id = _load(f)
         store.append(_run(data, run_id, names).pending())
         ids.append(run_id)
+        if progress is not None:
+            progress(n, len(files))
     return ids
 
 

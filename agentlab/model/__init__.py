@@ -50,6 +50,7 @@ from agentlab.model._events import (
 from agentlab.model._governance import (
     ApprovalRequest,
     ApprovalStatus,
+    ApproverChange,
     Grant,
     GrantStatus,
     Investigation,
@@ -71,6 +72,8 @@ from agentlab.model._stats import EventStats, event_stats
 from agentlab.model._tree import (
     FANOUT,
     INLINE_MAX,
+    Ref,
+    RefMap,
     TreeEncoder,
     TreeReader,
     Visit,
@@ -90,6 +93,7 @@ __all__ = [
     "ApprovalEvent",
     "ApprovalRequest",
     "ApprovalStatus",
+    "ApproverChange",
     "BlobLine",
     "Change",
     "CheckpointEvent",
@@ -118,6 +122,8 @@ __all__ = [
     "Phase",
     "PhaseEvent",
     "PortableLine",
+    "Ref",
+    "RefMap",
     "Replayed",
     "RetryEvent",
     "RunCounts",

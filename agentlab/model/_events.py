@@ -51,7 +51,7 @@ RunStatus = Literal["running", "succeeded", "failed", "errored"]
 DenialCode = Literal[
     "no_grant", "scope", "expired", "revoked", "workflow", "principal", "secret",
     "policy", "phase", "rejected", "approval_expired", "no_approver", "approver_error",
-    "binding", "consumed", "invalid_edit",
+    "binding", "consumed", "invalid_edit", "decider",
 ]
 ApprovalAction = Literal["approve", "reject", "edit"]
 RunKind = Literal["replay", "fork", "rollback"]

@@ -14,7 +14,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agentlab.model._events import ApprovalAction, Phase
 
-__all__ = ["ApprovalRequest", "ApprovalStatus", "Grant", "GrantStatus", "Investigation"]
+__all__ = [
+    "ApprovalRequest",
+    "ApprovalStatus",
+    "ApproverChange",
+    "Grant",
+    "GrantStatus",
+    "Investigation",
+]
 
 GrantStatus = Literal["active", "expired", "revoked"]
 ApprovalStatus = Literal["pending", "approved", "rejected", "edited", "expired"]
@@ -87,12 +94,38 @@ class ApprovalRequest(BaseModel):
     reason: str | None = None
     edited_arguments: dict[str, Any] | None = None
     decision_mac: str | None = None
+    signature: str | None = Field(
+        None, description="The decider's Ed25519 signature over the decision (hex), when "
+        "the decider holds an approver key; the gate verifies it against the key stored "
+        "for them before the call runs.")
     consumed_at: datetime | None = None
     consumed_by: str | None = None
 
     @property
     def decided(self) -> bool:
         return self.action is not None
+
+
+class ApproverChange(BaseModel):
+    """One entry of the append-only history of who may approve: a person added (to a group,
+    with a new key) or revoked (from a group, or altogether). The current state of each
+    approver is read from these entries in order; none is ever edited."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    seq: int = Field(description="The entry's place in the history (ascending).")
+    approver: str
+    action: Literal["add", "revoke"]
+    group: str | None = Field(
+        None, description="The group joined or left; None: the approver as a whole.")
+    public_key: str | None = Field(
+        None, description="A new approver key's public half (hex); the private half was "
+        "shown once at issue and is not stored.")
+    at: datetime
+    by: str | None = None
+    reason: str | None = None
+    mac: str = Field(description="agentlab's MAC over the entry; an entry without a valid "
+                     "one (written into the database by hand) makes its approver refused.")
 
 
 class Investigation(BaseModel):

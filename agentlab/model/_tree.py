@@ -32,11 +32,15 @@ from typing import Any
 
 from agentlab.model._canonical import dumps, dumps_ordered, loads
 
-__all__ = ["FANOUT", "INLINE_MAX", "TreeEncoder", "TreeReader", "Visit", "node_children", "walk"]
+__all__ = ["FANOUT", "INLINE_MAX", "Ref", "RefMap", "TreeEncoder", "TreeReader", "Visit", "node_children", "walk"]
 
 INLINE_MAX = 256
 FANOUT = 32
 _MAX_DEPTH = 15
+
+
+Ref = tuple[str | None, Any]
+"""An encoded child: ``(hash, None)`` for a node, ``(None, value)`` for a value inline."""
 
 
 def _digest(data: bytes) -> str:
@@ -111,24 +115,39 @@ class TreeEncoder:
             node["o"] = keys
         return self._put(node)
 
-    def map_from_refs(self, entries: Mapping[str, tuple[str | None, Any]]) -> str:
+    def map_from_refs(self, entries: Mapping[str, Ref]) -> str:
         """A mapping node from children already encoded (the recorder caches them)."""
         return self._map_refs(list(entries.items()), 0)
 
-    def _map_refs(self, entries: list[tuple[str, tuple[str | None, Any]]], depth: int,
+    def _map_refs(self, entries: list[tuple[str, Ref]], depth: int,
                   order: list[str] | None = None) -> str:
         if len(entries) <= FANOUT or depth >= _MAX_DEPTH:
-            inline = {k: v for k, (h, v) in entries if h is None}
-            refs = {k: h for k, (h, _) in entries if h is not None}
-            node: dict[str, Any] = {"t": "m", "i": inline, "r": refs}
-            if order is not None and refs and order != [*inline, *refs]:
-                node["o"] = order
-            return self._put(node)
-        buckets: dict[str, list[tuple[str, tuple[str | None, Any]]]] = {}
+            return self._leaf(entries, order)
+        buckets: dict[str, list[tuple[str, Ref]]] = {}
         for entry in entries:
             buckets.setdefault(_nibble(entry[0], depth), []).append(entry)
-        children = {n: self._map_refs(b, depth + 1) for n, b in sorted(buckets.items())}
-        top: dict[str, Any] = {"t": "h", "d": depth, "b": children}
+        return self._split({n: self._map_refs(b, depth + 1) for n, b in buckets.items()},
+                           depth, order)
+
+    def _leaf(self, entries: Iterable[tuple[str, Ref]], order: list[str] | None = None) -> str:
+        """An ``m`` node of encoded children."""
+        inline: dict[str, Any] = {}
+        refs: dict[str, str] = {}
+        for k, (h, v) in entries:
+            if h is None:
+                inline[k] = v
+            else:
+                refs[k] = h
+        node: dict[str, Any] = {"t": "m", "i": inline, "r": refs}
+        if order is not None and refs and order != [*inline, *refs]:
+            node["o"] = order
+        return self._put(node)
+
+    def _split(self, children: Mapping[str, str], depth: int,
+               order: list[str] | None = None) -> str:
+        """An ``h`` node over the buckets' nodes, by nibble."""
+        top: dict[str, Any] = {"t": "h", "d": depth, "b": {n: children[n] for n in
+                                                        sorted(children)}}
         if order is not None:
             top["o"] = order
         return self._put(top)
@@ -148,6 +167,89 @@ class TreeEncoder:
                 out.append(h)
                 refs.append(i)
         return self._put({"t": "l", "i": out, "r": refs})
+
+
+class RefMap:
+    """A mapping of encoded children whose map node is kept up to date as keys change.
+
+    It gives the same root as :meth:`TreeEncoder.map_from_refs` over the same entries (the
+    nodes are the same: only the work differs). Each bucket of the key-hash split remembers
+    its node's hash until a key under it changes, so setting one key of a 200-key state
+    rewrites the leaf bucket and the path above it rather than every node of the map.
+    """
+
+    __slots__ = ("_top",)
+
+    def __init__(self, entries: Mapping[str, Ref] | None = None) -> None:
+        self._top = _Bucket(0)
+        for key, ref in (entries or {}).items():
+            self.set(key, ref)
+
+    def __len__(self) -> int:
+        return len(self._top.entries)
+
+    def set(self, key: str, ref: Ref) -> None:
+        b: _Bucket | None = self._top
+        while b is not None:
+            held = b.entries.get(key, _MISSING)
+            if held is not _MISSING and held == ref and b.node is not None:
+                return  # unchanged below as well
+            b.entries[key] = ref
+            b.node = None
+            if b.children is None:
+                if len(b.entries) > FANOUT and b.depth < _MAX_DEPTH:
+                    b.split()
+                return
+            b = b.children.setdefault(_nibble(key, b.depth), _Bucket(b.depth + 1))
+
+    def delete(self, key: str) -> None:
+        b: _Bucket | None = self._top
+        while b is not None and key in b.entries:
+            del b.entries[key]
+            b.node = None
+            if b.children is None:
+                return
+            if len(b.entries) <= FANOUT:
+                b.children = None  # small enough to be one mapping node again
+                return
+            nib = _nibble(key, b.depth)
+            child = b.children[nib]
+            if len(child.entries) == 1:
+                del b.children[nib]
+                return
+            b = child
+
+    def root(self, enc: TreeEncoder) -> str:
+        """The map node's hash; nodes that had to be rewritten are put in ``enc``."""
+        return self._top.hash(enc)
+
+
+_MISSING = object()
+
+
+class _Bucket:
+    __slots__ = ("children", "depth", "entries", "node")
+
+    def __init__(self, depth: int) -> None:
+        self.depth = depth
+        self.entries: dict[str, Ref] = {}
+        self.children: dict[str, _Bucket] | None = None
+        self.node: str | None = None
+
+    def split(self) -> None:
+        self.children = {}
+        for key, ref in self.entries.items():
+            child = self.children.setdefault(_nibble(key, self.depth), _Bucket(self.depth + 1))
+            child.entries[key] = ref
+        for child in self.children.values():
+            if len(child.entries) > FANOUT and child.depth < _MAX_DEPTH:
+                child.split()
+
+    def hash(self, enc: TreeEncoder) -> str:
+        if self.node is None:
+            self.node = enc._leaf(self.entries.items()) if self.children is None else \
+                enc._split({n: c.hash(enc) for n, c in self.children.items()}, self.depth)
+        return self.node
 
 
 def node_children(node: Mapping[str, Any]) -> list[str]:

@@ -22,18 +22,23 @@ from agentlab.query._frames import (
     runs_df,
     steps_df,
 )
+from agentlab.query._parquet import TABLES, Table, export_parquet, read_parquet
 
 __all__ = [
     "APPROVAL_TYPES",
     "CHECKPOINT_TYPES",
     "RUN_TYPES",
     "STEP_TYPES",
+    "TABLES",
     "ColumnType",
     "Engine",
     "RunSelection",
     "Status",
+    "Table",
     "approvals_df",
     "checkpoints_df",
+    "export_parquet",
+    "read_parquet",
     "run_filter",
     "runs_df",
     "steps_df",

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from typing import Any
 
 from agentlab.identity import Redactor, default_redactor
-from agentlab.model import TreeEncoder, canonical, loads
+from agentlab.model import RefMap, TreeEncoder, canonical, loads
 from agentlab.record._context import frame_var
 from agentlab.record._core import RunCore
 
@@ -27,6 +27,7 @@ class RunState(MutableMapping[str, Any]):
         self._run = run
         self._data: dict[str, Any] = {}
         self._refs: dict[str, tuple[str | None, Any]] = {}
+        self._map = RefMap()  # the same entries, with the map's nodes kept between checkpoints
         self._touched: set[str] = set()
         self._known: set[str] = set()
         self._renamed: dict[str, str] = {}
@@ -84,7 +85,7 @@ class RunState(MutableMapping[str, Any]):
         self._data.update(values)
         for key in deletes:
             del self._data[key]
-            self._refs.pop(key, None)
+            self._drop_ref(key)
             self._touched.discard(key)
         self.checkpoint(writes=list(values), deletes=list(deletes), encoded=encoded)
 
@@ -118,17 +119,23 @@ class RunState(MutableMapping[str, Any]):
                 ref = (None, loads(data))
             if self._refs.get(key) != ref:
                 changed_keys.append(key)
-            self._refs[key] = ref
+            self._put_ref(key, ref)
         self._touched.clear()
-        root = enc.map_from_refs(self._recorded_refs())
+        root = self._root(enc)
         if root == self.root and not force:
             return None
-        self.root = root
         new_blobs = {h: b for h, b in enc.blobs.items() if h not in self._known}
-        self._known.update(new_blobs)
         written = sorted({self._renamed.get(k, k) for k in (*(writes or ()), *changed_keys)})
-        self._run._emit_checkpoint(root, written, sorted(deletes or ()), new_blobs, normalized,
-                                   sorted(redacted))
+        try:
+            self._run._emit_checkpoint(root, written, sorted(deletes or ()), new_blobs,
+                                       normalized, sorted(redacted))
+        except BaseException:
+            # Not recorded: the nodes made for it are not in the store, so the kept map
+            # must not take them as written; the next checkpoint makes them again.
+            self._map = RefMap(self._refs)
+            raise
+        self.root = root
+        self._known.update(new_blobs)
         if not self._run.mode.live:
             edits = self._run.mode.state_edits()
             if edits:
@@ -156,11 +163,27 @@ class RunState(MutableMapping[str, Any]):
             values[top] = base
         self._set(values, ())
 
+    def _put_ref(self, key: str, ref: tuple[str | None, Any]) -> None:
+        if key not in self._seen_keys:
+            self._names_version = -1  # a new key: look at its name for secrets
+        self._refs[key] = ref
+        self._map.set(key, ref)
+
+    def _drop_ref(self, key: str) -> None:
+        if self._refs.pop(key, None) is not None:
+            self._map.delete(key)
+
+    def _root(self, enc: TreeEncoder) -> str:
+        """The state's root: the kept map, rewritten only on the changed keys' paths; built
+        whole when a key's recorded name differs (a secret scrubbed out of it)."""
+        refs = self._recorded_refs()
+        return self._map.root(enc) if refs is self._refs else enc.map_from_refs(refs)
+
     def _recorded_refs(self) -> Mapping[str, tuple[str | None, Any]]:
         """The refs under the key names the record may hold: a key with a secret in it is
         recorded scrubbed (``#2``, ``#3``... should two keys scrub alike)."""
         redactor = default_redactor()
-        if redactor.version != self._names_version or not self._refs.keys() <= self._seen_keys:
+        if redactor.version != self._names_version:
             self._rename(redactor)
         if not self._renamed:
             return self._refs
@@ -190,14 +213,15 @@ class RunState(MutableMapping[str, Any]):
         enc = TreeEncoder()
         for key in deletes:
             self._data.pop(key, None)
-            self._refs.pop(key, None)
+            self._drop_ref(key)
         for key, value in values.items():
             self._data[key] = value
             data, _ = canonical(value)
             ref = enc.encode(value, data)
-            self._refs[key] = (None, loads(data)) if ref[0] is None else ref
+            self._put_ref(key, (None, loads(data)) if ref[0] is None else ref)
+        root = self._root(enc) if self._refs else None
         self._known.update(enc.blobs)
-        self.root = enc.map_from_refs(self._recorded_refs()) if self._refs else None
+        self.root = root
 
     def _write_served(self, values: Mapping[str, Any], deletes: Iterable[str],
                       recorded: bool) -> None:

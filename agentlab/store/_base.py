@@ -30,6 +30,7 @@ from agentlab.errors import IntegrityError
 from agentlab.model import (
     ActionStatus,
     ApprovalRequest,
+    ApproverChange,
     CheckpointInfo,
     Event,
     EventLine,
@@ -256,6 +257,15 @@ class RunStore(abc.ABC):
     @abc.abstractmethod
     def consume_approval(self, request_id: str, *, by: str, at_us: int) -> bool:
         """Mark a decided request executed; True for exactly one caller, ever."""
+
+    @abc.abstractmethod
+    def add_approver_change(self, row: dict[str, Any]) -> ApproverChange:
+        """Append one entry to the history of who may approve (never updated after)."""
+
+    @abc.abstractmethod
+    def approver_changes(self, *, approver: str | None = None,
+                         group: str | None = None) -> list[ApproverChange]:
+        """That history in order: all of it, or one approver's or one group's entries."""
 
     # -- investigations (MTTE is measured from these rows) ----------------------------------
 

@@ -26,7 +26,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from sqlalchemy.pool import NullPool
 
-from agentlab.errors import ConfigError, StoreBusyError
+from agentlab.errors import ConfigError, StoreBusyError, StoreReadOnlyError
 
 __all__ = ["Durability", "SqlEngine", "normalise_url"]
 
@@ -63,7 +63,10 @@ class SqlEngine:
         *,
         durability: Durability = "full",
         schema: str | None = None,
+        read_only: str | None = None,
     ) -> None:
+        """``read_only`` (SQLite) says why this user cannot write the file: it is then
+        opened for reading only, and every write is refused with that reason."""
         if durability not in ("full", "normal"):
             raise ConfigError(f"durability must be 'full' or 'normal', not {durability!r}")
         self.url = normalise_url(url)
@@ -74,6 +77,8 @@ class SqlEngine:
         self._write_lock = threading.Lock()
         self._write_conn: Connection | None = None
         self._quick: list[Any] = []
+        self.read_only = read_only
+        self._ro_uri: str | None = None
         _engines.add(self)
         if self.dialect == "sqlite":
             if schema is not None:
@@ -84,9 +89,12 @@ class SqlEngine:
                     "an in-memory SQLite store cannot be shared by the background writer; "
                     "give a file path (a temporary directory is fine)"
                 )
-            Path(db).parent.mkdir(parents=True, exist_ok=True)
+            if read_only is None:
+                Path(db).parent.mkdir(parents=True, exist_ok=True)
+            else:
+                self._ro_uri = _read_only_uri(Path(db))
             self.engine = create_engine(
-                self.url,
+                self.url if self._ro_uri is None else "sqlite:///" + self._ro_uri + "&uri=true",
                 connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
                 pool_size=8,
                 max_overflow=16,
@@ -129,7 +137,8 @@ class SqlEngine:
             # Let SQLAlchemy's "begin" hook issue BEGIN, not the sqlite3 module.
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
+            if self.read_only is None:  # a read-only file keeps the journal mode it has
+                cur.execute("PRAGMA journal_mode=WAL")
             cur.execute(f"PRAGMA synchronous={sync}")
             cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             cur.execute("PRAGMA secure_delete=ON")
@@ -192,9 +201,9 @@ class SqlEngine:
             import sqlite3
 
             # Used by this thread only; closable by whichever thread closes the store.
-            raw = sqlite3.connect(self.engine.url.database or ":memory:",
+            raw = sqlite3.connect(self._ro_uri or self.engine.url.database or ":memory:",
                                   timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
-                                  check_same_thread=False)
+                                  check_same_thread=False, uri=self._ro_uri is not None)
             raw.execute("PRAGMA query_only = 1")
             held = self._local.quick = (os.getpid(), raw)
             with self._write_lock:
@@ -214,6 +223,11 @@ class SqlEngine:
             with current.begin_nested():
                 yield current
             return
+        if self.read_only is not None:
+            raise StoreReadOnlyError(
+                f"the store {make_url(self.url).database} can be read but not written: "
+                f"{self.read_only}. This writes to it: ask for write access to the file and "
+                "its folder, or work on a copy (cp it, then --store COPY)")
         if self.dialect == "sqlite":
             # SQLite admits one writer at a time anyway: the process keeps one write
             # connection and serialises its transactions on a lock, which spares a pool
@@ -289,6 +303,18 @@ class SqlEngine:
 
 
 _engines: weakref.WeakSet[SqlEngine] = weakref.WeakSet()
+
+
+def _read_only_uri(path: Path) -> str:
+    """A SQLite URI that opens ``path`` for reading only. With its ``-shm`` file present
+    (a writer has it open, or left it) SQLite reads through it and sees commits as they
+    come; without one, and no folder to make it in, the file is read as it stands
+    (``immutable``): nobody is writing it then, as a writer would have made that file."""
+    from urllib.parse import quote
+
+    shm = path.with_name(path.name + "-shm")
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+    return uri if os.access(shm, os.R_OK) else uri + "&immutable=1"
 
 
 def _after_fork_in_child() -> None:

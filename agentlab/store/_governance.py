@@ -12,18 +12,20 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, and_, insert, select, update
 
-from agentlab.model import ApprovalRequest, Grant, dumps, loads
+from agentlab.model import ApprovalRequest, ApproverChange, Grant, dumps, loads
 from agentlab.store._read import us_to_dt
-from agentlab.store._schema import approvals
+from agentlab.store._schema import approvals, approver_changes
 
 __all__ = [
     "approval_from_row",
+    "approver_change_from_row",
     "consume_approval_in",
     "decide_approval_in",
     "grant_from_row",
     "grant_row",
     "insert_approval_in",
     "select_approvals",
+    "select_approver_changes",
 ]
 
 
@@ -70,7 +72,7 @@ def approval_from_row(row: Row[Any]) -> ApprovalRequest:
         status=m["status"], action=m["action"], decided_by=m["decided_by"],
         decided_at=dt("decided_us"), channel=m["channel"], reason=m["reason"],
         edited_arguments=loads(m["edited_arguments"]) if m["edited_arguments"] else None,
-        decision_mac=m["decision_mac"], consumed_at=dt("consumed_us"),
+        decision_mac=m["decision_mac"], signature=m["signature"], consumed_at=dt("consumed_us"),
         consumed_by=m["consumed_by"],
     )
 
@@ -125,3 +127,24 @@ def select_approvals(conn: Connection, *, status: str | None = None,
         q = q.where(approvals.c.request_id.startswith(prefix, autoescape=True))
     q = q.order_by(approvals.c.requested_us, approvals.c.request_id)
     return [approval_from_row(r) for r in conn.execute(q)]
+
+
+def approver_change_from_row(row: Row[Any]) -> ApproverChange:
+    m = row._mapping
+    return ApproverChange(
+        seq=m["seq"], approver=m["approver"], action=m["action"], group=m["group_name"],
+        public_key=m["public_key"], at=us_to_dt(m["at_us"]), by=m["by"], reason=m["reason"],
+        mac=m["mac"],
+    )
+
+
+def select_approver_changes(conn: Connection, *, approver: str | None = None,
+                            group: str | None = None) -> list[ApproverChange]:
+    """History entries in order, all of them or those of one approver or one group."""
+    q = select(approver_changes)
+    if approver is not None:
+        q = q.where(approver_changes.c.approver == approver)
+    if group is not None:
+        q = q.where(approver_changes.c.group_name == group)
+    q = q.order_by(approver_changes.c.seq)
+    return [approver_change_from_row(r) for r in conn.execute(q)]

@@ -11,19 +11,21 @@ from sqlalchemy import Connection, select
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 
 from agentlab.errors import ApprovalNotFoundError, StoreError
-from agentlab.model import ApprovalRequest, Grant, Investigation
+from agentlab.model import ApprovalRequest, ApproverChange, Grant, Investigation
 from agentlab.store._engine import SqlEngine
 from agentlab.store._governance import (
+    approver_change_from_row,
     consume_approval_in,
     decide_approval_in,
     grant_from_row,
     grant_row,
     insert_approval_in,
     select_approvals,
+    select_approver_changes,
 )
 from agentlab.store._investigations import conclude_in, open_in, select_investigations
 from agentlab.store._read import resolve_run_id
-from agentlab.store._schema import grants
+from agentlab.store._schema import approver_changes, grants
 
 __all__ = ["GovernanceTables"]
 
@@ -109,6 +111,23 @@ class GovernanceTables:
     def consume_approval(self, request_id: str, *, by: str, at_us: int) -> bool:
         return self._db.write(lambda conn: consume_approval_in(conn, request_id, by, at_us),
                               what="approval consume")
+
+    # -- who may approve (an append-only history) ----------------------------------------
+
+    def add_approver_change(self, row: dict[str, Any]) -> ApproverChange:
+        def write(conn: Connection) -> ApproverChange:
+            res = conn.execute(approver_changes.insert().values(**row))
+            seq = res.inserted_primary_key[0] if res.inserted_primary_key else None
+            stored = conn.execute(
+                select(approver_changes).where(approver_changes.c.seq == seq)).one()
+            return approver_change_from_row(stored)
+
+        return self._db.write(write, what="approver change")
+
+    def approver_changes(self, *, approver: str | None = None,
+                         group: str | None = None) -> list[ApproverChange]:
+        with self._db.read() as conn:
+            return select_approver_changes(conn, approver=approver, group=group)
 
     # -- investigations -----------------------------------------------------------------
 

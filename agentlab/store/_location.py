@@ -70,6 +70,23 @@ def check_sqlite_path(url: str | os.PathLike[str]) -> None:
             "to --store or AGENTLAB_STORE. The file was not changed")
 
 
+def read_only_reason(url: str | os.PathLike[str]) -> str | None:
+    """Why this user can read but not write the SQLite store at ``url`` (None: it can write,
+    or the store does not exist yet). SQLite writes the file itself and, in WAL mode, keeps
+    ``-wal`` and ``-shm`` files beside it, so a folder it cannot create them in makes the
+    store read-only too."""
+    path = sqlite_path(url)
+    if path is None or not path.is_file():
+        return None
+    if not os.access(path, os.W_OK):
+        return f"the file {path} is read-only for this user"
+    wal = [path.with_name(path.name + s) for s in ("-wal", "-shm")]
+    if not os.access(path.parent, os.W_OK | os.X_OK) and not all(
+            os.access(f, os.W_OK) for f in wal):
+        return f"its folder {path.parent} is read-only for this user"
+    return None
+
+
 def require_existing_sqlite(url: str | os.PathLike[str]) -> None:
     """Refuse a SQLite URL whose file does not exist (a read-only command, a typo)."""
     path = sqlite_path(url)

@@ -14,7 +14,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
-from agentlab.errors import IntegrityError, RunNotFoundError, StoreError
+from agentlab.errors import AmbiguousIdError, IntegrityError, RunNotFoundError
 from agentlab.model import Event, EventLine, RunSummary, TreeReader, loads, now_ns
 from agentlab.store._base import RunFilter
 from agentlab.store._schema import blobs, checkpoints, events, runs
@@ -118,8 +118,10 @@ def resolve_run_id(conn: Connection, run_id: str) -> str:
     if not found:
         raise RunNotFoundError(run_id)
     if len(found) > 1:
-        shown = ", ".join(found[:5])
-        raise StoreError(f"run id prefix {run_id!r} is ambiguous: {shown}; give more characters")
+        more = " and more" if len(found) > 5 else ""
+        raise AmbiguousIdError(f"run id prefix {run_id!r} names more than one run: "
+                               f"{', '.join(found[:5])}{more}; give more characters",
+                               [str(f) for f in found[:5]])
     return str(found[0])
 
 

@@ -25,6 +25,7 @@ from sqlalchemy import (
 __all__ = [
     "MIGRATIONS",
     "approvals",
+    "approver_changes",
     "blobs",
     "checkpoints",
     "events",
@@ -166,10 +167,28 @@ approvals = Table(
     Column("reason", Text),
     Column("edited_arguments", Text),
     Column("decision_mac", HASH),
+    Column("signature", String(128)),  # the decider's Ed25519 signature (hex), if keyed
     Column("consumed_us", BigInteger),
     Column("consumed_by", String(200)),
     UniqueConstraint("run_id", "call_key", name="uq_agentlab_approvals_call"),
     Index("ix_agentlab_approvals_status", "status", "requested_us"),
+)
+
+# Who may approve: an append-only history (entries are never updated nor deleted); an
+# approver's groups, key and standing are read from their entries in ``seq`` order.
+approver_changes = Table(
+    "agentlab_approver_changes",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("approver", String(200), nullable=False),
+    Column("action", String(16), nullable=False),  # add | revoke
+    Column("group_name", String(200)),  # NULL: the approver as a whole
+    Column("public_key", String(64)),  # hex Ed25519 public key of a newly issued key
+    Column("at_us", BigInteger, nullable=False),
+    Column("by", String(200)),
+    Column("reason", Text),
+    Column("mac", HASH, nullable=False),
+    Index("ix_agentlab_approver_changes_approver", "approver", "seq"),
 )
 
 
@@ -241,6 +260,15 @@ def _approvers(conn: Connection) -> None:
         conn.exec_driver_sql(f"ALTER TABLE {approvals.name} ADD COLUMN approvers TEXT")
 
 
+def _approver_groups(conn: Connection) -> None:
+    # Approver groups and keys (their history), and the signature a keyed decider puts on
+    # a decision.
+    metadata.create_all(conn, tables=[approver_changes])
+    have = {c["name"] for c in inspect(conn).get_columns(approvals.name)}
+    if "signature" not in have:
+        conn.exec_driver_sql(f"ALTER TABLE {approvals.name} ADD COLUMN signature VARCHAR(128)")
+
+
 def _scale_indexes(conn: Connection) -> None:
     # The newest runs of a task (explain's siblings) and of a status (`runs --status`) are
     # read newest first along an index, so their cost follows the page asked for, not the
@@ -259,6 +287,7 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0004_stale_incidents", _stale_incidents),
     ("0005_recovery", _recovery),
     ("0006_approvers", _approvers),
+    ("0007_approver_groups", _approver_groups),
     ("0008_scale_indexes", _scale_indexes),
 ]
 """Applied in order; names are permanent once released. Append, never edit."""

@@ -22,6 +22,7 @@ from agentlab.errors import (
     RunNotFoundError,
     SchemaError,
     StoreError,
+    StoreReadOnlyError,
 )
 from agentlab.model import (
     ActionStatus,
@@ -39,6 +40,7 @@ from agentlab.store._governance_tables import GovernanceTables
 from agentlab.store._location import (
     announce_new_store,
     check_sqlite_path,
+    read_only_reason,
     require_existing_sqlite,
 )
 from agentlab.store._pages import (
@@ -90,7 +92,8 @@ class SqlStore(GovernanceTables, RunStore):
         check_sqlite_path(url)
         if not create:
             require_existing_sqlite(url)
-        self._db = SqlEngine(url, durability=durability, schema=schema)
+        self._db = SqlEngine(url, durability=durability, schema=schema,
+                             read_only=read_only_reason(url))
         self.url = self._db.url
         self.dialect = self._db.dialect
         self.max_payload_bytes = max_payload_bytes
@@ -144,6 +147,9 @@ class SqlStore(GovernanceTables, RunStore):
                         migrations.insert().values(name=name, applied_us=time.time_ns() // 1000)
                     )
 
+        if self._db.read_only is not None:
+            self._check_schema_read_only()
+            return
         if self._looks_foreign():
             raise SchemaError(
                 f"{self.url} holds tables named like agentlab's but no migration record; "
@@ -156,6 +162,24 @@ class SqlStore(GovernanceTables, RunStore):
             names = set(inspect(conn).get_table_names())
         return "agentlab_runs" in names and "agentlab_migrations" not in names
 
+    def _check_schema_read_only(self) -> None:
+        """A store this user cannot write is read as it is: its schema must be current."""
+        with self._db.read() as conn:
+            tables = set(inspect(conn).get_table_names())
+            done = set(conn.scalars(select(migrations.c.name))) \
+                if migrations.name in tables else set()
+        known = [name for name, _ in MIGRATIONS]
+        if set(done) - set(known):
+            raise SchemaError(
+                f"this database has migrations {sorted(set(done) - set(known))} that this "
+                "agentlab does not know: it was written by a newer agentlab; upgrade agentlab")
+        pending = [name for name in known if name not in done]
+        if pending:
+            raise StoreReadOnlyError(
+                f"the store {self.url} needs its schema brought up to this agentlab's "
+                f"({', '.join(pending)}), which writes to it, but {self._db.read_only}: "
+                "open it once with write access, or work on a copy")
+
     def _check_pragmas(self) -> None:
         """Read the SQLite settings back: a file system without WAL support, say, would
         otherwise silently weaken the durability and concurrency guarantees."""
@@ -164,6 +188,8 @@ class SqlStore(GovernanceTables, RunStore):
         got = self._db.pragmas()
         want = {"journal_mode": "wal", "synchronous": 2 if self._db.durability == "full" else 1,
                 "secure_delete": 1}
+        if self._db.read_only is not None:
+            del want["journal_mode"]  # read as it is: nothing is written through it
         for name, value in want.items():
             if got.get(name) != value:
                 self.close()

@@ -766,3 +766,71 @@ def test_a_wrong_statement_read_off_a_result_blames_the_result_only_if_it_was_wr
         assert not list(kinds_of(ex.culprits, "fed-wrong-result"))
     else:
         assert ex.culprit.seq == run.seqs[1] and kinds(ex.culprit) == ["fed-wrong-result"]
+
+
+# -- answers that were never given, and values too small to trace by their first holder --------
+
+
+def test_an_error_retried_in_a_run_that_never_got_the_answer_was_not_put_right(
+        db: SqlStore) -> None:
+    """The retry ran, but the run never obtained the expected value nor stated one: the
+    failure stands, and outranks the last word of a run that gave up."""
+    stuck = [User(f"How much will I get back for order {ORDER}?"),
+             Call("fetch_invoice", {"order_id": ORDER}, error="parse error"),
+             Call("fetch_invoice", {"order_id": ORDER}, {"order_id": ORDER, "lines": []}),
+             Say("I could not find the invoice lines, sorry.")]
+    run = record(db, stuck, expected={"outputs": ["1200.50"]})
+    ex = explain(db, run.run_id)
+    assert ex.culprit is not None and ex.culprit.seq == run.seqs[1], ex.to_text()
+    [e] = kinds_of(ex.culprits, "error-continued")
+    assert "never got the answer" in e.detail
+    assert not list(kinds_of(ex.culprits, "error-recovered"))
+    # the same run when the retry did get the expected value: recovered, and the answer
+    # that then failed to give it is what ranks first
+    got = [*stuck[:2], Call("fetch_invoice", {"order_id": ORDER},
+                            {"order_id": ORDER, "total": 1200.5}), stuck[3]]
+    run = record(db, got, expected={"outputs": ["1200.50"]})
+    ex = explain(db, run.run_id)
+    assert [e.kind for e in kinds_of(ex.culprits, "error-recovered")] == ["error-recovered"]
+    assert ex.culprit is not None and ex.culprit.seq == run.seqs[3], ex.to_text()
+    # without expected outputs nothing says what the goal was: a retry recovers
+    run = record(db, stuck)
+    assert list(kinds_of(explain(db, run.run_id).culprits, "error-recovered"))
+
+
+def test_a_small_expected_value_in_some_result_is_not_taken_as_obtained(db: SqlStore) -> None:
+    """An expected ``3`` is in most results by chance: a result holding it does not show the
+    run got the answer."""
+    run = record(db, [User("How many albums came out between 2000 and 2009?"),
+                      Call("search", {"q": "discography"}, error="rate limited"),
+                      Call("search", {"q": "discography"}, "page 3 of 12: no album list"),
+                      Say("I could not find the albums.")], expected={"outputs": ["3"]})
+    assert list(kinds_of(explain(db, run.run_id).culprits, "error-continued"))
+
+
+def test_a_small_wrong_value_is_traced_to_the_nearest_result_that_holds_it(
+        db: SqlStore) -> None:
+    """``0`` is in many events; the earliest of them (a page number in the question) says
+    nothing.
+    The nearest result before the answer that holds it is where the answer read it."""
+    run = record(db, [User("Page 0 of the listing: how many of its papers have a PostScript "
+                           "version?"),
+                      asks("count_ps", month="2020-01"),
+                      Call("count_ps", {"month": "2020-01"}, {"count": 0}),
+                      Say("There are 0 such papers.")], expected={"outputs": ["31"]})
+    ex = explain(db, run.run_id)
+    [origin] = kinds_of(ex.culprits, "wrong-value-origin")
+    holder = next(c for c in ex.culprits if any(e is origin for e in c.evidence))
+    assert holder.seq == run.seqs[1], ex.to_text()  # the model call that asked for count_ps
+    assert "count_ps" in origin.detail
+
+
+def test_list_numbering_in_parentheses_is_not_an_answer(db: SqlStore) -> None:
+    """"(1) the task and (2) the plan" numbers a list; it does not state the value 1."""
+    run = record(db, [User("How many moons has Mars?"),
+                      Say("My plan: (1) find the planet and (2) count its moons."),
+                      Say("I was unable to look that up.")], expected={"outputs": ["2"]})
+    ex = explain(db, run.run_id)
+    assert not [e for e in kinds_of(ex.culprits, "wrong-answer") if "states '1'" in e.detail]
+    assert [e.detail for e in kinds_of(ex.culprits, "wrong-answer")] == [
+        "the final answer does not state the expected '2'"]

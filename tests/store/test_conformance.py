@@ -24,12 +24,12 @@ from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
 from agentlab.errors import (
     AgentlabError,
+    AmbiguousIdError,
     ImportFormatError,
     PayloadTooLargeError,
     RecordingError,
     RunNotFoundError,
     SchemaError,
-    StoreError,
 )
 from agentlab.model import FORMAT_VERSION, dumps, dumps_ordered, loads
 from agentlab.store import GENESIS, RunFilter, SqlStore, chain_hash, open_store
@@ -502,9 +502,10 @@ def test_run_id_prefix_resolution(store: SqlStore) -> None:
         store.events("ab")  # too short to be a prefix
     with pytest.raises(RunNotFoundError):
         store.run(r1.run_id + "0")
-    with pytest.raises(StoreError, match="ambiguous") as amb:
+    with pytest.raises(AmbiguousIdError, match="names more than one run") as amb:
         store.run("abcd")
     assert not isinstance(amb.value, RunNotFoundError)
+    assert sorted(amb.value.candidates) == sorted([r1.run_id, r2.run_id])
     # LIKE wildcards in a prefix are taken literally
     with pytest.raises(RunNotFoundError):
         store.run("ab_d1")
@@ -560,7 +561,7 @@ def test_migrations_recorded_once(store: SqlStore, store_url: tuple[str, str | N
     url, schema = store_url
     assert store.applied_migrations() == ["0001_initial", "0002_governance", "0003_investigations",
                                            "0004_stale_incidents", "0005_recovery", "0006_approvers",
-                                           "0008_scale_indexes"]
+                                           "0007_approver_groups", "0008_scale_indexes"]
     with store._db.read() as conn:
         first = list(conn.execute(select(migrations.c.name, migrations.c.applied_us)))
     b = RunBuilder()
@@ -569,7 +570,7 @@ def test_migrations_recorded_once(store: SqlStore, store_url: tuple[str, str | N
     try:
         assert again.applied_migrations() == ["0001_initial", "0002_governance", "0003_investigations",
                                            "0004_stale_incidents", "0005_recovery", "0006_approvers",
-                                           "0008_scale_indexes"]
+                                           "0007_approver_groups", "0008_scale_indexes"]
         with again._db.read() as conn:
             assert list(conn.execute(select(migrations.c.name, migrations.c.applied_us))) == first
         assert again.run(b.run_id).run_id == b.run_id  # data survives re-opening
@@ -1042,7 +1043,7 @@ def test_a_store_from_before_governance_is_upgraded(store_url: tuple[str, str | 
     try:
         assert again.applied_migrations() == ["0001_initial", "0002_governance", "0003_investigations",
                                            "0004_stale_incidents", "0005_recovery", "0006_approvers",
-                                           "0008_scale_indexes"]
+                                           "0007_approver_groups", "0008_scale_indexes"]
         summary = again.run(b.run_id)
         assert (summary.denied_count, summary.approval_count, summary.override_count) == (0, 0, 0)
         assert again.grants() == [] and again.approvals() == []

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from agentlab.errors import PortabilityError
 from agentlab.model import (
     INLINE_MAX,
+    RefMap,
     TreeEncoder,
     TreeReader,
     canonical,
@@ -332,6 +333,49 @@ def test_tree_one_key_change_rewrites_few_nodes(state: dict[str, Any], key: str,
     assert len(fresh) <= 6
     reader = TreeReader(lambda hs: {h: enc2.blobs[h] for h in hs})
     assert dumps(reader.value(root2)) == dumps(changed)
+
+
+ref_of = st.one_of(st.tuples(st.none(), short_leaf),
+                  st.tuples(st.text("0123456789abcdef", min_size=64, max_size=64), st.none()))
+ops = st.lists(st.tuples(st.integers(0, 119), st.none() | ref_of), min_size=1, max_size=150)
+
+
+@settings(max_examples=60, deadline=None)
+@given(ops)
+def test_a_kept_map_gives_the_root_a_fresh_encoder_gives(steps: list[tuple[int, Any]]) -> None:
+    """Setting and deleting keys one at a time (splits into buckets past FANOUT keys and
+    merges back below it), the kept map's root is always the one-shot encoding's, and
+    every node under it was made at some step (nothing it reuses was never written)."""
+    kept, entries = RefMap(), {}
+    made: dict[str, bytes] = {}
+    for n, ref in steps:
+        key = f"key-{n}"
+        if ref is None:
+            kept.delete(key)
+            entries.pop(key, None)
+        else:
+            kept.set(key, ref)
+            entries[key] = ref
+        enc = TreeEncoder()
+        root = kept.root(enc)
+        made.update(enc.blobs)
+        assert root == TreeEncoder().map_from_refs(entries)
+        assert len(kept) == len(entries)
+    pending = [root]
+    while pending:  # the map's own nodes (its values' hashes here are made up)
+        h = pending.pop()
+        assert h in made
+        node = loads(made[h])
+        if node["t"] == "h":
+            pending.extend(node["b"].values())
+    # a map of many keys, changed one key at a time, rewrites a few nodes, not all
+    big = RefMap({f"key-{i}": (None, i) for i in range(200)})
+    big.root(TreeEncoder())
+    enc = TreeEncoder()
+    big.set("key-7", (None, "changed"))
+    assert big.root(enc) == TreeEncoder().map_from_refs(
+        {**{f"key-{i}": (None, i) for i in range(200)}, "key-7": (None, "changed")})
+    assert len(enc.blobs) == 2  # the leaf bucket and the top
 
 
 # -- (3) export -> import of random runs -----------------------------------------------

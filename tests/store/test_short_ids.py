@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 import agentlab as al
 from agentlab.cli import cli
-from agentlab.errors import StoreError
+from agentlab.errors import AmbiguousIdError
 from agentlab.model import new_id
 from agentlab.store import RunFilter, SqlStore
 from agentlab.store._read import unique_prefixes
@@ -44,9 +44,11 @@ def test_every_printed_id_of_a_thousand_quick_runs_opens_its_own_run(
     assert sorted(by_prefix.values()) == sorted(ids)  # ... and all of them, once each
     # An ambiguous prefix says so and lists the runs it could mean.
     shared = next(k for k, n in twelve.items() if n > 1)
-    with pytest.raises(StoreError, match="ambiguous") as caught:
+    with pytest.raises(AmbiguousIdError, match="names more than one run") as caught:
         store.run(shared)
     assert sum(i in str(caught.value) for i in ids if i.startswith(shared)) >= 2
+    assert len(caught.value.candidates) >= 2
+    assert all(c.startswith(shared) for c in caught.value.candidates)
     shown = CliRunner().invoke(cli, ["show", printed[0], "--store", cli_url])
     assert shown.exit_code == 0 and by_prefix[printed[0]] in shown.output
 
