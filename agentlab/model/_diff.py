@@ -51,7 +51,9 @@ def diff_values(old: Any, new: Any, path: str = "") -> list[Change]:
 
 
 def _diff_values(old: Any, new: Any, path: str) -> Iterator[Change]:
-    if _same(old, new):
+    # Containers are walked, not compared whole: Python's == takes False for 0 and 1 for
+    # 1.0 inside them, which JSON (and the state trees' hashes) tell apart.
+    if old is new:
         return
     if isinstance(old, dict) and isinstance(new, dict):
         for key in sorted(old.keys() | new.keys()):
@@ -72,7 +74,8 @@ def _diff_values(old: Any, new: Any, path: str) -> Iterator[Change]:
         for i in range(common, len(new)):
             yield Change("add", _child(path, i), new=new[i])
         return
-    yield Change("change", path, old=old, new=new)
+    if not _same(old, new):
+        yield Change("change", path, old=old, new=new)
 
 
 def diff_trees(reader: TreeReader, old_root: str, new_root: str, path: str = "") -> list[Change]:
