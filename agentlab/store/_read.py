@@ -94,15 +94,36 @@ def unique_prefixes(conn: Connection, column: Any, ids: Iterable[str],
     by counting the rows that start with it.
     """
     out: dict[str, str] = {}
-    for i in dict.fromkeys(ids):
-        before = conn.scalar(select(func.max(column)).where(column < i))
-        after = conn.scalar(select(func.min(column)).where(column > i))
+    wanted = list(dict.fromkeys(ids))
+    neighbours = _neighbours(conn, column, wanted)
+    for i in wanted:
+        before, after = neighbours[i]
         n = max(min_len, max(_shared(i, before), _shared(i, after)) + 1)
         if not _HEX.issuperset(i):
             while n < len(i) and (conn.scalar(select(func.count()).where(
                     func.substr(column, 1, n) == i[:n])) or 0) > 1:
                 n += 1
         out[i] = i[:n]
+    return out
+
+
+def _neighbours(conn: Connection, column: Any, ids: list[str]
+                ) -> dict[str, tuple[str | None, str | None]]:
+    """Each id's neighbours in the column's order (the greatest value below it, the least
+    above it): two index seeks an id, sent as one statement for a page of ids (a statement
+    each would cost more in round trips than the seeks)."""
+    mark = "?" if conn.dialect.name == "sqlite" else "%s"
+    table, name = column.table.name, column.name
+    out: dict[str, tuple[str | None, str | None]] = {}
+    for k in range(0, len(ids), 100):
+        chunk = ids[k: k + 100]
+        parts = ", ".join(
+            f"(SELECT max({name}) FROM {table} WHERE {name} < {mark}), "
+            f"(SELECT min({name}) FROM {table} WHERE {name} > {mark})" for _ in chunk)
+        row = conn.exec_driver_sql(f"SELECT {parts}",
+                                   tuple(v for i in chunk for v in (i, i))).one()
+        for j, i in enumerate(chunk):
+            out[i] = (row[2 * j], row[2 * j + 1])
     return out
 
 
