@@ -303,6 +303,10 @@ def _llm_body(span: SpanRecord) -> dict[str, Any]:
                                      "llm.token_count.completion")),
     }
     messages, response = _messages(a)
+    if "agentlab.messages" in a:  # what the GenAI shape could not hold exactly
+        messages = _json(a["agentlab.messages"])
+    if "agentlab.response" in a:
+        response = _json(a["agentlab.response"])
     body["messages"] = messages or []
     body["response"] = response
     params = _json(a.get("agentlab.parameters")) or _json(a.get("llm.invocation_parameters"))
@@ -318,12 +322,18 @@ def _llm_body(span: SpanRecord) -> dict[str, Any]:
         body["cost_usd"], body["cost_source"] = price_call(
             body["model"], body["input_tokens"], body["output_tokens"],
             _float(a.get("llm.cost.total")))
+    for key in _LLM_JSON:
+        if a.get(f"agentlab.{key}") is not None:
+            body[key] = _json(a[f"agentlab.{key}"])
     error = _error(span)
     if error is not None:
         body.update(status="error", error=error)
     return body
 
 
+_TOOL_JSON = ("stale", "replayed", "compensates", "reconciled")
+_LLM_JSON = ("replayed", "reported")
+_LISTS = ("reads", "normalized", "redacted")
 _TOOL_OWN = ("grant", "credential", "approval", "scope", "phase", "policy_rule",
              "idempotency_key", "intent_id")
 
@@ -351,6 +361,9 @@ def _tool_body(span: SpanRecord) -> dict[str, Any]:
     for key, conv in (("side_effect", bool), ("attempt", _int), ("cost_usd", _float)):
         if a.get(f"agentlab.{key}") is not None:
             body[key] = conv(a[f"agentlab.{key}"])
+    for key in _TOOL_JSON:
+        if a.get(f"agentlab.{key}") is not None:
+            body[key] = _json(a[f"agentlab.{key}"])
     if a.get("agentlab.status") == "denied":
         body.update(status="denied", denial=_json(a.get("agentlab.denial")))
     else:
@@ -514,11 +527,17 @@ def trace_events(spans: Sequence[SpanRecord], *, run_id: str | None = None,
         kind = span_kind(span.attributes)
         build = {"llm_call": _llm_body, "tool_call": _tool_body, "step": _step_body}[kind]
         body = build(span)
-        body["duration_ms"] = max(span.end_ns - span.start_ns, 0) / 1e6
+        # a zero-length span has no duration to tell (a call reported after the fact)
+        body["duration_ms"] = (span.end_ns - span.start_ns) / 1e6 if span.end_ns > span.start_ns \
+            else None
         body["agent"] = agent_of(span)
         body["source"] = f"span {span.span_id}"
         if span.attributes.get("agentlab.in_tool") is True:
             body["in_tool"] = True
+        for key in _LISTS:
+            value = span.attributes.get(f"agentlab.{key}")
+            if isinstance(value, list) and value:
+                body[key] = [str(v) for v in value]
         body = _validated(kind, body, rid, span.origin or f"span {span.span_id}")
         seq = _int(span.attributes.get("agentlab.seq"))
         items.append(((seq if seq is not None else math.inf, span.end_ns, position),
@@ -884,6 +903,14 @@ def _event_span(ev: Mapping[str, Any], kind: str) -> tuple[str, dict[str, Any]]:
             outs = response if isinstance(response, list) else [response]
             a["gen_ai.output.messages"] = _dumps([_to_genai_message(m, output=True)
                                                   for m in outs])
+        for key in _LLM_JSON:
+            a[f"agentlab.{key}"] = _dumps(ev.get(key) or None)
+        # Where the GenAI shape does not give the recorded value back, the value itself too.
+        messages, back = _messages(a)
+        if (messages or []) != (ev.get("messages") or []):
+            a["agentlab.messages"] = _dumps(ev.get("messages"))
+        if back != response:
+            a["agentlab.response"] = _dumps(response)
         return f"chat {ev['model']}", a
     if kind == "tool_call":
         a.update({"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": ev["tool"],
@@ -895,6 +922,8 @@ def _event_span(ev: Mapping[str, Any], kind: str) -> tuple[str, dict[str, Any]]:
                   "agentlab.cost_usd": ev.get("cost_usd")})
         for key in _TOOL_OWN:
             a[f"agentlab.{key}"] = ev.get(key)
+        for key in _TOOL_JSON:
+            a[f"agentlab.{key}"] = _dumps(ev.get(key))
         if ev.get("status") == "denied":
             a.update({"agentlab.status": "denied", "agentlab.denial": _dumps(ev.get("denial"))})
         return f"execute_tool {ev['tool']}", a
@@ -970,6 +999,9 @@ def _run_spans(store: RunStore, run_id: str) -> list[dict[str, Any]]:
         name, attrs = _event_span(ev, kind)
         attrs.update({"agentlab.seq": ev["seq"], "agentlab.agent": ev.get("agent"),
                       "agentlab.in_tool": True if ev.get("in_tool") else None})
+        for key in _LISTS:
+            if ev.get(key):
+                attrs[f"agentlab.{key}"] = list(ev[key])
         if ev.get("status") == "error":
             attrs.update(_error_attrs(ev))
         span = by_event[ev["id"]]

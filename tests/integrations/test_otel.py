@@ -366,3 +366,39 @@ def test_a_trace_split_over_two_files_is_one_run(store: SqlStore, tmp_path: Path
     assert store.run(a).status == "running"
     [b] = import_otlp(second, store)
     assert a == b and store.run(a).status == "succeeded" and store.run(a).tool_calls == 1
+
+
+DEMO = Path(__file__).resolve().parents[2] / "sample_traces" / "support-triage-demo.jsonl"
+# Envelope fields an import makes anew: ids (derived from the trace), the chain, the source.
+_NEW = {"id", "run_id", "parent_id", "hash", "source", "intent_id", "metadata"}
+
+
+def test_governed_runs_survive_the_otlp_round_trip(store: SqlStore, tmp_path: Path) -> None:
+    """The demo's runs (grants, credential fingerprints, intents, approvals, denials, phases,
+    checkpoints): every event comes back with the same fields, the state at each checkpoint
+    and the run summaries too."""
+    store.import_runs(DEMO)
+    ids = [r.run_id for r in store.runs()]
+    buf = io.BytesIO()
+    export_otlp(store, ids, buf)
+    path = tmp_path / "demo.otlp.jsonl"
+    path.write_bytes(buf.getvalue())
+    other = al.open_store(tmp_path / "other.db")
+    new = import_otlp(path, other)
+    kinds: set[str] = set()
+    for old_id, new_id in zip(ids, new, strict=True):
+        before = [{k: v for k, v in e.model_dump(mode="json").items() if k not in _NEW}
+                  for e in store.events(old_id)]
+        after = [{k: v for k, v in e.model_dump(mode="json").items() if k not in _NEW}
+                 for e in other.events(new_id)]
+        assert after == before
+        kinds.update(e["kind"] for e in before)
+        assert other.verify(new_id)[0].ok
+        assert other.state_at(new_id) == store.state_at(old_id)
+        a, b = store.run(old_id), other.run(new_id)
+        assert b.model_dump(exclude={"run_id", "head_hash", "holder", "held_until"}) == \
+            a.model_dump(exclude={"run_id", "head_hash", "holder", "held_until"})
+    assert {"approval", "tool_intent", "checkpoint", "phase", "llm_call"} <= kinds
+    # the fingerprints and grants travel as agentlab.* attributes of the tool spans
+    text = buf.getvalue().decode()
+    assert '"key":"agentlab.credential"' in text and '"key":"agentlab.grant"' in text
