@@ -24,7 +24,7 @@ from opentelemetry.trace import StatusCode
 
 from agentlab.errors import AgentlabError
 from agentlab.identity import Redactor, default_redactor
-from agentlab.integrations._otlp import (
+from agentlab.integrations._spans import (
     SpanEventRecord,
     SpanRecord,
     append_new,

@@ -402,3 +402,24 @@ def test_governed_runs_survive_the_otlp_round_trip(store: SqlStore, tmp_path: Pa
     # the fingerprints and grants travel as agentlab.* attributes of the tool spans
     text = buf.getvalue().decode()
     assert '"key":"agentlab.credential"' in text and '"key":"agentlab.grant"' in text
+
+
+def test_a_failed_root_fails_the_run_and_a_bad_trace_is_dropped_alone(
+        store: SqlStore, traced: tuple[Tracer, AgentlabSpanExporter, TracerProvider]) -> None:
+    tracer, exporter, _ = traced
+    with pytest.raises(ValueError), tracer.start_as_current_span("invoke_agent a") as root:
+        root.set_attributes({"gen_ai.operation.name": "invoke_agent",
+                             "gen_ai.agent.name": "a"})
+        raise ValueError("no ticket id")
+    [run] = store.runs()
+    assert run.status == "errored"
+    [ended] = [e for e in store.events(run.run_id) if e.kind == "run_ended"]
+    assert ended.error is not None  # type: ignore[union-attr]
+    assert (ended.error.type, ended.error.message) == (  # type: ignore[union-attr]
+        "ValueError", "ValueError: no ticket id")
+    assert "no ticket id" in (ended.error.traceback or "")  # type: ignore[union-attr]
+    with tracer.start_as_current_span("invoke_agent b"):
+        with tracer.start_as_current_span("execute_tool t") as t:
+            t.set_attributes({"gen_ai.operation.name": "execute_tool",
+                              "gen_ai.tool.name": "t", "agentlab.phase": "sideways"})
+    assert exporter.dropped_traces == 1 and len(store.runs()) == 1
