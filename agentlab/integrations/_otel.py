@@ -76,10 +76,15 @@ class AgentlabSpanExporter(SpanExporter):
     are scrubbed as every recorded event's are (``redactor``). A span that arrives after its
     trace's run was written is dropped and counted in ``late_spans``. A trace whose spans
     make no valid event is logged and dropped (``dropped_traces``), the others are kept.
+    Past ``max_pending_spans`` spans kept for traces whose root has not ended, those traces
+    are written as unfinished runs (as by ``force_flush``), so memory stays bounded.
     """
 
-    def __init__(self, store: RunStore, *, redactor: Redactor | None = None) -> None:
+    def __init__(self, store: RunStore, *, redactor: Redactor | None = None,
+                 max_pending_spans: int = 100_000) -> None:
         self.store = store
+        self.max_pending_spans = max_pending_spans
+        self._pending_spans = 0
         self.redactor = redactor or default_redactor()
         self.late_spans = 0
         self.dropped_traces = 0
@@ -120,22 +125,29 @@ class AgentlabSpanExporter(SpanExporter):
                     self.late_spans += 1
                     continue
                 self._pending.setdefault(r.trace_id, []).append(r)
+                self._pending_spans += 1
                 if r.parent_id is None or r.remote_parent:
                     trace = self._pending.pop(r.trace_id)
+                    self._pending_spans -= len(trace)
                     self._finished[r.trace_id] = None
                     while len(self._finished) > _FINISHED_MEMORY:
                         self._finished.popitem(last=False)
                     events.extend(self._events(r.trace_id, trace, r))
+            if self._pending_spans > self.max_pending_spans:
+                events.extend(self._unfinished())
             ok = self._write(events)
         return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
+
+    def _unfinished(self) -> list[PendingEvent]:
+        """The events of every trace kept (its root not ended), as unfinished runs."""
+        pending, self._pending, self._pending_spans = self._pending, {}, 0
+        return [e for trace_id, spans in pending.items()
+                for e in self._events(trace_id, spans, None)]
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Write every trace whose root has not ended as an unfinished run."""
         with self._lock:
-            pending, self._pending = self._pending, {}
-            events = [e for trace_id, spans in pending.items()
-                      for e in self._events(trace_id, spans, None)]
-            return self._write(events)
+            return self._write(self._unfinished())
 
     def shutdown(self) -> None:
         self.force_flush()

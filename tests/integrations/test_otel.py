@@ -19,6 +19,7 @@ from opentelemetry.trace import Status, StatusCode, Tracer
 import agentlab as al
 from agentlab.errors import ImportFormatError
 from agentlab.integrations import AgentlabSpanExporter, export_otlp, import_otlp
+from agentlab.integrations._spans import otel_run_id
 from agentlab.model import LLMCallEvent, StepEvent, ToolCallEvent
 from agentlab.store import SqlStore
 
@@ -423,3 +424,46 @@ def test_a_failed_root_fails_the_run_and_a_bad_trace_is_dropped_alone(
             t.set_attributes({"gen_ai.operation.name": "execute_tool",
                               "gen_ai.tool.name": "t", "agentlab.phase": "sideways"})
     assert exporter.dropped_traces == 1 and len(store.runs()) == 1
+
+
+def test_batches_remote_parents_and_the_pending_bound(store: SqlStore) -> None:
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+    exporter = AgentlabSpanExporter(store, max_pending_spans=50)
+    provider = TracerProvider()
+    # one span per batch: the run is written when the root's batch comes, not before
+    provider.add_span_processor(BatchSpanProcessor(exporter, max_export_batch_size=1,
+                                                   schedule_delay_millis=10))
+    tracer = provider.get_tracer("t")
+    _genai_agent(tracer, content=False)
+    # a request served for another process: its span's parent is remote
+    remote = SpanContext(trace_id=0x5B8EFFF798038103D269B633813FC60C,
+                         span_id=0xEEE19B7EC3C1B174, is_remote=True,
+                         trace_flags=TraceFlags(TraceFlags.SAMPLED))
+    with tracer.start_as_current_span("invoke_agent helper",
+                                      context=trace.set_span_in_context(
+                                          NonRecordingSpan(remote))) as s:
+        s.set_attributes({"gen_ai.operation.name": "invoke_agent",
+                          "gen_ai.agent.name": "helper"})
+        with tracer.start_as_current_span("step one"):
+            pass
+    # a trace whose root stays open past the bound is written unfinished
+    open_root = tracer.start_span("invoke_agent long")
+    ctx = trace.set_span_in_context(open_root)
+    for i in range(60):
+        tracer.start_span(f"step {i}", context=ctx).end()
+    provider.force_flush()
+    runs = {r.agent_name: r for r in store.runs()}
+    assert runs["triage"].tool_calls == 2 and runs["triage"].status == "succeeded"
+    helper = runs["helper"]
+    assert helper.status == "succeeded" and helper.step_count == 1
+    assert helper.run_id == otel_run_id("5b8efff798038103d269b633813fc60c",
+                                        format(s.get_span_context().span_id, "016x"))
+    unfinished = [r for r in store.runs() if r.status == "running"]
+    assert len(unfinished) == 1 and unfinished[0].step_count >= 50
+    open_root.end()
+    provider.shutdown()
+    assert store.run(unfinished[0].run_id).status == "succeeded"
+    assert store.run(unfinished[0].run_id).step_count == 60
