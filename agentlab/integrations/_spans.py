@@ -476,10 +476,14 @@ def append_new(store: RunStore, events: Sequence[PendingEvent],
 
 
 def group_traces(spans: Iterable[SpanRecord]) -> dict[str, list[SpanRecord]]:
-    """Spans by trace id, in the order given."""
+    """Spans by trace id, in the order given; a span given twice (a batch delivered again)
+    counts once."""
     out: dict[str, list[SpanRecord]] = {}
+    seen: set[tuple[str, str]] = set()
     for s in spans:
-        out.setdefault(s.trace_id, []).append(s)
+        if (s.trace_id, s.span_id) not in seen:
+            seen.add((s.trace_id, s.span_id))
+            out.setdefault(s.trace_id, []).append(s)
     return out
 
 

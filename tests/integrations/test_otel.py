@@ -361,7 +361,7 @@ def test_a_trace_split_over_two_files_is_one_run(store: SqlStore, tmp_path: Path
                              "value": {"stringValue": "execute_tool"}},
                             {"key": "gen_ai.tool.name", "value": {"stringValue": "t"}}]}
     first, second = tmp_path / "1.json", tmp_path / "2.json"
-    first.write_text(_doc(child))
+    first.write_text(_doc(child) + "\n" + _doc(child))  # a batch delivered twice
     second.write_text(_doc(GOOD_SPAN))
     [a] = import_otlp(first, store)
     assert store.run(a).status == "running"
