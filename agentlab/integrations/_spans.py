@@ -256,7 +256,7 @@ def _tool_body(span: SpanRecord) -> dict[str, Any]:
     for key in TOOL_JSON:
         if a.get(f"agentlab.{key}") is not None:
             body[key] = json_value(a[f"agentlab.{key}"])
-    if a.get("agentlab.status") == "denied":
+    if a.get("agentlab.status") == "denied" or a.get("agentlab.denial") is not None:
         body.update(status="denied", denial=json_value(a.get("agentlab.denial")))
     else:
         error = _error(span)

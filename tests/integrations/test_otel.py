@@ -68,6 +68,12 @@ def _genai_agent(tracer: Tracer, *, content: bool, fail_tool: bool = False) -> i
             if fail_tool:
                 tool.set_attribute("error.type", "PaymentDeclined")
                 tool.set_status(Status(StatusCode.ERROR, "card declined"))
+        with tracer.start_as_current_span("execute_tool close_account") as tool:
+            tool.set_attributes({"gen_ai.operation.name": "execute_tool",
+                                 "gen_ai.tool.name": "close_account",
+                                 "gen_ai.tool.call.id": "call_3",
+                                 "agentlab.approval": "apr-9", "agentlab.denial": json.dumps(
+                                     {"code": "rejected", "reason": "the approver said no"})})
         return root.get_span_context().trace_id
 
 
@@ -81,7 +87,7 @@ def test_an_sdk_trace_becomes_a_run_with_its_calls(
     _genai_agent(tracer, content=True, fail_tool=True)
     [run] = store.runs()
     assert (run.workflow, run.agent_name, run.status) == ("triage", "triage", "succeeded")
-    assert (run.llm_calls, run.tool_calls, run.input_tokens, run.output_tokens) == (1, 2, 120, 30)
+    assert (run.llm_calls, run.tool_calls, run.input_tokens, run.output_tokens) == (1, 3, 120, 30)
     [llm] = _by_kind(store, run.run_id, "llm_call")
     assert isinstance(llm, LLMCallEvent)
     assert (llm.model, llm.provider, llm.input_tokens, llm.output_tokens) == (
@@ -91,12 +97,14 @@ def test_an_sdk_trace_becomes_a_run_with_its_calls(
     assert llm.response == {"role": "assistant", "content": None, "tool_calls": [
         {"id": "call_1", "type": "function",
          "function": {"name": "lookup_order", "arguments": '{"order": 42}'}}]}
-    lookup, refund = _by_kind(store, run.run_id, "tool_call")
+    lookup, refund, close = _by_kind(store, run.run_id, "tool_call")
     assert isinstance(lookup, ToolCallEvent) and isinstance(refund, ToolCallEvent)
     assert (lookup.tool, lookup.call_id, lookup.arguments, lookup.result, lookup.status) == (
         "lookup_order", "call_1", {"order": 42}, {"status": "shipped"}, "ok")
     assert (lookup.grant, lookup.credential) == ("g-orders", "fp:1a2b")
     assert (refund.tool, refund.call_id, refund.status) == ("refund", "call_2", "error")
+    assert (close.status, close.approval, close.denial.code) == ("denied", "apr-9", "rejected")
+    assert run.denied_count == 1
     assert refund.error is not None
     assert (refund.error.type, refund.error.message) == ("PaymentDeclined", "card declined")
     # span times are event times: the chat started before the tool calls
@@ -113,7 +121,7 @@ def test_content_is_left_out_when_the_span_does_not_carry_it(
     [llm] = _by_kind(store, run.run_id, "llm_call")
     assert llm.messages == [] and llm.response is None
     assert llm.input_tokens == 120
-    assert all(e.status == "ok" for e in _by_kind(store, run.run_id, "tool_call"))
+    assert [e.status for e in _by_kind(store, run.run_id, "tool_call")] == ["ok", "ok", "denied"]
 
 
 def test_openinference_spans_map_too(
@@ -456,7 +464,7 @@ def test_batches_remote_parents_and_the_pending_bound(store: SqlStore) -> None:
         tracer.start_span(f"step {i}", context=ctx).end()
     provider.force_flush()
     runs = {r.agent_name: r for r in store.runs()}
-    assert runs["triage"].tool_calls == 2 and runs["triage"].status == "succeeded"
+    assert runs["triage"].tool_calls == 3 and runs["triage"].status == "succeeded"
     helper = runs["helper"]
     assert helper.status == "succeeded" and helper.step_count == 1
     assert helper.run_id == otel_run_id("5b8efff798038103d269b633813fc60c",
