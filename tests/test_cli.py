@@ -506,3 +506,25 @@ def test_every_import_format_refuses_deep_json_and_says_0_runs_on_an_empty_file(
         assert out.exit_code == 0, out.output
         assert f"0 runs: {empty} is empty, nothing to import" in out.output
     assert al.open_store(db).runs() == []
+
+
+def test_otlp_export_and_import_from_the_cli(recorded: tuple[str, str], tmp_path: Path) -> None:
+    """`export --format otlp` writes the run as OTLP JSON spans; `import` tells the format
+    from the content and brings the same steps back, once."""
+    db, run_id = recorded
+    spans = tmp_path / "run.otlp.json"
+    out = CliRunner().invoke(cli, ["export", run_id, "--format", "otlp", "-o", str(spans),
+                                   "--store", db])
+    assert out.exit_code == 0 and "spans, to" in out.output, out.output
+    assert b'"resourceSpans"' in spans.read_bytes()
+    other = str(tmp_path / "other.db")
+    first = CliRunner().invoke(cli, ["import", str(spans), "--store", other])
+    assert first.exit_code == 0 and "as --format otlp" in first.output, first.output
+    again = CliRunner().invoke(cli, ["import", str(spans), "--store", other])
+    assert "skipped" in again.output and "imported" not in again.output, again.output
+    [copy] = al.open_store(other).runs()
+    original = al.open_store(db)
+    assert [(e.kind, getattr(e, "tool", None)) for e in al.open_store(other).events(copy.run_id)
+            if e.kind == "tool_call"] == [
+        (e.kind, getattr(e, "tool", None)) for e in original.events(run_id)
+        if e.kind == "tool_call"]

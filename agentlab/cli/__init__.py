@@ -12,7 +12,7 @@ import contextlib
 import sys
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, BinaryIO, TextIO
 
 import click
 
@@ -257,39 +257,53 @@ def _short(value: object, width: int = 70) -> str:
 @click.option("-o", "--output", type=click.Path(writable=True, path_type=Path),
               help="Write to this file instead of standard output (with --format parquet: "
               "the folder to write the files into).")
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "parquet"]), default="jsonl",
-              show_default=True,
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "otlp", "parquet"]),
+              default="jsonl", show_default=True,
               help="jsonl: the portable form of the runs named, verifiable without the "
-              "database. parquet: runs, steps, checkpoints and approvals as tables for "
-              "analysis (all runs unless some are named; see docs/query.md).")
+              "database. otlp: the runs named as OpenTelemetry spans (OTLP JSON, GenAI "
+              "conventions plus agentlab.* attributes), one document a line. parquet: runs, "
+              "steps, checkpoints and approvals as tables for analysis (all runs unless "
+              "some are named; see docs/metrics.md).")
 @wrap_errors
 def export_cmd(run_ids: tuple[str, ...], store_url: str | None, output: Path | None,
                fmt: str) -> None:
-    """Export runs in the portable JSONL form (verifiable without the database), or as
-    Parquet tables for analysis at scale."""
+    """Export runs in the portable JSONL form (verifiable without the database), as
+    OpenTelemetry spans (OTLP JSON), or as Parquet tables for analysis at scale."""
     if fmt == "parquet":
         _export_parquet(run_ids, store_url, output)
         return
     if not run_ids:
         fail("name the runs to export (RUN...); `agentlab runs` lists them")
     if output is not None and output.is_dir():
-        fail(f"{output} is a folder: the JSONL export is one file; give a file name")
+        fail(f"{output} is a folder: the {fmt.upper()} export is one file; give a file name")
     with open_cli_store(store_url, create=False) as store:
+        ids = list(run_ids)
+        if fmt == "otlp":
+            from agentlab.integrations import export_otlp
+
+            ids = [store.resolve(r) for r in run_ids]
+
+            def write(fh: BinaryIO) -> int:
+                return export_otlp(store, ids, fh)
+        else:
+            def write(fh: BinaryIO) -> int:
+                return store.export_runs(ids, fh)
         if output is None:
-            store.export_runs(list(run_ids), sys.stdout.buffer)
+            write(sys.stdout.buffer)
             return
         # Write beside the target and rename, so a reader never sees a half file; on any
         # failure (unknown run, database error, full disk, Ctrl-C) remove the partial file.
         tmp = output.with_name(output.name + ".partial")
         try:
             with tmp.open("wb") as fh:
-                lines = store.export_runs(list(run_ids), fh)
+                written = write(fh)
             tmp.replace(output)
         except BaseException:
             with contextlib.suppress(OSError):  # report the export's error, not this one
                 tmp.unlink(missing_ok=True)
             raise
-    click.echo(f"exported {len(run_ids)} run(s), {lines} lines, to {output}", err=True)
+    what = "spans" if fmt == "otlp" else "lines"
+    click.echo(f"exported {len(run_ids)} run(s), {written} {what}, to {output}", err=True)
 
 
 def _export_parquet(run_ids: tuple[str, ...], store_url: str | None,
@@ -311,12 +325,14 @@ def _export_parquet(run_ids: tuple[str, ...], store_url: str | None,
 @store_option
 @json_option
 @click.option("--format", "fmt",
-              type=click.Choice(["agentlab", "tau-bench", "swe-agent", "who-and-when"]),
+              type=click.Choice(["agentlab", "tau-bench", "swe-agent", "who-and-when",
+                                 "otlp"]),
               default=None,
               help="agentlab's portable JSONL file; a tau-bench results file (JSON array); "
-              "a SWE-agent trajectory (.traj) or a folder of them; or Who&When group-chat "
-              "failures: one run file (.json or .json.gz) or a folder of them. Told from "
-              "the content when left out.")
+              "a SWE-agent trajectory (.traj) or a folder of them; Who&When group-chat "
+              "failures: one run file (.json or .json.gz) or a folder of them; or "
+              "OpenTelemetry spans as OTLP JSON (one trace a run). Told from the content "
+              "when left out.")
 @click.option("--domain", default=None,
               help="tau-bench only: the domain the runs come from (airline, retail...); "
               "read from the file's tool names when left out.")
@@ -360,13 +376,14 @@ def import_cmd(path: Path, store_url: str | None, as_json: bool, fmt: str | None
             progress_bar(f"importing {fmt} runs", as_json) as tick:
         if fmt == "who-and-when":
             imported, skipped = _import_who_and_when(path, store, labels_out, tick)
-        elif fmt in ("tau-bench", "swe-agent"):
-            from agentlab.integrations import import_swe_agent, import_tau_bench
+        elif fmt in ("tau-bench", "swe-agent", "otlp"):
+            from agentlab.integrations import import_otlp, import_swe_agent, import_tau_bench
 
             known = {r.run_id for r in store.runs()}
             ids = (import_tau_bench(path, store, domain=domain, model=model, progress=tick)
                    if fmt == "tau-bench" else
-                   import_swe_agent(path, store, model=model, progress=tick))
+                   import_swe_agent(path, store, model=model, progress=tick)
+                   if fmt == "swe-agent" else import_otlp(path, store))
             ids = list(dict.fromkeys(ids))  # equal files are one run
             imported = [i for i in ids if i not in known]
             skipped = [i for i in ids if i in known]

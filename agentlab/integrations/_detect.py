@@ -6,7 +6,9 @@
 * ``swe-agent``: a JSON object with a ``trajectory`` list (files named ``*.traj``), or a
   folder holding such files;
 * ``who-and-when``: a JSON object with a ``history`` list of messages, or a folder of such
-  ``.json`` files.
+  ``.json`` files;
+* ``otlp``: OpenTelemetry spans as OTLP JSON, a ``{"resourceSpans": [...]}`` document (or
+  one per line, as the Collector's ``file`` exporter writes them).
 
 Compressed files are read as their content. A file none of these fits is an
 :class:`~agentlab.errors.ImportFormatError` listing the formats, to be named with
@@ -33,6 +35,8 @@ FORMATS: dict[str, str] = {
                  "a folder of them",
     "who-and-when": "Who&When group chats: a JSON object with a history list, or a folder "
                     "of them",
+    "otlp": "OpenTelemetry spans as OTLP JSON: {\"resourceSpans\": [...]} documents, one "
+            "or one per line",
 }
 """The formats ``agentlab import`` reads, and what each looks like."""
 
@@ -49,6 +53,8 @@ def _of_json(data: Any) -> str | None:
             isinstance(r, dict) and "traj" in r and "task_id" in r for r in data):
         return "tau-bench"
     if isinstance(data, dict):
+        if "resourceSpans" in data:
+            return "otlp"
         if isinstance(data.get("trajectory"), list):
             return "swe-agent"
         if isinstance(data.get("history"), list):
@@ -72,8 +78,6 @@ def detect_format(path: str | Path) -> str:
         return _of_folder(p)
     if p.name.endswith((".traj", ".traj.gz")):
         return "swe-agent"
-    if p.name.endswith((".jsonl", ".jsonl.gz")):
-        return "agentlab"
     raw = read_source(p)
     text = raw.lstrip()
     if not text:
@@ -86,6 +90,10 @@ def detect_format(path: str | Path) -> str:
             head = None
         if isinstance(head, dict) and head.get("type") in _PORTABLE_LINES:
             return "agentlab"  # a damaged one is told apart line by line on import
+        if isinstance(head, dict) and "resourceSpans" in head:
+            return "otlp"  # one document a line
+    if p.name.endswith((".jsonl", ".jsonl.gz")):
+        return "agentlab"
     if text[:1] not in (b"{", b"["):
         raise _unknown(p, "it is not JSON")
     try:

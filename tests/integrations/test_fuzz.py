@@ -1,4 +1,5 @@
-"""Malformed input, many times over: every importer, fed 1,000 damaged variants of a real
+"""Malformed input, many times over: every importer (tau-bench, SWE-agent, Who&When, OTLP and
+agentlab's own portable form), fed 1,000 damaged variants of a real
 file each, either imports whole runs or refuses with a typed error that names the file,
 and never leaves part of a run behind.
 
@@ -27,7 +28,13 @@ import pytest
 
 import agentlab as al
 from agentlab.errors import AgentlabError, ImportFormatError
-from agentlab.integrations import import_swe_agent, import_tau_bench, import_who_and_when
+from agentlab.integrations import (
+    export_otlp,
+    import_otlp,
+    import_swe_agent,
+    import_tau_bench,
+    import_who_and_when,
+)
 from agentlab.integrations._files import read_source
 from agentlab.store import SqlStore
 
@@ -55,9 +62,16 @@ def _who_and_when() -> Any:
     return json.loads(read_source(THIRD / "who-and-when/algorithm-generated/1.json.gz"))
 
 
-def _agentlab(tmp: Path) -> bytes:
-    store = al.open_store(tmp / "seed.db")
+def _otlp(tmp: Path) -> Any:
+    store = al.open_store(tmp / "otlp-seed.db")
+    run_id = _record(store)
+    out = io.BytesIO()
+    export_otlp(store, [run_id], out)
+    store.close()
+    return json.loads(out.getvalue().splitlines()[0])
 
+
+def _record(store: SqlStore) -> str:
     @al.tool
     def lookup(account_id: str) -> dict[str, Any]:
         return {"account_id": account_id, "plan": "standard", "seats": 12}
@@ -66,8 +80,14 @@ def _agentlab(tmp: Path) -> bytes:
         lookup("A-1")
         run.state["plan"] = "standard"
         run.outcome(success=False)
+    return run.run_id
+
+
+def _agentlab(tmp: Path) -> bytes:
+    store = al.open_store(tmp / "seed.db")
+    run_id = _record(store)
     out = io.BytesIO()
-    store.export_runs([run.run_id], out)
+    store.export_runs([run_id], out)
     store.close()
     return out.getvalue()
 
@@ -211,10 +231,11 @@ def _fuzz(store: SqlStore, tmp: Path, variants: list[bytes], suffix: str,
     return tally
 
 
-FORMATS: dict[str, tuple[Callable[[], Any] | None, str]] = {
-    "tau-bench": (_tau_bench, ".json"),
-    "swe-agent": (_swe_agent, ".traj"),
-    "who-and-when": (_who_and_when, ".json"),
+FORMATS: dict[str, tuple[Callable[[Path], Any] | None, str]] = {
+    "tau-bench": (lambda _: _tau_bench(), ".json"),
+    "swe-agent": (lambda _: _swe_agent(), ".traj"),
+    "who-and-when": (lambda _: _who_and_when(), ".json"),
+    "otlp": (_otlp, ".json"),
     "agentlab": (None, ".jsonl"),
 }
 
@@ -230,13 +251,14 @@ def test_damaged_files_import_whole_or_are_refused_by_name(tmp_path: Path, fmt: 
             _structural_lines(random.Random(f"{fmt}-{i}"), lines)
             for i in range(CASES - CASES // 2)]
     else:
-        seed_doc = seed_of()
+        seed_doc = seed_of(tmp_path)
         seed_bytes = json.dumps(seed_doc).encode()
         variants = _variants(seed_bytes, seed_doc, CASES, fmt)
     load: Callable[[Path], object] = {
         "tau-bench": lambda p: import_tau_bench(p, store),
         "swe-agent": lambda p: import_swe_agent(p, store),
         "who-and-when": lambda p: import_who_and_when(p, store),
+        "otlp": lambda p: import_otlp(p, store),
         "agentlab": lambda p: store.import_runs(p),
     }[fmt]
     tally = _fuzz(store, tmp_path, variants, suffix, load)
