@@ -29,7 +29,7 @@ from datetime import timedelta
 from typing import Annotated, Any, cast
 from uuid import UUID
 
-from agentlab.errors import ConfigError, ToolDeniedError
+from agentlab.errors import ConfigError, RecordingError, ToolDeniedError
 
 try:
     from langchain_core.callbacks import BaseCallbackHandler
@@ -143,7 +143,7 @@ class RecordingCallbacks(BaseCallbackHandler):
         if o is None or o.step is None:
             return
         o.step.output = _jsonable(outputs) if outputs is not None else None
-        o.step.__exit__(None, None, None)
+        _close(o.step, None)
 
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         o = self._open.pop(run_id, None)
@@ -151,9 +151,9 @@ class RecordingCallbacks(BaseCallbackHandler):
             return
         if isinstance(error, GraphInterrupt):
             o.step.output = {"interrupted": True}
-            o.step.__exit__(None, None, None)
+            _close(o.step, None)
         else:
-            o.step.__exit__(type(error), error, error.__traceback__)
+            _close(o.step, error)
 
     # model calls
     def on_chat_model_start(self, serialized: dict[str, Any] | None,
@@ -193,6 +193,19 @@ class RecordingCallbacks(BaseCallbackHandler):
             return
         run.llm_call(o.model, messages=o.messages, error=error,
                      duration_ms=(time.perf_counter() - o.t0) * 1000)
+
+
+def _close(s: rec.step, error: BaseException | None) -> None:
+    try:
+        if error is None:
+            s.__exit__(None, None, None)
+        else:
+            s.__exit__(type(error), error, error.__traceback__)
+    except ValueError as exc:  # the node ended in another context than it started in
+        raise RecordingError(
+            f"node {s.name!r} ended in another context than it started in: RecordingCallbacks "
+            "records synchronous graph runs (invoke, stream); async runs (ainvoke, astream) "
+            "are not supported yet, run the graph with invoke or stream") from exc
 
 
 # -- state: a checkpointer -------------------------------------------------------------------

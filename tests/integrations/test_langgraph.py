@@ -3,6 +3,7 @@ recorded into a real store, with grants, a policy and approvals decided through 
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from datetime import timedelta
@@ -291,6 +292,13 @@ def test_tools_run_unrecorded_outside_a_run(store: SqlStore) -> None:
     assert w["ran"] == [{"ticket": "SUP-57", "priority": "low"}]
     assert out["messages"][-1].content == "done"
     assert store.runs() == []
+
+
+def test_async_graph_runs_are_refused_with_a_typed_error(store: SqlStore) -> None:
+    w = _world(store)
+    graph = _graph(w["tools"], [AIMessage(content="done")])
+    with _run(store), pytest.raises(al.RecordingError, match="async runs"):
+        asyncio.run(graph.ainvoke(_input(), _config()))
 
 
 def test_importing_agentlab_does_not_import_langgraph() -> None:
