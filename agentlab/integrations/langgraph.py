@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextvars
 import hashlib
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -228,17 +229,20 @@ class RecordingCheckpointer(BaseCheckpointSaver[Any]):
         self.inner: BaseCheckpointSaver[Any] = inner if inner is not None else InMemorySaver()
         super().__init__(serde=self.inner.serde)
         self._last: dict[str, Any] = {}
+        # LangGraph saves from background threads (durability "async"): one diff at a time.
+        self._lock = threading.Lock()
 
     def _record(self, checkpoint: Checkpoint) -> None:
         run = rec.current_run()
         if run is None:
             return
         values = _jsonable(_state_channels(checkpoint.get("channel_values", {})))
-        last = self._last.setdefault(run.run_id, {})
-        changed = {k: v for k, v in values.items() if last.get(k, _MISSING) != v}
-        if changed:
-            last.update(changed)
-            run.state.update(changed)
+        with self._lock:
+            last = self._last.setdefault(run.run_id, {})
+            changed = {k: v for k, v in values.items() if last.get(k, _MISSING) != v}
+            if changed:
+                last.update(changed)
+                run.state.update(changed)
 
     def put(self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata,
             new_versions: ChannelVersions) -> RunnableConfig:
