@@ -2,8 +2,10 @@
 works, and anything that would write is refused with a typed error that says why, before
 the file is touched.
 
-The checks run in a child process as a user without write access: when the tests run as
-root (who may write anything), the child drops to ``nobody`` with ``setpriv``.
+The checks run in a child process as a user without write access. When the tests run as
+root (who may write anything), the child first does the same work on a writable copy, so
+that every module it needs is loaded, then gives up root for ``nobody`` and does it on the
+store under test (the checkout itself may be unreadable to ``nobody``).
 """
 
 from __future__ import annotations
@@ -23,27 +25,43 @@ import pytest
 import agentlab as al
 
 CHILD = """
-import sys
+import contextlib, io, os, shutil, sys, tempfile
 import agentlab as al
 from agentlab.analysis import explain
 from agentlab.errors import StoreReadOnlyError
 
+def work(path, run_id, check):
+    try:
+        store = al.open_store(path, create=False)
+    except StoreReadOnlyError as exc:
+        print("open refused:", exc)
+        return
+    if check == "reads":
+        print("runs:", [r.run_id for r in store.runs()])
+        print("events:", len(store.events(run_id)))
+        print("culprit:", explain(store, run_id).culprit is not None)
+        print("verified:", all(r.ok for r in store.verify(run_id)))
+    try:
+        al.issue_grant(store, "g", principal="bot", owner="team", workflow="wf",
+                       scopes=["s:*"], issued_by="ana")
+    except StoreReadOnlyError as exc:
+        print("write refused:", exc)
+    store.close()
+
 path, run_id, check = sys.argv[1], sys.argv[2], sys.argv[3]
-try:
-    store = al.open_store(path, create=False)
-except StoreReadOnlyError as exc:
-    print("open refused:", exc)
-    raise SystemExit(0)
-if check == "reads":
-    print("runs:", [r.run_id for r in store.runs()])
-    print("events:", len(store.events(run_id)))
-    print("culprit:", explain(store, run_id).culprit is not None)
-    print("verified:", all(r.ok for r in store.verify(run_id)))
-try:
-    al.issue_grant(store, "g", principal="bot", owner="team", workflow="wf",
-                   scopes=["s:*"], issued_by="ana")
-except StoreReadOnlyError as exc:
-    print("write refused:", exc)
+if os.geteuid() == 0:
+    # Load everything as root on a writable copy, then give up root for good.
+    scratch = tempfile.mkdtemp()
+    copy = os.path.join(scratch, "copy.db")
+    shutil.copy(path, copy)
+    with contextlib.redirect_stdout(io.StringIO()):
+        work(copy, run_id, check)
+    shutil.rmtree(scratch)
+    os.setgroups([])
+    os.setgid(65534)
+    os.setuid(65534)
+    assert os.geteuid() == 65534
+work(path, run_id, check)
 """
 
 
@@ -59,13 +77,8 @@ def shared() -> Iterator[Path]:
 
 
 def _as_reader(*args: str) -> str:
-    cmd = [sys.executable, "-c", CHILD, *args]
-    if os.geteuid() == 0:
-        setpriv = shutil.which("setpriv")
-        assert setpriv, "running as root, the read-only tests need setpriv (util-linux)"
-        cmd = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", *cmd]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "HOME": "/tmp"})
+    done = subprocess.run([sys.executable, "-c", CHILD, *args], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "HOME": "/tmp"})
     assert done.returncode == 0, done.stderr
     return done.stdout
 
