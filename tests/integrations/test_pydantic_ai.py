@@ -318,3 +318,24 @@ def test_importing_agentlab_does_not_import_pydantic_ai() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_strict_replay_serves_model_and_tools_from_the_record(store: SqlStore) -> None:
+    from agentlab.recovery import replay
+    from tests.integrations import _pydantic_ai_agent as recorded_agent
+
+    recorded_agent.asked.clear()
+    recorded_agent.ran.clear()
+    result = recorded_agent.triage.run({"question": "Which plan?"}, store=store)
+    assert result.output == "ACME-1 is on enterprise"
+    assert (recorded_agent.asked, recorded_agent.ran) == ([0, 1], ["ACME-1"])
+
+    recorded_agent.asked.clear()
+    recorded_agent.ran.clear()
+    again = replay(store, result.run_id)
+    assert again.identical and again.outcome.status == "succeeded", again
+    assert (recorded_agent.asked, recorded_agent.ran) == ([], [])  # nothing asked, nothing run
+    served = store.events(again.run_id, kinds=["llm_call", "tool_call"])
+    assert [(e.kind, e.replayed is not None) for e in served] == [
+        ("llm_call", True), ("tool_call", True), ("llm_call", True)]
+    assert served[1].call_id == "call-1"
