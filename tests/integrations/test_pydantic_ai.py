@@ -339,3 +339,34 @@ def test_a_strict_replay_serves_model_and_tools_from_the_record(store: SqlStore)
     assert [(e.kind, e.replayed is not None) for e in served] == [
         ("llm_call", True), ("tool_call", True), ("llm_call", True)]
     assert served[1].call_id == "call-1"
+
+
+def test_a_tool_asking_the_model_to_retry_is_a_recorded_error_run_once(
+        store: SqlStore) -> None:
+    from pydantic_ai import ModelRetry
+
+    tried: list[str] = []
+
+    def lookup_account(account_id: str) -> dict[str, str]:
+        """Look an account up in the CRM."""
+        tried.append(account_id)
+        if not account_id.startswith("ACME-"):
+            raise ModelRetry("account ids look like ACME-<n>")
+        return {"account_id": account_id}
+
+    model = script([ToolCallPart("lookup_account", {"account_id": "1042"},
+                                 tool_call_id="call-a")],
+                   [ToolCallPart("lookup_account", {"account_id": "ACME-1042"},
+                                 tool_call_id="call-b")], "found it")
+    agent = Agent(RecordedModel(model), toolsets=[_CalledTwice(governed_tools(lookup_account))])
+    with al.record_run("triage", agent="bot", store=store) as run:
+        assert agent.run_sync("find 1042").output == "found it"
+    assert tried == ["1042", "ACME-1042"]  # the duplicate got the first call's error
+    failed, found = store.events(run.run_id, kinds=["tool_call"])
+    assert (failed.call_id, failed.status) == ("call-a", "error")
+    assert failed.error is not None and failed.error.type.endswith("ModelRetry")
+    assert (found.call_id, found.status, found.result) == ("call-b", "ok",
+                                                           {"account_id": "ACME-1042"})
+    retry_prompt = store.events(run.run_id, kinds=["llm_call"])[1].messages[-1]
+    assert retry_prompt["role"] == "tool" and retry_prompt["tool_call_id"] == "call-a"
+    assert "ACME-<n>" in retry_prompt["content"]
