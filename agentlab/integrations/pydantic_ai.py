@@ -25,7 +25,9 @@ Outside ``al.record_run`` both pass everything through unrecorded. Requires the
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from weakref import WeakKeyDictionary
@@ -48,7 +50,7 @@ try:
         ToolReturnPart,
         UserPromptPart,
     )
-    from pydantic_ai.models import ModelRequestParameters
+    from pydantic_ai.models import ModelRequestParameters, StreamedResponse
     from pydantic_ai.models.wrapper import WrapperModel
     from pydantic_ai.settings import ModelSettings
     from pydantic_ai.toolsets import AbstractToolset, FunctionToolset, WrapperToolset
@@ -145,8 +147,10 @@ def response_from_json(data: Mapping[str, Any], *, model_name: str | None = None
 class RecordedModel(WrapperModel):
     """A pydantic-ai model whose requests are recorded as agentlab LLM calls: model name,
     messages (:func:`messages_json`), the tools offered and the settings as parameters, the
-    response (:func:`response_json`) and the tokens of its usage. Streamed requests
-    (``agent.run_stream``) pass through unrecorded.
+    response (:func:`response_json`) and the tokens of its usage.
+
+    A streamed request (``agent.run_stream``) is recorded when its stream ends, as a call
+    the agent made itself (``run.llm_call``): a replay compares it but cannot serve it.
     """
 
     def __init__(self, wrapped: Any) -> None:
@@ -179,6 +183,33 @@ class RecordedModel(WrapperModel):
         if got:
             return got[0]
         return response_from_json(data, model_name=self.model_name)  # served from the record
+
+    @asynccontextmanager
+    async def request_stream(self, messages: list[ModelMessage],
+                             model_settings: ModelSettings | None,
+                             model_request_parameters: ModelRequestParameters,
+                             run_context: Any = None) -> AsyncIterator[StreamedResponse]:
+        run = current_run()
+        sent = messages_json(messages) if run is not None else []
+        t0 = time.perf_counter()
+        async with self.wrapped.request_stream(messages, model_settings,
+                                               model_request_parameters,
+                                               run_context) as streamed:
+            try:
+                yield streamed
+            except Exception as exc:
+                if run is not None:
+                    run.llm_call(self.model_name, messages=sent, provider=self.system,
+                                 duration_ms=(time.perf_counter() - t0) * 1e3, error=exc)
+                raise
+        if run is not None:
+            response = streamed.get()
+            usage = response.usage
+            run.llm_call(response.model_name or self.model_name, messages=sent,
+                         response=response_json(response),
+                         input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+                         provider=self.system,
+                         duration_ms=(time.perf_counter() - t0) * 1e3)
 
 
 # -- the tools --------------------------------------------------------------------------------

@@ -370,3 +370,21 @@ def test_a_tool_asking_the_model_to_retry_is_a_recorded_error_run_once(
     retry_prompt = store.events(run.run_id, kinds=["llm_call"])[1].messages[-1]
     assert retry_prompt["role"] == "tool" and retry_prompt["tool_call_id"] == "call-a"
     assert "ACME-<n>" in retry_prompt["content"]
+
+
+def test_a_streamed_request_is_recorded_when_its_stream_ends(store: SqlStore) -> None:
+    import asyncio
+
+    agent = Agent(RecordedModel(TestModel(custom_output_text="streamed answer")))
+
+    async def ask() -> str:
+        async with agent.run_stream("say something") as stream:
+            return await stream.get_output()
+
+    with al.record_run("triage", agent="bot", store=store) as run:
+        assert asyncio.run(ask()) == "streamed answer"
+    [call] = store.events(run.run_id, kinds=["llm_call"])
+    assert (call.model, call.provider, call.reported) == ("test", "test", True)
+    assert call.messages == [{"role": "user", "content": "say something"}]
+    assert call.response == {"role": "assistant", "content": "streamed answer"}
+    assert call.input_tokens and call.output_tokens and call.status == "ok"
