@@ -275,6 +275,10 @@ class GovernedToolset(WrapperToolset[Any]):
         seen[key] = future
         try:
             result = await self._governed(name, tool_args, ctx, tool_def, call_id)
+        except asyncio.CancelledError:
+            del seen[key]  # not known to have run: a later call with this id may run it
+            future.cancel()
+            raise
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # retrieved: a duplicate may never ask for it

@@ -29,7 +29,7 @@ from pydantic_ai.messages import (
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_ai.models.test import TestModel
 from pydantic_ai.toolsets import WrapperToolset
-from pydantic_ai.usage import RequestUsage
+from pydantic_ai.usage import RequestUsage, RunUsage
 
 import agentlab as al
 from agentlab.analysis import explain
@@ -388,3 +388,39 @@ def test_a_streamed_request_is_recorded_when_its_stream_ends(store: SqlStore) ->
     assert call.messages == [{"role": "user", "content": "say something"}]
     assert call.response == {"role": "assistant", "content": "streamed answer"}
     assert call.input_tokens and call.output_tokens and call.status == "ok"
+
+
+def test_a_cancelled_call_may_run_again_under_the_same_id(store: SqlStore) -> None:
+    import asyncio
+
+    from pydantic_ai import RunContext
+
+    started = asyncio.Event()
+    runs: list[str] = []
+
+    async def slow(account_id: str) -> str:
+        """Slow lookup."""
+        runs.append(account_id)
+        if len(runs) == 1:
+            started.set()
+            await asyncio.sleep(30)
+        return account_id
+
+    tools = governed_tools(slow)
+
+    async def go() -> None:
+        ctx = RunContext(deps=None, model=TestModel(), usage=RunUsage(), tool_call_id="c-1",
+                         run_step=1)
+        tool = (await tools.get_tools(ctx))["slow"]
+        first = asyncio.create_task(tools.call_tool("slow", {"account_id": "A"}, ctx, tool))
+        await started.wait()
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        assert await tools.call_tool("slow", {"account_id": "A"}, ctx, tool) == "A"
+
+    with al.record_run("triage", agent="bot", store=store) as run:
+        asyncio.run(go())
+    assert runs == ["A", "A"]
+    calls = store.events(run.run_id, kinds=["tool_call"])
+    assert [(c.call_id, c.status) for c in calls] == [("c-1", "error"), ("c-1", "ok")]
