@@ -39,7 +39,7 @@ from agentlab.model import (
     ToolCallEvent,
     ToolIntentEvent,
 )
-from agentlab.record._context import Credential
+from agentlab.record._context import Credential, external_call_id_var
 from agentlab.record._core import RunCore, note_recorded
 from agentlab.record._spec import ToolSpec
 
@@ -94,6 +94,8 @@ def refuse(run: RunCore, spec: ToolSpec, arguments: Mapping[str, Any], denial: D
                             "denial": denial.model_dump(exclude_none=True), **fields}
     if spec.side_effect:
         body["side_effect"] = True
+    if (external_id := external_call_id_var.get()) is not None:
+        body["call_id"] = external_id
     event_id = run._emit("tool_call", body, stats=_DENIED)
     exc = ToolDeniedError(spec.name, denial)
     note_recorded(exc, event_id)  # a refusal that ends the run is not counted twice

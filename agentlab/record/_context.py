@@ -16,8 +16,8 @@ from typing import Any, Protocol
 from agentlab.errors import RecordingError
 from agentlab.record._spec import ModelSpec, ToolSpec
 
-__all__ = ["CallHost", "Credential", "Frame", "credential", "credential_var", "frame_var",
-           "run_var"]
+__all__ = ["CallHost", "Credential", "Frame", "credential", "credential_var",
+           "external_call_id_var", "frame_var", "run_var"]
 
 
 class Frame:
@@ -72,6 +72,11 @@ class CallHost(Protocol):
 
 run_var: ContextVar[CallHost | None] = ContextVar("agentlab_run", default=None)
 frame_var: ContextVar[Frame | None] = ContextVar("agentlab_frame", default=None)
+external_call_id_var: ContextVar[str | None] = ContextVar("agentlab_external_call_id",
+                                                          default=None)
+"""The id an agent framework gave the tool call being made now (a model's tool-call id),
+set by a framework adapter around the call: recorded as the ``call_id`` of a tool call that
+has no write-ahead intent (a side effect's ``call_id`` pairs it with its intent)."""
 
 
 @dataclass(frozen=True, slots=True)

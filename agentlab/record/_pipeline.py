@@ -47,7 +47,13 @@ from agentlab.record._calls import (
     ToolCall,
     replayed_marker,
 )
-from agentlab.record._context import Credential, Frame, credential_var, frame_var
+from agentlab.record._context import (
+    Credential,
+    Frame,
+    credential_var,
+    external_call_id_var,
+    frame_var,
+)
 from agentlab.record._core import NO_STATS, RunCore, error_info, note_recorded
 from agentlab.record._serve import served_value
 from agentlab.record._spec import NOT_APPLIED, ToolSpec, return_type
@@ -104,6 +110,8 @@ def call_read_only(run: RunCore, spec: ToolSpec, fn: Callable[..., Any], args: t
             "result": result, "duration_ms": (t1 - t0) / 1e6}
     if parent is not None and parent.inside_tool:
         body["in_tool"] = True
+    if (external_id := external_call_id_var.get()) is not None:
+        body["call_id"] = external_id
     if frame.reads:
         body["reads"] = sorted(frame.reads)
     try:
@@ -266,6 +274,8 @@ def _record(run: RunCore, call: ToolCall, event_id: str, parent: str | None, t0:
         body.update(call.fields)
     if call.intent_id is not None:
         body["call_id"] = call.intent_id
+    elif (external_id := external_call_id_var.get()) is not None:
+        body["call_id"] = external_id
     if attempt > 1:
         body["attempt"] = attempt
     if frame.reads:
