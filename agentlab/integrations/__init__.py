@@ -3,7 +3,8 @@ agentlab store, the format detection of ``agentlab import``, and the OTLP export
 runs.
 
 ``AgentlabSpanExporter`` needs ``opentelemetry-sdk``; it is loaded on first use, so this
-package imports without it.
+package imports without it. The framework adapters (``agentlab.integrations.pydantic_ai``,
+``agentlab.integrations.langgraph``) are imported on demand: each needs its extra.
 """
 
 from typing import TYPE_CHECKING, Any
