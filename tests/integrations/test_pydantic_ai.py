@@ -322,6 +322,7 @@ def test_importing_agentlab_does_not_import_pydantic_ai() -> None:
 
 def test_a_strict_replay_serves_model_and_tools_from_the_record(store: SqlStore) -> None:
     from agentlab.recovery import replay
+
     from . import _pydantic_ai_agent as recorded_agent
 
     recorded_agent.asked.clear()
