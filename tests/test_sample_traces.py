@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import re
 from pathlib import Path
 from typing import Any
 
@@ -46,15 +47,27 @@ def test_demo_sample_imports_verifies_and_tells_its_story(tmp_path: Path) -> Non
 SCENARIO = SAMPLE.with_name("support-triage-scenario.jsonl.gz")
 
 
+_FRAME = re.compile(r'File "[^"]*?(agentlab/[^"]+)", line \d+')
+
+
 def _comparable(data: bytes) -> list[Any]:
-    """The lines of a portable file, without what a header says about the agentlab version
-    that wrote it (the one field allowed to differ between the committed sample and a new
-    recording; the export time is pinned)."""
+    """The lines of a portable file, without what may differ between the committed sample
+    and a new recording of the same scenario: the agentlab version in a header, and where
+    the code that raised sits (a traceback names the checkout's path and the recorder's line
+    numbers; the frames, files and functions are kept). The hash chain covers the
+    tracebacks, so it is left out too; every other field of every line is compared."""
     out: list[Any] = []
     for raw in data.splitlines():
         line = orjson.loads(raw)
         if line.get("type") == "header":
             line.pop("agentlab_version")
+        elif line.get("type") == "event":
+            line.pop("hash")
+            error = line.get("body", {}).get("error")
+            if isinstance(error, dict) and isinstance(error.get("traceback"), str):
+                error["traceback"] = _FRAME.sub(r'File "\1"', error["traceback"])
+        elif line.get("type") == "end":
+            line.pop("head")
         out.append(line)
     return out
 
