@@ -4,25 +4,21 @@ from __future__ import annotations
 
 import gzip
 import os
-import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import IO, Any, Literal, cast
 
-from sqlalchemy import Connection, inspect, select, text, update
+from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from sqlalchemy.exc import OperationalError
 
 from agentlab.errors import (
-    ConfigError,
     ImportFormatError,
     IntegrityError,
     RecordingError,
     RunNotFoundError,
-    SchemaError,
     StoreError,
-    StoreReadOnlyError,
 )
 from agentlab.model import (
     ActionStatus,
@@ -37,6 +33,7 @@ from agentlab.model import (
 from agentlab.store._base import Appended, ImportResult, PendingEvent, RunFilter, RunStore
 from agentlab.store._engine import Durability, SqlEngine
 from agentlab.store._governance_tables import GovernanceTables
+from agentlab.store._lifecycle import check_pragmas, has_schema, migrate
 from agentlab.store._location import (
     announce_new_store,
     check_sqlite_path,
@@ -68,7 +65,7 @@ from agentlab.store._read import (
     unique_prefixes,
     us_to_dt,
 )
-from agentlab.store._schema import MIGRATIONS, approvals, migrations, runs
+from agentlab.store._schema import approvals, migrations, runs
 from agentlab.store._verify import verify_run
 from agentlab.store._write import DuplicateEvent, append_in, prepare, prepare_all
 
@@ -98,13 +95,13 @@ class SqlStore(GovernanceTables, RunStore):
         self.dialect = self._db.dialect
         self.max_payload_bytes = max_payload_bytes
         try:
-            self._check_pragmas()
-            if not create and not self._has_schema():
+            check_pragmas(self._db, self.url)
+            if not create and not has_schema(self._db):
                 raise StoreError(
                     f"{self._safe_url()} holds no agentlab store; record a run into it "
                     "first (or run `agentlab demo`), or check --store / AGENTLAB_STORE"
                 )
-            self._migrate()
+            migrate(self._db, self.url)
         except OperationalError as exc:
             self._db.dispose()
             raise StoreError(
@@ -118,88 +115,10 @@ class SqlStore(GovernanceTables, RunStore):
     def _safe_url(self) -> str:
         return self._db.engine.url.render_as_string(hide_password=True)
 
-    def _has_schema(self) -> bool:
-        with self._db.read() as conn:
-            return "agentlab_migrations" in set(inspect(conn).get_table_names())
-
     def __repr__(self) -> str:
         return f"<SqlStore {self._db.engine.url.render_as_string(hide_password=True)}>"
 
     # -- schema -------------------------------------------------------------------------
-
-    def _migrate(self) -> None:
-        def apply(conn: Connection) -> None:
-            if self.dialect == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(7224091)"))
-            migrations.metadata.create_all(conn, tables=[migrations])
-            done = set(conn.scalars(select(migrations.c.name)))
-            known = [name for name, _ in MIGRATIONS]
-            unknown = sorted(done - set(known))
-            if unknown:
-                raise SchemaError(
-                    f"this database has migrations {unknown} that this agentlab does not "
-                    "know: it was written by a newer agentlab; upgrade agentlab"
-                )
-            for name, step in MIGRATIONS:
-                if name not in done:
-                    step(conn)
-                    conn.execute(
-                        migrations.insert().values(name=name, applied_us=time.time_ns() // 1000)
-                    )
-
-        if self._db.read_only is not None:
-            self._check_schema_read_only()
-            return
-        if self._looks_foreign():
-            raise SchemaError(
-                f"{self.url} holds tables named like agentlab's but no migration record; "
-                "point agentlab at an empty database or an agentlab store"
-            )
-        self._db.write(apply, what="schema migration")
-
-    def _looks_foreign(self) -> bool:
-        with self._db.read() as conn:
-            names = set(inspect(conn).get_table_names())
-        return "agentlab_runs" in names and "agentlab_migrations" not in names
-
-    def _check_schema_read_only(self) -> None:
-        """A store this user cannot write is read as it is: its schema must be current."""
-        with self._db.read() as conn:
-            tables = set(inspect(conn).get_table_names())
-            done = set(conn.scalars(select(migrations.c.name))) \
-                if migrations.name in tables else set()
-        known = [name for name, _ in MIGRATIONS]
-        if set(done) - set(known):
-            raise SchemaError(
-                f"this database has migrations {sorted(set(done) - set(known))} that this "
-                "agentlab does not know: it was written by a newer agentlab; upgrade agentlab")
-        pending = [name for name in known if name not in done]
-        if pending:
-            raise StoreReadOnlyError(
-                f"the store {self.url} needs its schema brought up to this agentlab's "
-                f"({', '.join(pending)}), which writes to it, but {self._db.read_only}: "
-                "open it once with write access, or work on a copy")
-
-    def _check_pragmas(self) -> None:
-        """Read the SQLite settings back: a file system without WAL support, say, would
-        otherwise silently weaken the durability and concurrency guarantees."""
-        if self.dialect != "sqlite":
-            return
-        got = self._db.pragmas()
-        want = {"journal_mode": "wal", "synchronous": 2 if self._db.durability == "full" else 1,
-                "secure_delete": 1}
-        if self._db.read_only is not None:
-            del want["journal_mode"]  # read as it is: nothing is written through it
-        for name, value in want.items():
-            if got.get(name) != value:
-                self.close()
-                raise ConfigError(
-                    f"SQLite refused PRAGMA {name}={value} (it reports {got.get(name)!r}) for "
-                    f"{self.url}; is the file on a network file system? use a local disk"
-                )
-        if int(got.get("busy_timeout") or 0) < 5000:
-            self.close()
-            raise ConfigError(f"SQLite busy_timeout is {got.get('busy_timeout')} ms, need >= 5000")
 
     def applied_migrations(self) -> list[str]:
         with self._db.read() as conn:
