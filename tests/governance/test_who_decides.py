@@ -17,24 +17,11 @@ from agentlab.errors import ApprovalError, ConfigError, ToolDeniedError
 from agentlab.model import ApprovalRequest
 from agentlab.store import SqlStore
 
-AGENT = "desk-bot"
-GRANT = "desk-writer"
+from ._desk import AGENT, GRANT, run_id
+from ._desk import ask as _ask
 
+__all__ = ["run_id"]  # the fixture, shared with the other approver tests
 
-@pytest.fixture
-def run_id(store: SqlStore) -> str:
-    al.issue_grant(store, GRANT, principal=AGENT, owner="tests", workflow="desk",
-                   scopes=["desk:*"], expires_in=timedelta(hours=1))
-    with al.record_run("desk", agent=AGENT, store=store, grants=[GRANT]) as run:
-        pass
-    return run.run_id
-
-
-def _ask(store: SqlStore, run_id: str, key: str,
-         approvers: list[str] | None = None) -> ApprovalRequest:
-    return ApprovalManager(store).request(
-        run_id=run_id, call_key=key, tool="close_ticket", arguments={"ticket": "T-1"},
-        grant=GRANT, rule="closing-needs-lead", approvers=approvers)
 
 
 def test_the_agent_never_decides_its_own_request(store: SqlStore, run_id: str) -> None:
