@@ -351,10 +351,12 @@ def import_cmd(path: Path, store_url: str | None, as_json: bool, fmt: str | None
     no-op), a tau-bench results file, a SWE-agent trajectory (PATH a .traj file or a folder
     of them) or Who&When run files (PATH a file or a folder); the format is told from the
     content unless --format names it."""
-    if path.is_file():
+    # An empty file (or only whitespace, plain or gzip: a few bytes) imports nothing,
+    # whatever its format; anything larger is left to the importer to read once.
+    if path.is_file() and path.stat().st_size <= 64:
         from agentlab.integrations._files import read_source
 
-        if not read_source(path).strip():  # whatever the format, nothing to import
+        if not read_source(path).strip():
             if as_json:
                 echo_json({"imported": [], "skipped": []})
             else:

@@ -127,7 +127,6 @@ def _structural(rng: random.Random, seed: Any) -> bytes:
     doc = json.loads(json.dumps(seed))
     paths = _paths(doc)
     at = rng.choice(paths)
-    node = _get(doc, at)
     kind = rng.choice(["type", "nan", "huge", "deep", "nul", "surrogate", "dup_item",
                        "shuffle", "skew", "drop"])
     if kind == "type":
@@ -163,7 +162,7 @@ def _structural(rng: random.Random, seed: Any) -> bytes:
         if numbers:
             at = rng.choice(numbers)
             doc = _set(doc, at, -abs(_get(doc, at)) - 10**9)
-    elif kind == "drop" and at and isinstance(node, object):
+    elif kind == "drop" and at:
         parent = _get(doc, at[:-1])
         del parent[at[-1]]
     # NaN and infinities become JSON's non-standard literals; a lone surrogate an escape
@@ -214,7 +213,7 @@ def _fuzz(store: SqlStore, tmp: Path, variants: list[bytes], suffix: str,
         try:
             load(path)
         except AgentlabError as exc:
-            assert isinstance(exc, ImportFormatError) or "import" in str(exc), repr(exc)
+            assert isinstance(exc, ImportFormatError), f"case {i}: {exc!r}"
             assert str(path) in str(exc), f"case {i}: the error does not name the file: {exc}"
             now = {r.run_id for r in store.runs()}
             assert now == known, f"case {i}: a refused file left runs {now - known}"
