@@ -46,7 +46,7 @@ RUN_TYPES: dict[str, ColumnType] = {
     "step_count": "int", "llm_calls": "int", "tool_calls": "int", "error_count": "int",
     "retry_count": "int", "denied_count": "int", "stale_count": "int",
     "incident_count": "int", "approval_count": "int", "override_count": "int", "last_seq": "int",
-    "parent_run_id": "str", "fork_seq": "int?", "run_kind": "str",
+    "parent_run_id": "str", "fork_seq": "int?", "run_kind": "str", "synthetic_times": "bool",
 }
 """Columns of :func:`runs_df` and their types (see :mod:`agentlab.query._build`)."""
 
@@ -107,7 +107,8 @@ def runs_df(
 ) -> Any:
     """One row per run from the run summaries, oldest first (:data:`RUN_TYPES`).
 
-    ``duration_s`` is end minus start (missing while running); ``incident_count`` is
+    ``duration_s`` is end minus start (missing while running, and when ``synthetic_times``
+    says an importer made the run's times up); ``incident_count`` is
     errors + retries + denials + stale results, the incidents of
     :func:`agentlab.analysis.metrics`.
 
@@ -117,8 +118,9 @@ def runs_df(
     cols = run_columns(store, where, run_ids=_ids(run_ids))
     started, ended = cols["started_us"], cols["ended_us"]
     cols["started_at"], cols["ended_at"] = started, ended
-    cols["duration_s"] = [None if e is None else (e - s) / 1e6
-                          for s, e in zip(started, ended, strict=True)]
+    made_up = cols["synthetic_times"] = [bool(v) for v in cols["synthetic_times"]]
+    cols["duration_s"] = [None if e is None or m else (e - s) / 1e6
+                          for s, e, m in zip(started, ended, made_up, strict=True)]
     cols["incident_count"] = [sum(c) for c in zip(
         cols["error_count"], cols["retry_count"], cols["denied_count"], cols["stale_count"],
         strict=True)]

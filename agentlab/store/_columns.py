@@ -42,7 +42,7 @@ RUN_COLUMNS: tuple[str, ...] = (
     "status", "success", "score", "started_us", "ended_us", "cost_usd", "input_tokens",
     "output_tokens", "step_count", "llm_calls", "tool_calls", "error_count", "retry_count",
     "denied_count", "approval_count", "override_count", "stale_count", "last_seq",
-    "parent_run_id", "fork_seq", "run_kind",
+    "parent_run_id", "fork_seq", "run_kind", "synthetic_times",
 )
 """The summary columns :func:`run_columns` can return (all but the chain head)."""
 
@@ -277,7 +277,9 @@ def rollup_runs(store: SqlStore, where: RunFilter | None = None, *,
     # The durations come as one JSON array per group from SQLite (parsed in C by orjson),
     # as an array from PostgreSQL.
     listing = "json_group_array" if store.dialect == "sqlite" else "array_agg"
-    aggs.append(f"{listing}(r.ended_us - r.started_us) FILTER (WHERE r.ended_us IS NOT NULL)")
+    # A run whose times an importer made up has no latency to count.
+    aggs.append(f"{listing}(r.ended_us - r.started_us) FILTER (WHERE r.ended_us IS NOT NULL "
+                "AND r.synthetic_times IS NULL)")
     conds, params = _run_where(store, where, None)
     runs_sql = (f"SELECT {', '.join(keys + aggs)} FROM {runs.name} r{_where_sql(conds)} "
                 f"GROUP BY {group_by}")

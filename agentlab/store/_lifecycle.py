@@ -1,7 +1,7 @@
 """Opening a store's database: its settings read back, its schema brought up to date.
 
 SQLite's pragmas are read back after they are set (a file system without WAL support would
-otherwise silently weaken durability). The named migrations (``_schema.MIGRATIONS``) are
+otherwise silently weaken durability). The named migrations (``_migrations.MIGRATIONS``) are
 applied in order under a lock; a database with a migration this agentlab does not know was
 written by a newer one and is refused, as is one holding agentlab-like tables with no
 migration record. A store this user cannot write is read as it is: its schema must already
@@ -17,7 +17,8 @@ from sqlalchemy import Connection, inspect, select, text
 
 from agentlab.errors import ConfigError, SchemaError, StoreReadOnlyError
 from agentlab.store._engine import SqlEngine
-from agentlab.store._schema import MIGRATIONS, migrations
+from agentlab.store._migrations import MIGRATIONS
+from agentlab.store._schema import migrations
 
 __all__ = ["check_pragmas", "has_schema", "migrate"]
 

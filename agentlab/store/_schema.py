@@ -1,14 +1,11 @@
-"""Tables and named migrations. Each migration runs once, recorded in its own table."""
+"""The store's tables (their migrations are in :mod:`agentlab.store._migrations`)."""
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
-    Connection,
     Float,
     Index,
     Integer,
@@ -19,11 +16,9 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
-    inspect,
 )
 
 __all__ = [
-    "MIGRATIONS",
     "approvals",
     "approver_changes",
     "blobs",
@@ -83,6 +78,7 @@ runs = Table(
     Column("run_kind", String(16)),
     Column("holder", String(200)),
     Column("held_until_us", BigInteger),
+    Column("synthetic_times", Boolean),  # true: an import made its times up (no latency)
     Index("ix_agentlab_runs_workflow_started", "workflow", "started_us"),
     Index("ix_agentlab_runs_task_started", "task_id", "started_us"),
     Index("ix_agentlab_runs_status_started", "status", "started_us"),
@@ -205,89 +201,3 @@ investigations = Table(
     Column("note", Text),
     Index("ix_agentlab_investigations_run", "run_id", "opened_us"),
 )
-
-
-def _initial(conn: Connection) -> None:
-    metadata.create_all(conn, tables=[runs, events, blobs, checkpoints])
-
-
-def _governance(conn: Connection) -> None:
-    # A store made by 0001 before these counters existed gains them here; a new store
-    # already has them (0001 creates the current table).
-    have = {c["name"] for c in inspect(conn).get_columns(runs.name)}
-    for col in ("denied_count", "approval_count", "override_count"):
-        if col not in have:
-            conn.exec_driver_sql(
-                f"ALTER TABLE {runs.name} ADD COLUMN {col} INTEGER NOT NULL DEFAULT 0"
-            )
-    metadata.create_all(conn, tables=[grants, approvals])
-
-
-def _investigations(conn: Connection) -> None:
-    metadata.create_all(conn, tables=[investigations])
-
-
-def _stale_incidents(conn: Connection) -> None:
-    have = {c["name"] for c in inspect(conn).get_columns(runs.name)}
-    if "stale_count" not in have:
-        conn.exec_driver_sql(
-            f"ALTER TABLE {runs.name} ADD COLUMN stale_count INTEGER NOT NULL DEFAULT 0")
-
-
-def _recovery(conn: Connection) -> None:
-    # Replays, forks and rollbacks are runs too, told apart by their kind (NULL: an
-    # ordinary run), so listings show them and metrics leave them out.
-    # A run's lease: the recorder that holds it (host:pid:token) and until when, so that
-    # two processes never carry one run on at once (a resume takes a lease from a dead
-    # holder only).
-    have = {c["name"] for c in inspect(conn).get_columns(runs.name)}
-    if "run_kind" not in have:
-        conn.exec_driver_sql(f"ALTER TABLE {runs.name} ADD COLUMN run_kind VARCHAR(16)")
-    if "holder" not in have:
-        conn.exec_driver_sql(f"ALTER TABLE {runs.name} ADD COLUMN holder VARCHAR(200)")
-    if "held_until_us" not in have:
-        conn.exec_driver_sql(f"ALTER TABLE {runs.name} ADD COLUMN held_until_us BIGINT")
-    have_ix = {ix["name"] for ix in inspect(conn).get_indexes(runs.name)}
-    if "ix_agentlab_runs_parent" not in have_ix:
-        conn.exec_driver_sql(
-            f"CREATE INDEX ix_agentlab_runs_parent ON {runs.name} (parent_run_id)")
-
-
-def _approvers(conn: Connection) -> None:
-    # Who may decide a request, as its policy rule named them.
-    have = {c["name"] for c in inspect(conn).get_columns(approvals.name)}
-    if "approvers" not in have:
-        conn.exec_driver_sql(f"ALTER TABLE {approvals.name} ADD COLUMN approvers TEXT")
-
-
-def _approver_groups(conn: Connection) -> None:
-    # Approver groups and keys (their history), and the signature a keyed decider puts on
-    # a decision.
-    metadata.create_all(conn, tables=[approver_changes])
-    have = {c["name"] for c in inspect(conn).get_columns(approvals.name)}
-    if "signature" not in have:
-        conn.exec_driver_sql(f"ALTER TABLE {approvals.name} ADD COLUMN signature VARCHAR(128)")
-
-
-def _scale_indexes(conn: Connection) -> None:
-    # The newest runs of a task (explain's siblings) and of a status (`runs --status`) are
-    # read newest first along an index, so their cost follows the page asked for, not the
-    # runs the task or the store has gathered. (task_id, started_us) serves every lookup
-    # the task_id index did, which goes. A store made by 0001 after this already has them.
-    for name, cols in (("ix_agentlab_runs_task_started", "task_id, started_us"),
-                       ("ix_agentlab_runs_status_started", "status, started_us")):
-        conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {name} ON {runs.name} ({cols})")
-    conn.exec_driver_sql("DROP INDEX IF EXISTS ix_agentlab_runs_task")
-
-
-MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
-    ("0001_initial", _initial),
-    ("0002_governance", _governance),
-    ("0003_investigations", _investigations),
-    ("0004_stale_incidents", _stale_incidents),
-    ("0005_recovery", _recovery),
-    ("0006_approvers", _approvers),
-    ("0007_approver_groups", _approver_groups),
-    ("0008_scale_indexes", _scale_indexes),
-]
-"""Applied in order; names are permanent once released. Append, never edit."""

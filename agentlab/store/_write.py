@@ -213,6 +213,8 @@ def _run_row(body: Mapping[str, Any], ev: PendingEvent,
         "parent_run_id": body.get("parent_run_id"),
         "fork_seq": body.get("fork_seq"),
         "run_kind": body.get("run_kind"),
+        "synthetic_times": True if (body.get("metadata") or {}).get("synthetic_times") is True
+        else None,
         "holder": lease[0] if lease is not None else None,
         "held_until_us": lease[1] if lease is not None else None,
     }

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from agentlab.analysis import diff_values
+from agentlab.analysis import diff_values, metrics_summary
 from agentlab.errors import ImportFormatError
 from agentlab.integrations import import_tau_bench, tau_bench_read_only
 from agentlab.integrations._files import read_source
+from agentlab.query import runs_df
 from agentlab.store import open_store
 
 
@@ -37,6 +38,10 @@ def test_imports_the_airline_subset_faithfully(tmp_path: Path, airline_subset: P
     assert gold.outputs == raw[0]["info"]["task"]["outputs"]
     assert first.task_id == f"tau-bench:airline:{raw[0]['task_id']:03d}"
     assert len({r.task_id for r in runs}) == 12
+    # The file has no times: the runs say so, and latency does not count them.
+    assert runs_df(store, engine="polars")["synthetic_times"].all()
+    [row] = metrics_summary(store, by=())
+    assert row.finished == 48 and row.latency_p50_s is None
     # Re-importing the same file adds nothing.
     assert import_tau_bench(airline_subset, store, model="gpt-4o") == ids
     assert len(store.runs()) == 48 and sum(r.tool_calls for r in store.runs()) == 240
