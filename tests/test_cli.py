@@ -150,9 +150,9 @@ def test_export_import_roundtrip_and_idempotence(recorded: tuple[str, str], tmp_
     path = tmp_path / "run.jsonl"
     assert runner.invoke(cli, ["export", run_id, "--store", db, "-o", str(path)]).exit_code == 0
     out = runner.invoke(cli, ["import", str(path), "--store", target, "--json"])
-    assert json.loads(out.output) == {"imported": [run_id], "skipped": []}
+    assert json.loads(out.output) == {"imported": [run_id], "skipped": [], "failed": []}
     out = runner.invoke(cli, ["import", str(path), "--store", target, "--json"])
-    assert json.loads(out.output) == {"imported": [], "skipped": [run_id]}
+    assert json.loads(out.output) == {"imported": [], "skipped": [run_id], "failed": []}
     assert runner.invoke(cli, ["verify", "--store", target]).exit_code == 0
     # gzip-compressed, the same file imports as the same run
     import gzip
@@ -160,7 +160,7 @@ def test_export_import_roundtrip_and_idempotence(recorded: tuple[str, str], tmp_
     zipped = tmp_path / "run.jsonl.gz"
     zipped.write_bytes(gzip.compress(path.read_bytes()))
     out = runner.invoke(cli, ["import", str(zipped), "--store", str(tmp_path / "z.db"), "--json"])
-    assert json.loads(out.output) == {"imported": [run_id], "skipped": []}
+    assert json.loads(out.output) == {"imported": [run_id], "skipped": [], "failed": []}
 
 
 def test_errors_are_one_line_and_nonzero(tmp_path: Path, recorded: tuple[str, str]) -> None:
@@ -261,7 +261,7 @@ def test_demo_and_import_create_the_store(recorded: tuple[str, str], tmp_path: P
     assert runner.invoke(cli, ["export", run_id, "--store", db, "-o", str(path)]).exit_code == 0
     fresh = tmp_path / "new" / "imported.db"
     out = runner.invoke(cli, ["import", str(path), "--store", str(fresh), "--json"])
-    assert out.exit_code == 0 and json.loads(out.stdout) == {"imported": [run_id], "skipped": []}
+    assert out.exit_code == 0 and json.loads(out.stdout) == {"imported": [run_id], "skipped": [], "failed": []}
     demo_db = tmp_path / "demo.db"
     out = runner.invoke(cli, ["demo", "--auto-approve", "--store", str(demo_db), "--json"])
     assert out.exit_code == 0 and demo_db.exists()

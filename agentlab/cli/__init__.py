@@ -12,7 +12,7 @@ import contextlib
 import sys
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, TextIO
+from typing import BinaryIO, TextIO
 
 import click
 
@@ -21,17 +21,11 @@ from agentlab.cli._common import (
     fail,
     json_option,
     open_cli_store,
-    progress_bar,
     store_option,
     wrap_errors,
 )
 from agentlab.cli._lazy import LazyGroup
 from agentlab.errors import NewStoreWarning
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from agentlab.store import SqlStore
 
 __all__ = ["LAZY_COMMANDS", "cli", "main"]
 
@@ -68,6 +62,9 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
         "scopes."),
     "grants": ("agentlab.cli._grants",
         "List grants: who may act, for whom, in which workflow, with which scopes."),
+    "import": ("agentlab.cli._import",
+        "Import runs from files or folders: agentlab's portable JSONL, tau-bench, "
+        "SWE-agent, Who&When or OTLP (told from the content); each file all or nothing."),
     "investigate": ("agentlab.cli._analysis",
         "Open an investigation of a run (the time-to-explain clock starts) and explain "
         "it."),
@@ -318,125 +315,6 @@ def _export_parquet(run_ids: tuple[str, ...], store_url: str | None,
                               progress=lambda t, n: click.echo(f"  {t}: {n:,} rows", err=True))
     click.echo(f"exported {rows['runs']:,} run(s) as Parquet to {output}/ (runs, steps, "
                "checkpoints, approvals)", err=True)
-
-
-@cli.command("import")
-@click.argument("path", metavar="PATH", type=click.Path(exists=True, path_type=Path))
-@store_option
-@json_option
-@click.option("--format", "fmt",
-              type=click.Choice(["agentlab", "tau-bench", "swe-agent", "who-and-when",
-                                 "otlp"]),
-              default=None,
-              help="agentlab's portable JSONL file; a tau-bench results file (JSON array); "
-              "a SWE-agent trajectory (.traj) or a folder of them; Who&When group-chat "
-              "failures: one run file (.json or .json.gz) or a folder of them; or "
-              "OpenTelemetry spans as OTLP JSON (one trace a run). Told from the content "
-              "when left out.")
-@click.option("--domain", default=None,
-              help="tau-bench only: the domain the runs come from (airline, retail...); "
-              "read from the file's tool names when left out.")
-@click.option("--model", default=None,
-              help="tau-bench and swe-agent: the agent's model, where the file does not say "
-              "it (a .traj's replay_config does; tau-bench's file names do: "
-              "MODEL-DOMAIN.json, STRATEGY-MODEL-...json).")
-@click.option("--labels-out", type=click.Path(dir_okay=False, writable=True, path_type=Path),
-              metavar="FILE",
-              help="who-and-when only: also write the human culprit labels (run_id, step, "
-              "agent, reason), one JSON object a line, for `agentlab eval-attribution`.")
-@wrap_errors
-def import_cmd(path: Path, store_url: str | None, as_json: bool, fmt: str | None,
-               domain: str | None, model: str | None, labels_out: Path | None) -> None:
-    """Import runs from a portable JSONL file (each run all or nothing; re-import is a
-    no-op), a tau-bench results file, a SWE-agent trajectory (PATH a .traj file or a folder
-    of them) or Who&When run files (PATH a file or a folder); the format is told from the
-    content unless --format names it."""
-    # An empty file (or only whitespace, plain or gzip: a few bytes) imports nothing,
-    # whatever its format; anything larger is left to the importer to read once.
-    if path.is_file() and path.stat().st_size <= 64:
-        from agentlab.integrations._files import read_source
-
-        if not read_source(path).strip():
-            if as_json:
-                echo_json({"imported": [], "skipped": []})
-            else:
-                click.echo(f"0 runs: {path} is empty, nothing to import")
-            return
-    if fmt is None:
-        from agentlab.integrations import detect_format
-
-        fmt = detect_format(path)
-        if not as_json:
-            click.echo(f"reading {path} as --format {fmt}", err=True)
-    if labels_out is not None and fmt != "who-and-when":
-        fail(f"--labels-out writes Who&When labels; it needs --format who-and-when, "
-             f"not --format {fmt}")
-    if fmt not in ("who-and-when", "swe-agent") and path.is_dir():
-        fail(f"{path} is a folder; --format {fmt} reads one file (only --format "
-             "who-and-when and --format swe-agent read a folder)")
-    with open_cli_store(store_url, create=True) as store, \
-            progress_bar(f"importing {fmt} runs", as_json) as tick:
-        if fmt == "who-and-when":
-            imported, skipped = _import_who_and_when(path, store, labels_out, tick)
-        elif fmt in ("tau-bench", "swe-agent", "otlp"):
-            from agentlab.integrations import import_otlp, import_swe_agent, import_tau_bench
-
-            known = {r.run_id for r in store.runs()}
-            ids = (import_tau_bench(path, store, domain=domain, model=model, progress=tick)
-                   if fmt == "tau-bench" else
-                   import_swe_agent(path, store, model=model, progress=tick)
-                   if fmt == "swe-agent" else import_otlp(path, store))
-            ids = list(dict.fromkeys(ids))  # equal files are one run
-            imported = [i for i in ids if i not in known]
-            skipped = [i for i in ids if i in known]
-        else:
-            result = store.import_runs(path)
-            imported, skipped = result.imported, result.skipped
-    if as_json:
-        echo_json({"imported": imported, "skipped": skipped})
-        return
-    for rid in imported:
-        click.echo(f"imported  {rid}")
-    for rid in skipped:
-        click.echo(f"skipped   {rid} (already stored, identical)")
-    if not imported and not skipped:
-        click.echo(f"0 runs: {path} holds no run to import")
-
-
-def _import_who_and_when(path: Path, store: SqlStore, labels_out: Path | None,
-                         progress: Callable[[int, int], None]) -> tuple[list[str], list[str]]:
-    """Import the Who&When runs at ``path``: (imported, skipped) ids. With ``labels_out``,
-    their labels are written first to ``FILE.partial`` (so an unwritable target fails before
-    anything is imported) and renamed to ``FILE`` once the runs are stored; on any failure
-    the partial file is removed and an existing ``FILE`` left as it was."""
-    import orjson
-
-    from agentlab.integrations import import_who_and_when, who_and_when_labels
-    from agentlab.store import RunFilter
-
-    tmp = None if labels_out is None else labels_out.with_name(labels_out.name + ".partial")
-    try:
-        written: set[str] = set()
-        if tmp is not None:
-            with tmp.open("wb") as fh:
-                for label in who_and_when_labels(path):
-                    if label["run_id"] not in written:  # equal files are one run
-                        written.add(label["run_id"])
-                        fh.write(orjson.dumps({k: label.get(k) for k in _LABEL_KEYS}) + b"\n")
-        known = {r.run_id for r in store.runs(RunFilter(workflow="who-and-when"))}
-        ids = list(dict.fromkeys(import_who_and_when(path, store, progress=progress)))
-        if tmp is not None and labels_out is not None:
-            tmp.replace(labels_out)
-            click.echo(f"wrote {len(written)} label(s) to {labels_out}", err=True)
-    except BaseException:
-        if tmp is not None:
-            with contextlib.suppress(OSError):  # report the first error, not this one
-                tmp.unlink(missing_ok=True)
-        raise
-    return [i for i in ids if i not in known], [i for i in ids if i in known]
-
-
-_LABEL_KEYS = ("run_id", "step", "agent", "reason")
 
 
 @cli.command()

@@ -65,10 +65,12 @@ def _of_json(data: Any) -> str | None:
 def _of_folder(path: Path) -> str:
     if any(f.name.endswith((".traj", ".traj.gz")) for f in path.rglob("*")):
         return "swe-agent"
-    jsons = sorted(f for f in path.iterdir() if f.name.endswith((".json", ".json.gz")))
+    jsons = sorted(f for f in path.rglob("*")
+                   if f.name.endswith((".json", ".json.gz")) and f.is_file())
     if jsons and detect_format(jsons[0]) == "who-and-when":
         return "who-and-when"
-    raise _unknown(path, "a folder with no .traj files and no Who&When .json files")
+    raise _unknown(path, "a folder with no .traj files and no Who&When .json files, in it "
+                         "or below it")
 
 
 def detect_format(path: str | Path) -> str:

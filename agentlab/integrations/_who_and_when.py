@@ -53,17 +53,18 @@ AttributionLabel = dict[str, Any]
 
 def who_and_when_files(path: str | Path) -> list[Path]:
     """The run files at ``path``: the file itself, or the ``.json`` / ``.json.gz`` files of
-    a folder in numeric order."""
+    a folder and its subfolders (the data set keeps its two halves in two), each folder's in
+    numeric order."""
     p = Path(path)
     if not p.is_dir():
         return [p]
-    files = [f for f in p.iterdir() if f.name.endswith((".json", ".json.gz"))]
+    files = [f for f in p.rglob("*") if f.name.endswith((".json", ".json.gz")) and f.is_file()]
     if not files:
-        raise ImportFormatError(f"{p}: no .json or .json.gz files in this folder")
+        raise ImportFormatError(f"{p}: no .json or .json.gz files in this folder or below it")
 
-    def order(f: Path) -> tuple[int, str]:
+    def order(f: Path) -> tuple[str, int, str]:
         stem = f.name.split(".")[0]
-        return (int(stem), f.name) if stem.isdigit() else (1 << 30, f.name)
+        return (str(f.parent), int(stem) if stem.isdigit() else 1 << 30, f.name)
     return sorted(files, key=order)
 
 

@@ -100,3 +100,46 @@ def test_a_long_import_shows_progress_unless_json(tmp_path: Path, third_party: P
                                      "--json"])
     assert quiet.exit_code == 0 and "importing" not in quiet.stderr
     assert len(json.loads(quiet.stdout)["imported"]) == 200
+
+
+def test_several_paths_import_in_turn_and_a_bad_one_does_not_stop_the_rest(
+        tmp_path: Path, third_party: Path) -> None:
+    # What a shell glob over a vendored folder gives: two runs, a licence and a notes file.
+    swe = third_party / "swe-agent"
+    paths = sorted(str(p) for p in swe.iterdir())
+    assert len(paths) == 4
+    db = str(tmp_path / "glob.db")
+    out = CliRunner().invoke(cli, ["import", *paths, "--store", db, "--json"])
+    assert out.exit_code == 1
+    result = json.loads(out.stdout)
+    assert len(result["imported"]) == 2 and result["skipped"] == []
+    assert sorted(Path(f["path"]).name for f in result["failed"]) == ["ATTRIBUTION.md", "LICENSE"]
+    assert all("cannot tell the format" in f["error"] for f in result["failed"])
+    assert "2 of 4 PATHs could not be imported" in out.stderr
+    again = CliRunner().invoke(cli, ["import", *paths[2:], "--store", db, "--json"])
+    assert again.exit_code == 0
+    assert json.loads(again.stdout) == {"imported": [], "skipped": result["imported"],
+                                        "failed": []}
+    # Only bad paths: nothing is imported and no store is made.
+    none = CliRunner().invoke(cli, ["import", *paths[:2], "--store", str(tmp_path / "n.db")])
+    assert none.exit_code == 1 and not (tmp_path / "n.db").exists()
+    # --labels-out names one Who&When PATH's labels.
+    labels = CliRunner().invoke(cli, ["import", *paths[2:], "--store", db,
+                                      "--labels-out", str(tmp_path / "l.jsonl")])
+    assert labels.exit_code == 1 and "one Who&When PATH" in labels.stderr
+
+
+def test_a_folder_of_folders_is_read_below(tmp_path: Path, third_party: Path) -> None:
+    # The Who&When data set keeps its runs one folder down (algorithm-generated/...).
+    top = tmp_path / "who-and-when"
+    for half in ("algorithm-generated", "hand-crafted"):
+        (top / half).mkdir(parents=True)
+    src = third_party / "who-and-when" / "algorithm-generated"
+    for name in ("4.json.gz", "10.json.gz"):
+        (top / "algorithm-generated" / name).write_bytes((src / name).read_bytes())
+    (top / "hand-crafted" / "2.json.gz").write_bytes((src / "2.json.gz").read_bytes())
+    assert detect_format(top) == "who-and-when"
+    out = CliRunner().invoke(cli, ["import", str(top), "--store", str(tmp_path / "w.db"),
+                                   "--json"])
+    assert out.exit_code == 0, out.output
+    assert len(json.loads(out.stdout)["imported"]) == 3
