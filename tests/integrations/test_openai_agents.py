@@ -9,6 +9,7 @@ import asyncio
 import subprocess
 import sys
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -274,3 +275,24 @@ def test_importing_agentlab_does_not_import_the_sdk() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_no_secret_of_a_paused_run_is_stored_in_clear(store: SqlStore) -> None:
+    secret = "ghp_" + "Q7x" * 12  # a GitHub-token-shaped value the user pasted
+
+    def rotate(token: str) -> str:
+        """Rotate a token."""
+        return "rotated"
+
+    agent = Agent(name="ops", tools=[tool(rotate, needs_approval=True)], model=ScriptedModel(
+        [[function_call("rotate", {"token": secret}, call_id="s-1")]]))
+    with al.record_run("ops", agent="bot", store=store) as run:
+        result = Runner.run_sync(agent, f"rotate {secret} please", hooks=RecordingHooks())
+        [req] = pause_for_approvals(result)
+    assert secret not in repr(store.state_at(run.run_id))
+    assert secret not in repr(store.approval(req.id).arguments)
+    assert secret not in repr([e.model_dump() for e in store.events(run.run_id)])
+    if store.url.startswith("sqlite"):
+        store.close()
+        db = store.url.removeprefix("sqlite:///")
+        assert secret.encode() not in Path(db).read_bytes()
