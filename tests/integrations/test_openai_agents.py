@@ -296,3 +296,22 @@ def test_no_secret_of_a_paused_run_is_stored_in_clear(store: SqlStore) -> None:
         store.close()
         db = store.url.removeprefix("sqlite:///")
         assert secret.encode() not in Path(db).read_bytes()
+
+
+def test_a_policy_approval_is_awaited_and_recorded_on_the_call(
+        store: SqlStore, world: dict[str, Any]) -> None:
+    al.issue_grant(store, "jira", principal="bot", owner="team", workflow="triage",
+                   scopes=["jira:write:SUP"], expires_in=timedelta(days=1))
+    policy = al.Policy([al.Rule("issues-need-a-person", "approve", tool="create_issue")])
+    model = ScriptedModel([
+        [function_call("create_issue", {"project": "SUP", "title": "p"}, call_id="c-9")],
+        [assistant_message("opened")]])
+    agent = Agent(name="triage", model=model, tools=world["tools"])
+    run, result = run_agent(store, agent, grants=["jira"], policy=policy,
+                            approver=al.auto_approve("dana"))
+    assert result.final_output == "opened" and world["ran"] == [("create_issue", "SUP")]
+    [req] = store.approvals(run_id=run.run_id)
+    [call] = store.events(run.run_id, kinds=["tool_call"])
+    assert req.call_key == call.idempotency_key == "openai-agents:c-9"
+    assert (call.status, call.approval, call.policy_rule) == ("ok", req.id,
+                                                              "issues-need-a-person")
