@@ -162,7 +162,9 @@ class RecordingHooks(RunHooks[Any]):
     Each model call is an ``llm_call`` (the agent's model name, the messages, the response
     with its tool calls and their ids, input and output tokens); each handoff a step
     ``handoff`` whose output names both agents; ``run.state["agent"]`` is the agent running
-    and ``run.state["final_output"]`` the output the last one produced.
+    and ``run.state["final_output"]`` the output the last one produced. A tool not made with
+    :func:`tool` is recorded, ungoverned, as a step ``tool:<name>`` whose output holds the
+    model's tool-call id, the arguments and the result.
     """
 
     def __init__(self) -> None:
@@ -197,6 +199,14 @@ class RecordingHooks(RunHooks[Any]):
         run = rec.current_run()
         if run is not None:
             run.state["final_output"] = _jsonable(output)
+
+    async def on_tool_end(self, context: Any, agent: Any, tool: Any, result: Any) -> None:
+        if rec.current_run() is None or getattr(tool, _GOVERNED, False):
+            return  # a governed tool records its own call
+        with rec.step(f"tool:{getattr(tool, 'name', type(tool).__name__)}") as s:
+            s.output = {"tool_call_id": getattr(context, "tool_call_id", None),
+                        "arguments": _arguments(getattr(context, "tool_arguments", None)),
+                        "result": _jsonable(result)}
 
     async def on_handoff(self, context: Any, from_agent: Any, to_agent: Any) -> None:
         if rec.current_run() is None:
@@ -255,6 +265,10 @@ class RecordingProcessor(TracingProcessor):
 
 
 # -- tools ------------------------------------------------------------------------------------
+
+_GOVERNED = "_agentlab_governed"
+"""The attribute marking a FunctionTool made by :func:`tool` (its calls record themselves)."""
+
 
 class SdkToolDeniedError(ToolDeniedError, AgentsException):
     """A :class:`~agentlab.ToolDeniedError` that is also one of the SDK's exceptions, so
@@ -348,9 +362,11 @@ def tool(
                 raise SdkToolDeniedError(error.tool, error.denial) from error
             return default_tool_error_function(ctx, error)
 
-        return function_tool(invoke, name_override=tool_name,
+        made = function_tool(invoke, name_override=tool_name,
                              description_override=description,
                              needs_approval=needs_approval, failure_error_function=failure)
+        setattr(made, _GOVERNED, True)
+        return made
 
     if fn is not None:
         return wrap(fn)

@@ -315,3 +315,31 @@ def test_a_policy_approval_is_awaited_and_recorded_on_the_call(
     assert req.call_key == call.idempotency_key == "openai-agents:c-9"
     assert (call.status, call.approval, call.policy_rule) == ("ok", req.id,
                                                               "issues-need-a-person")
+
+
+def test_a_plain_sdk_tool_is_recorded_as_a_step_with_its_call_id(store: SqlStore) -> None:
+    from agents import function_tool
+
+    @function_tool
+    def weather(city: str) -> str:
+        """The weather in a city."""
+        return f"sunny in {city}"
+
+    model = ScriptedModel([[function_call("weather", {"city": "Lyon"}, call_id="w-1")],
+                           [assistant_message("sunny")]])
+    run, _result = run_agent(store, Agent(name="triage", model=model, tools=[weather]))
+    [step] = [e for e in store.events(run.run_id, kinds=["step"])
+              if e.name == "tool:weather"]
+    assert step.output == {"tool_call_id": "w-1", "arguments": {"city": "Lyon"},
+                           "result": "sunny in Lyon"}
+    assert store.events(run.run_id, kinds=["tool_call"]) == []  # ungoverned: no tool_call
+    governed = ScriptedModel([[function_call("lookup", {"account_id": "A"}, call_id="g-1")],
+                              [assistant_message("ok")]])
+
+    def lookup(account_id: str) -> str:
+        """Look up."""
+        return account_id
+
+    run, _result = run_agent(store, Agent(name="t", model=governed, tools=[tool(lookup)]))
+    assert not [e for e in store.events(run.run_id, kinds=["step"])
+                if e.name.startswith("tool:")]
