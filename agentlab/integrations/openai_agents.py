@@ -6,12 +6,15 @@ Three pieces, all the SDK's own extension points:
   each model call becomes an agentlab ``llm_call`` (model, messages, response with its tool
   calls, tokens), each handoff a ``handoff`` step, and the current agent and its final
   output go into ``run.state``;
-* :class:`RecordingProcessor`, a tracing processor (``add_trace_processor``) that writes
-  the SDK trace's id and workflow name, and the spans that failed or tripped a guardrail,
-  into ``run.state`` (the SDK's spans carry neither call ids nor structured results,
+* :class:`RecordingProcessor`, a tracing processor (``add_trace_processor``) that records
+  the SDK trace's id and workflow name as a step, and the spans that failed or tripped a
+  guardrail into ``run.state`` (the SDK's spans carry neither call ids nor structured results,
   which is why the hooks and the tools do the recording);
 * :func:`tool`, the SDK's ``function_tool`` whose calls go through agentlab's grants,
   policy and approvals and are recorded keyed on the model's tool-call id.
+
+:class:`RecordedModel` wraps the agent's model so that its calls go through ``@al.llm``
+instead of the hooks: recorded the same way, and served from the record in a replay.
 
 A tool with ``needs_approval`` pauses the SDK run; :func:`pause_for_approvals` turns each
 pending call into an agentlab approval request and persists the paused ``RunState`` in the
@@ -23,19 +26,19 @@ from __future__ import annotations
 
 import functools
 import inspect
-import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
 
-from agentlab.errors import ApprovalError, ConfigError, ToolDeniedError
+from agentlab.errors import ConfigError, ToolDeniedError
 
 try:
-    from agents import Agent, RunHooks, RunState, function_tool
+    from agents import Agent, RunHooks, function_tool
     from agents.exceptions import AgentsException
-    from agents.items import ModelResponse, ToolApprovalItem
+    from agents.items import ModelResponse
+    from agents.models.interface import Model
     from agents.tool import FunctionTool, default_tool_error_function
     from agents.tool_context import ToolContext
     from agents.tracing import Span, Trace, TracingProcessor
@@ -45,106 +48,28 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         "it with `pip install 'agentlab[openai-agents]'`") from exc
 
 import agentlab.record as rec
-from agentlab.approval import DEFAULT_TIMEOUT, ApprovalManager, pass_through_gate
-from agentlab.model import ApprovalRequest
+from agentlab.integrations._openai_agents_approvals import (
+    PAUSED_KEY,
+    ResumedState,
+    pause_for_approvals,
+    resume_state,
+)
+from agentlab.integrations._openai_agents_items import (
+    _arguments,
+    _items_json,
+    _jsonable,
+    _model_name,
+    _response_json,
+    response_from_record,
+)
+from agentlab.record import ModelReply, llm
 from agentlab.record._context import external_call_id_var
-from agentlab.store import RunStore
 
-__all__ = ["PAUSED_KEY", "RecordingHooks", "RecordingProcessor", "ResumedState",
-           "SdkToolDeniedError", "pause_for_approvals", "resume_state", "tool"]
-
-PAUSED_KEY = "openai_agents_paused"
-"""The ``run.state`` key holding a paused run: the SDK's ``RunState.to_json()`` (scrubbed
-of secrets like every state value) and the agentlab approval request of each pending call."""
+__all__ = ["PAUSED_KEY", "RecordedModel", "RecordingHooks", "RecordingProcessor",
+           "ResumedState", "SdkToolDeniedError", "pause_for_approvals", "resume_state",
+           "tool"]
 
 OnDenied = Literal["tell_model", "raise"]
-
-
-# -- values -----------------------------------------------------------------------------------
-
-def _jsonable(value: Any) -> Any:
-    dump = getattr(value, "model_dump", None)
-    if callable(dump):
-        return dump(mode="json", exclude_none=True)
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return value
-
-
-def _arguments(raw: Any) -> Any:
-    if not isinstance(raw, str):
-        return raw
-    try:
-        return json.loads(raw) if raw else {}
-    except json.JSONDecodeError:
-        return raw
-
-
-def _items_json(system_prompt: str | None, items: Sequence[Any]) -> list[dict[str, Any]]:
-    """The SDK's input items in agentlab's chat shape: ``system``, ``user``, ``assistant``
-    (text and ``tool_calls`` with parsed arguments) and ``tool`` messages with their
-    ``tool_call_id``; other items (reasoning, hosted tools) as the SDK gives them."""
-    out: list[dict[str, Any]] = []
-    if system_prompt:
-        out.append({"role": "system", "content": system_prompt})
-    for raw in items:
-        item = _jsonable(raw)
-        kind = item.get("type") if isinstance(item, Mapping) else None
-        if kind == "function_call":
-            call = {"id": item.get("call_id"), "name": item.get("name"),
-                    "arguments": _arguments(item.get("arguments"))}
-            if out and out[-1].get("role") == "assistant" and "tool_calls" in out[-1]:
-                out[-1]["tool_calls"].append(call)  # one response's calls: one message
-            else:
-                out.append({"role": "assistant", "content": None, "tool_calls": [call]})
-        elif kind == "function_call_output":
-            out.append({"role": "tool", "tool_call_id": item.get("call_id"),
-                        "content": item.get("output")})
-        elif isinstance(item, Mapping) and "role" in item:
-            out.append({"role": item["role"], "content": _text(item.get("content"))})
-        else:
-            out.append(item)
-    return out
-
-
-def _text(content: Any) -> Any:
-    if isinstance(content, list) and all(isinstance(c, Mapping) and "text" in c
-                                         for c in content):
-        return "".join(str(c["text"]) for c in content)
-    return content
-
-
-def _response_json(response: ModelResponse) -> dict[str, Any]:
-    """A model response as one assistant message: its text and its tool calls."""
-    text: list[str] = []
-    calls: list[dict[str, Any]] = []
-    other: list[Any] = []
-    for raw in response.output:
-        item = _jsonable(raw)
-        kind = item.get("type")
-        if kind == "message":
-            text.append(str(_text(item.get("content"))))
-        elif kind == "function_call":
-            calls.append({"id": item.get("call_id"), "name": item.get("name"),
-                          "arguments": _arguments(item.get("arguments"))})
-        else:
-            other.append(item)
-    out: dict[str, Any] = {"role": "assistant", "content": "".join(text) if text else None}
-    if calls:
-        out["tool_calls"] = calls
-    if other:
-        out["items"] = other
-    return out
-
-
-def _model_name(agent: Any) -> str:
-    model = getattr(agent, "model", None)
-    if isinstance(model, str):
-        return model
-    name = getattr(model, "model", None)
-    return name if isinstance(name, str) else type(model).__name__ if model else "default"
 
 
 # -- hooks: model calls, handoffs, the current agent ------------------------------------------
@@ -172,8 +97,9 @@ class RecordingHooks(RunHooks[Any]):
 
     async def on_llm_start(self, context: Any, agent: Agent[Any], system_prompt: str | None,
                            input_items: list[Any]) -> None:
-        if rec.current_run() is None:
-            return
+        if rec.current_run() is None or isinstance(getattr(agent, "model", None),
+                                                   RecordedModel):
+            return  # a RecordedModel records its own calls
         self._asked[id(context)] = _Asked(_model_name(agent),
                                           _items_json(system_prompt, input_items),
                                           time.perf_counter())
@@ -215,12 +141,55 @@ class RecordingHooks(RunHooks[Any]):
             s.output = {"from": from_agent.name, "to": to_agent.name}
 
 
+# -- the model: recorded so that a replay serves it ------------------------------------------
+
+class RecordedModel(Model):
+    """An SDK model whose calls go through ``@al.llm``: recorded like the hooks record them
+    (plus the SDK's raw output items, under ``output``), and served from the record in an
+    agentlab replay, so a replayed agent asks no model. :class:`RecordingHooks` leaves the
+    calls of an agent whose model is a ``RecordedModel`` to it. Streaming
+    (``Runner.run_streamed``) passes through to the wrapped model, unrecorded by it."""
+
+    def __init__(self, wrapped: Model, *, name: str | None = None) -> None:
+        self.wrapped = wrapped
+        self.name = name or _model_name(wrapped)
+
+    async def get_response(self, system_instructions: str | None, input: Any,
+                           model_settings: Any, tools: list[Any], output_schema: Any,
+                           handoffs: list[Any], tracing: Any, **kwargs: Any) -> ModelResponse:
+        async def ask() -> ModelResponse:
+            return await self.wrapped.get_response(system_instructions, input, model_settings, tools,
+                                              output_schema, handoffs, tracing, **kwargs)
+
+        if rec.current_run() is None:
+            return await ask()
+        got: list[ModelResponse] = []
+
+        async def model_request(messages: list[dict[str, Any]],
+                                tools: list[str]) -> ModelReply:
+            response = await ask()
+            got.append(response)
+            data = {**_response_json(response),
+                    "output": [_jsonable(item) for item in response.output]}
+            return ModelReply(data, response.usage.input_tokens, response.usage.output_tokens)
+
+        items = [{"role": "user", "content": input}] if isinstance(input, str) else input
+        offered = sorted({*(t.name for t in tools), *(h.tool_name for h in handoffs)})
+        recorded = llm(model=self.name, provider="openai-agents", returns=dict)(model_request)
+        data: Any = await recorded(_items_json(system_instructions, items), offered)
+        return got[0] if got else response_from_record(data)
+
+    def stream_response(self, *args: Any, **kwargs: Any) -> Any:
+        return self.wrapped.stream_response(*args, **kwargs)
+
+
 # -- tracing: the trace and the spans that went wrong -----------------------------------------
 
 class RecordingProcessor(TracingProcessor):
-    """A tracing processor writing, into the active run's state, the SDK trace
-    (``openai_agents_trace``: id, workflow name, group id) and, when the trace ends, the
-    spans that recorded an error or a tripped guardrail (``openai_agents_spans``).
+    """A tracing processor linking the active run to the SDK trace: a step
+    ``openai-agents:trace`` whose output holds the trace id, the workflow name and the group
+    id, and, when the trace ends, the spans that recorded an error or a tripped guardrail in
+    ``run.state["openai_agents_spans"]``.
 
     Register it with ``agents.add_trace_processor(RecordingProcessor())`` (or
     ``set_trace_processors`` to send traces nowhere else). Outside a run it does nothing.
@@ -230,13 +199,13 @@ class RecordingProcessor(TracingProcessor):
         self._spans: dict[str, list[dict[str, Any]]] = {}
 
     def on_trace_start(self, trace: Trace) -> None:
-        run = rec.current_run()
-        if run is None:
+        if rec.current_run() is None:
             return
         self._spans[trace.trace_id] = []
-        run.state["openai_agents_trace"] = {
-            "trace_id": trace.trace_id, "workflow": trace.name,
-            "group_id": (trace.export() or {}).get("group_id")}
+        # A step, not state: a trace id is new each run, and a replay must rebuild the state.
+        with rec.step("openai-agents:trace") as s:
+            s.output = {"trace_id": trace.trace_id, "workflow": trace.name,
+                        "group_id": (trace.export() or {}).get("group_id")}
 
     def on_span_start(self, span: Span[Any]) -> None:
         return None
@@ -371,105 +340,3 @@ def tool(
     if fn is not None:
         return wrap(fn)
     return wrap
-
-
-# -- approvals across a pause -----------------------------------------------------------------
-
-def _call_of(item: ToolApprovalItem) -> tuple[str, str, dict[str, Any]]:
-    raw = _jsonable(item.raw_item)
-    call_id = raw.get("call_id") or raw.get("id")
-    if not call_id:
-        raise ConfigError(f"the SDK asks approval for a call without an id ({raw!r:.200}); "
-                          "agentlab keys approvals on the model's tool-call id")
-    arguments = _arguments(raw.get("arguments"))
-    return (str(call_id), str(item.tool_name or raw.get("name")),
-            arguments if isinstance(arguments, dict) else {"input": arguments})
-
-
-def pause_for_approvals(result: Any, *, timeout: timedelta = DEFAULT_TIMEOUT
-                        ) -> list[ApprovalRequest]:
-    """Turn the SDK's interruptions (``result.interruptions``) into agentlab approval
-    requests of the active run, keyed ``openai-agents:<tool-call id>``, and persist the
-    paused ``RunState`` under ``run.state[PAUSED_KEY]``. Calling it again for the same
-    calls returns the same requests. Decide them with ``agentlab approve ID`` (or
-    ``ApprovalManager``, the widget) and resume with :func:`resume_state`."""
-    run = rec.current_run()
-    if run is None:
-        raise ConfigError("pause_for_approvals needs the agentlab run the SDK run was "
-                          "recorded in: call it inside `with al.record_run(...)`")
-    items = list(getattr(result, "interruptions", None) or ())
-    if not items:
-        return []
-    manager = ApprovalManager(run.store)
-    requests: dict[str, ApprovalRequest] = {}
-    for item in items:
-        call_id, tool_name, arguments = _call_of(item)
-        requests[call_id] = manager.request(
-            run_id=run.run_id, call_key=f"openai-agents:{call_id}", tool=tool_name,
-            arguments=arguments, rule="needs_approval", timeout=timeout)
-    run.state[PAUSED_KEY] = {"state": result.to_state().to_json(),
-                             "approvals": {c: r.id for c, r in requests.items()}}
-    return list(requests.values())
-
-
-@dataclass(frozen=True, slots=True)
-class ResumedState:
-    """What :func:`resume_state` gives back: the SDK state to run, the run it paused in and
-    the agentlab decision applied to each call (``approved`` or ``rejected``)."""
-
-    state: RunState[Any, Any]
-    paused_run_id: str
-    decisions: Mapping[str, str]
-
-
-async def resume_state(store: RunStore, agent: Agent[Any], request_id: str, *,
-                       by: str = "openai-agents:resume") -> ResumedState:
-    """Load the run paused with approval ``request_id`` (any of its requests), apply the
-    agentlab decision of each pending call (``state.approve`` or ``state.reject``) and
-    return the state for ``Runner.run(agent, state)``. Called inside the ``record_run`` of
-    the resumed leg, it writes ``run.state["openai_agents_resumed"]`` (the paused run and
-    the request and decision of each call).
-
-    Each decision passes agentlab's gate checks (authentic, by an allowed approver, bound to
-    the same call and arguments) and is consumed: a paused run resumes once. A request still
-    pending, or decided with edited arguments (the SDK cannot run edited calls), is refused
-    with :class:`~agentlab.errors.ApprovalError`.
-    """
-    manager = ApprovalManager(store)
-    first = manager.get(request_id)
-    paused = store.state_at(first.run_id).get(PAUSED_KEY)
-    if not isinstance(paused, Mapping):
-        raise ConfigError(f"run {first.run_id} holds no paused OpenAI Agents SDK run; it is "
-                          "persisted by pause_for_approvals inside the recorded run")
-    state = await RunState.from_json(agent, dict(paused["state"]))
-    ids: Mapping[str, str] = paused["approvals"]
-    decisions: dict[str, str] = {}
-    for item in state.get_interruptions():
-        call_id, tool_name, arguments = _call_of(item)
-        req = manager.get(ids[call_id])
-        if req.status == "pending":
-            raise ApprovalError(f"approval {req.id} ({tool_name}) is still pending: decide "
-                                f"it first (`agentlab approve {req.id}` or reject)")
-        gate = pass_through_gate(
-            manager, None, run_id=req.run_id, call_key=req.call_key, tool=tool_name,
-            arguments=arguments, current_arguments=functools.partial(dict, arguments), grant=req.grant,
-            scope=req.scope, rule=req.rule or "needs_approval", phase=req.phase,
-            timeout=DEFAULT_TIMEOUT, consumer=by)
-        if gate.edited is not None:
-            raise ApprovalError(f"approval {req.id} edited the arguments of {tool_name}; the "
-                                "SDK runs the model's arguments only: approve or reject it")
-        if gate.denial is None:
-            state.approve(item)
-            decisions[call_id] = "approved"
-        elif gate.denial.code in ("rejected", "approval_expired"):
-            state.reject(item)
-            decisions[call_id] = "rejected"
-        else:
-            raise ApprovalError(f"approval {req.id} cannot resume {tool_name}: "
-                                f"{gate.denial.reason}")
-    run = rec.current_run()
-    if run is not None:  # the resumed leg says what it continues and on whose decision
-        run.state["openai_agents_resumed"] = {
-            "paused_run": first.run_id,
-            "approvals": {c: {"request": ids[c], "decision": d} for c, d in decisions.items()}}
-    return ResumedState(state, first.run_id, decisions)

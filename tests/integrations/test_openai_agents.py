@@ -110,8 +110,10 @@ def test_model_calls_tool_calls_errors_and_state_are_recorded(
 
     state = store.state_at(run.run_id)
     assert (state["agent"], state["final_output"]) == ("triage", "enterprise")
-    assert state["openai_agents_trace"]["workflow"] == "Agent workflow"
-    assert state["openai_agents_trace"]["trace_id"].startswith("trace_")
+    [trace] = [e for e in store.events(run.run_id, kinds=["step"])
+               if e.name == "openai-agents:trace"]
+    assert trace.output["workflow"] == "Agent workflow"
+    assert trace.output["trace_id"].startswith("trace_")
     assert [(s["type"], s["name"]) for s in state["openai_agents_spans"]] == [
         ("function", "flaky")]
     summary = store.run(run.run_id)
@@ -343,3 +345,28 @@ def test_a_plain_sdk_tool_is_recorded_as_a_step_with_its_call_id(store: SqlStore
     run, _result = run_agent(store, Agent(name="t", model=governed, tools=[tool(lookup)]))
     assert not [e for e in store.events(run.run_id, kinds=["step"])
                 if e.name.startswith("tool:")]
+
+
+def test_a_strict_replay_serves_model_and_tools_from_the_record(store: SqlStore) -> None:
+    from agentlab.recovery import replay
+
+    from . import _openai_agents_entry as entry
+
+    entry.ran.clear()
+    entry.script()
+    result = entry.triage.run({"question": "Which plan?"}, store=store)
+    assert result.output == "ACME-1 is on enterprise" and entry.ran == ["ACME-1"]
+    assert entry.model.remaining_steps == 0
+    first = store.events(result.run_id, kinds=["llm_call"])[0]
+    assert (first.model, first.provider, first.reported) == ("scripted", "openai-agents",
+                                                              False)
+    assert first.response["tool_calls"][0]["id"] == "call-1"
+
+    entry.ran.clear()
+    again = replay(store, result.run_id)  # the script is empty: a live model call would fail
+    assert again.identical and again.outcome.status == "succeeded", again.state_diff
+    assert entry.ran == []
+    served = store.events(again.run_id, kinds=["llm_call", "tool_call"])
+    assert [(e.kind, e.replayed is not None) for e in served] == [
+        ("llm_call", True), ("tool_call", True), ("llm_call", True)]
+    assert served[1].call_id == "call-1"
