@@ -94,6 +94,10 @@ async def resume_state(store: RunStore, agent: Agent[Any], request_id: str, *,
     decisions: dict[str, str] = {}
     for item in state.get_interruptions():
         call_id, tool_name, arguments = _call_of(item)
+        if call_id not in ids:
+            raise ConfigError(f"the paused state of run {first.run_id} waits on call "
+                              f"{call_id} ({tool_name}), which has no agentlab approval "
+                              "request: pause_for_approvals was not given this result")
         req = manager.get(ids[call_id])
         if req.status == "pending":
             raise ApprovalError(f"approval {req.id} ({tool_name}) is still pending: decide "

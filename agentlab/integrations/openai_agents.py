@@ -97,9 +97,8 @@ class RecordingHooks(RunHooks[Any]):
 
     async def on_llm_start(self, context: Any, agent: Agent[Any], system_prompt: str | None,
                            input_items: list[Any]) -> None:
-        if rec.current_run() is None or isinstance(getattr(agent, "model", None),
-                                                   RecordedModel):
-            return  # a RecordedModel records its own calls
+        if rec.current_run() is None:
+            return
         self._asked[id(context)] = _Asked(_model_name(agent),
                                           _items_json(system_prompt, input_items),
                                           time.perf_counter())
@@ -108,8 +107,8 @@ class RecordingHooks(RunHooks[Any]):
                          response: ModelResponse) -> None:
         asked = self._asked.pop(id(context), None)
         run = rec.current_run()
-        if asked is None or run is None:
-            return
+        if asked is None or run is None or getattr(response, _RECORDED, False):
+            return  # a RecordedModel recorded this call itself
         usage = response.usage
         run.llm_call(asked.model, messages=asked.messages, response=_response_json(response),
                      input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
@@ -143,12 +142,16 @@ class RecordingHooks(RunHooks[Any]):
 
 # -- the model: recorded so that a replay serves it ------------------------------------------
 
+_RECORDED = "_agentlab_recorded"
+"""Set on a response a RecordedModel recorded, so that the hooks do not record it again."""
+
+
 class RecordedModel(Model):
     """An SDK model whose calls go through ``@al.llm``: recorded like the hooks record them
     (plus the SDK's raw output items, under ``output``), and served from the record in an
     agentlab replay, so a replayed agent asks no model. :class:`RecordingHooks` leaves the
-    calls of an agent whose model is a ``RecordedModel`` to it. Streaming
-    (``Runner.run_streamed``) passes through to the wrapped model, unrecorded by it."""
+    calls it recorded to it. Streaming (``Runner.run_streamed``) passes through to the
+    wrapped model; the hooks record those calls, and a replay cannot serve them."""
 
     def __init__(self, wrapped: Model, *, name: str | None = None) -> None:
         self.wrapped = wrapped
@@ -177,7 +180,9 @@ class RecordedModel(Model):
         offered = sorted({*(t.name for t in tools), *(h.tool_name for h in handoffs)})
         recorded = llm(model=self.name, provider="openai-agents", returns=dict)(model_request)
         data: Any = await recorded(_items_json(system_instructions, items), offered)
-        return got[0] if got else response_from_record(data)
+        response = got[0] if got else response_from_record(data)
+        setattr(response, _RECORDED, True)
+        return response
 
     def stream_response(self, *args: Any, **kwargs: Any) -> Any:
         return self.wrapped.stream_response(*args, **kwargs)

@@ -370,3 +370,49 @@ def test_a_strict_replay_serves_model_and_tools_from_the_record(store: SqlStore)
     assert [(e.kind, e.replayed is not None) for e in served] == [
         ("llm_call", True), ("tool_call", True), ("llm_call", True)]
     assert served[1].call_id == "call-1"
+
+
+def test_a_streamed_run_is_recorded_by_the_same_hooks(store: SqlStore,
+                                                      world: dict[str, Any]) -> None:
+    model = ScriptedModel([[function_call("lookup_account", {"account_id": "S"},
+                                          call_id="st-1")], [assistant_message("streamed")]])
+    agent = Agent(name="triage", model=model, tools=world["tools"])
+
+    async def go() -> Any:
+        with al.record_run("triage", agent="bot", store=store) as run:
+            streamed = Runner.run_streamed(agent, "go", hooks=RecordingHooks())
+            async for _event in streamed.stream_events():
+                pass
+        return run, streamed
+
+    run, streamed = asyncio.run(go())
+    assert streamed.final_output == "streamed"
+    assert [e.kind for e in store.events(run.run_id, kinds=["llm_call", "tool_call"])] == [
+        "llm_call", "tool_call", "llm_call"]
+    [call] = store.events(run.run_id, kinds=["tool_call"])
+    assert (call.call_id, call.result) == ("st-1", {"account_id": "S", "plan": "enterprise"})
+    assert store.events(run.run_id, kinds=["llm_call"])[1].response == {
+        "role": "assistant", "content": "streamed"}
+
+
+def test_a_recorded_model_records_each_call_once_streamed_or_not(store: SqlStore) -> None:
+    from agentlab.integrations.openai_agents import RecordedModel
+
+    def agent() -> Agent[Any]:
+        return Agent(name="triage", model=RecordedModel(
+            ScriptedModel([[assistant_message("hi")]]), name="scripted"))
+
+    run, _result = run_agent(store, agent())
+    [call] = store.events(run.run_id, kinds=["llm_call"])
+    assert (call.model, call.reported) == ("scripted", False)  # by @llm: a replay serves it
+
+    async def streamed() -> Any:
+        with al.record_run("triage", agent="bot", store=store) as run:
+            result = Runner.run_streamed(agent(), "go", hooks=RecordingHooks())
+            async for _event in result.stream_events():
+                pass
+        return run
+
+    run = asyncio.run(streamed())
+    [call] = store.events(run.run_id, kinds=["llm_call"])
+    assert call.reported and call.response == {"role": "assistant", "content": "hi"}
