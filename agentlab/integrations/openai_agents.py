@@ -27,10 +27,12 @@ from __future__ import annotations
 import functools
 import inspect
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
+from weakref import WeakKeyDictionary
 
 from agentlab.errors import ConfigError, ToolDeniedError
 
@@ -288,7 +290,8 @@ def tool(
         key = None
         if side_effect:
             def key(_arguments: Mapping[str, Any]) -> str:
-                return f"openai-agents:{external_call_id_var.get()}"
+                call_id = external_call_id_var.get()  # the SDK always gives one
+                return f"openai-agents:{call_id or uuid.uuid4().hex}"
 
         async def call(**arguments: Any) -> Any:
             token = external_call_id_var.set(None)  # calls nested inside have their own
@@ -300,7 +303,7 @@ def tool(
 
         governed = rec.tool(name=tool_name, side_effect=side_effect, scope=scope,
                             freshness=freshness, idempotency_key=key, **options)(call)
-        done: dict[tuple[str, str], Any] = {}
+        done: WeakKeyDictionary[Any, dict[str, tuple[bool, Any]]] = WeakKeyDictionary()
 
         @functools.wraps(f)
         async def invoke(ctx: ToolContext[Any], *args: Any, **kwargs: Any) -> Any:
@@ -309,20 +312,30 @@ def tool(
             if run is None:
                 return await call(**arguments)
             call_id = getattr(ctx, "tool_call_id", None)
-            if call_id and (run.run_id, call_id) in done:
-                return done[(run.run_id, call_id)]
+            seen = done.setdefault(run, {})
+            if call_id and call_id in seen:  # invoked again: the first outcome, not a rerun
+                ok, outcome = seen[call_id]
+                if ok:
+                    return outcome
+                raise outcome
             token = external_call_id_var.set(call_id)
             try:
                 result = await governed(**arguments)
             except ToolDeniedError as exc:
                 if on_denied == "raise":
+                    if call_id:
+                        seen[call_id] = (False, exc)
                     raise
                 result = {"error": "denied", "code": exc.denial.code,
                           "reason": exc.denial.reason}
+            except Exception as exc:
+                if call_id:
+                    seen[call_id] = (False, exc)
+                raise
             finally:
                 external_call_id_var.reset(token)
             if call_id:
-                done[(run.run_id, call_id)] = result
+                seen[call_id] = (True, result)
             return result
 
         params = list(inspect.signature(f).parameters.values())

@@ -162,12 +162,24 @@ def test_a_granted_side_effect_runs_once_per_tool_call_id(
                           tool_arguments=args)
         return [await create.on_invoke_tool(ctx, args) for _ in range(2)]
 
+    flaky = world["tools"][2]
+
+    async def failing_twice() -> list[str]:
+        ctx = ToolContext(context=None, tool_name="flaky", tool_call_id="c-f",
+                          tool_arguments='{"account_id": "F"}')
+        return [await flaky.on_invoke_tool(ctx, '{"account_id": "F"}') for _ in range(2)]
+
     with al.record_run("triage", agent="bot", store=store, grants=["jira"]) as run:
         first, again = asyncio.run(twice())
+        told = asyncio.run(failing_twice())
+    assert told[0] == told[1] and "error occurred" in told[0]
+    [failed] = [c for c in store.events(run.run_id, kinds=["tool_call"]) if c.tool == "flaky"]
+    assert (failed.call_id, failed.status) == ("c-f", "error")
+    world["ran"].remove(("flaky", "F"))  # ran once: the second invocation got its error
     assert first == again == {"key": "SUP-7", "title": "printer"}
     assert world["ran"] == [("create_issue", "SUP")]
     [intent] = store.events(run.run_id, kinds=["tool_intent"])
-    [call] = store.events(run.run_id, kinds=["tool_call"])
+    [call] = [c for c in store.events(run.run_id, kinds=["tool_call"]) if c.tool != "flaky"]
     assert intent.idempotency_key == call.idempotency_key == "openai-agents:c-5"
     assert call.status == "ok" and call.grant == "jira"
 
