@@ -24,6 +24,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from typing import Any
 
+from agentlab.errors import RecordingError
 from agentlab.identity import Redactor, default_redactor
 from agentlab.model import RefMap, TreeEncoder, canonical, loads
 from agentlab.record._context import frame_var
@@ -51,6 +52,9 @@ class RunState(MutableMapping[str, Any]):
         # tree (refs, kept map, known nodes, root) is changed: by the writer or the caller.
         self._jobs: deque[_Deferred] = deque()
         self._lock = threading.Lock()
+        # Held by a change from taking its content to queueing its checkpoint, so that
+        # changes from several threads reach the tree and the writer's queue in one order.
+        self._order = threading.RLock()
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -100,25 +104,27 @@ class RunState(MutableMapping[str, Any]):
             if not isinstance(key, str):
                 raise TypeError(f"run state keys must be strings, not {type(key).__name__}: {key!r}")
         encoded = {key: canonical(value) for key, value in values.items()}
-        self._data.update(values)
-        for key in deletes:
-            del self._data[key]
-            self._touched.discard(key)
-        writes = list(values)
-        items = self._fix(writes, encoded)
-        if run.mode.live and _small(items, writes, deletes, run._max_payload):
-            self._defer(items, writes, deletes)
-        else:
-            self._settle()
-            self._now(items, writes, deletes, force=True)
+        with self._order:
+            self._data.update(values)
+            for key in deletes:
+                del self._data[key]
+                self._touched.discard(key)
+            writes = list(values)
+            items = self._fix(writes, encoded)
+            if run.mode.live and _small(items, writes, deletes, run._max_payload):
+                self._defer(items, writes, deletes)
+            else:
+                self._settle()
+                self._now(items, writes, deletes, force=True)
 
     def checkpoint(self, *, force: bool = True) -> str | None:
         """Record a checkpoint now and return its root; with ``force=False`` only if the
         state changed."""
         if not force and not self._touched:
             return None
-        self._settle()
-        return self._now(self._fix([], {}), [], (), force)
+        with self._order:
+            self._settle()
+            return self._now(self._fix([], {}), [], (), force)
 
     @property
     def root(self) -> str | None:
@@ -144,15 +150,14 @@ class RunState(MutableMapping[str, Any]):
         """Queue the checkpoint with its content and event fields fixed; its tree, root and
         body are made by the writer thread (:meth:`_Deferred.resolve`), in order."""
         run = self._run
+        writer = run.writer
+        if writer._stopped or writer._forked:
+            writer._usable()  # raises: nothing is queued, and the tree does not take it
         frame = frame_var.get()
         job = _Deferred(self, items, writes, deletes, run._new_id(), run._parent_id(),
                         run._clock() // 1000, frame is not None and frame.inside_tool)
         self._jobs.append(job)
-        try:
-            run.writer.enqueue(job)
-        except BaseException:
-            self._jobs.pop()  # never queued: the state's tree does not take it
-            raise
+        writer.enqueue(job)  # queued even if its back-pressure flush raises
 
     def _settle(self, upto: _Deferred | None = None) -> None:
         """Make the queued checkpoints' trees, oldest first (all of them, or up to
@@ -299,17 +304,18 @@ class RunState(MutableMapping[str, Any]):
     def _absorb(self, values: Mapping[str, Any], deletes: Iterable[str]) -> None:
         """Take on state the record already holds (what a served tool wrote, while a resumed
         run catches up) without recording a change."""
-        self._settle()
-        enc = TreeEncoder()
-        for key in deletes:
-            self._data.pop(key, None)
-            self._drop_ref(key)
-        for key, value in values.items():
-            self._data[key] = value
-            self._put_ref(key, enc.encode_bytes(canonical(value)[0]))
-        root = self._root_of(enc) if self._refs else None
-        self._known.update(enc.blobs)
-        self._root = root
+        with self._order:
+            self._settle()
+            enc = TreeEncoder()
+            for key in deletes:
+                self._data.pop(key, None)
+                self._drop_ref(key)
+            for key, value in values.items():
+                self._data[key] = value
+                self._put_ref(key, enc.encode_bytes(canonical(value)[0]))
+            root = self._root_of(enc) if self._refs else None
+            self._known.update(enc.blobs)
+            self._root = root
 
     def _write_served(self, values: Mapping[str, Any], deletes: Iterable[str],
                       recorded: bool) -> None:
@@ -349,7 +355,8 @@ class _Deferred:
             self.state._settle(self)
         if self.error is not None:
             raise self.error
-        assert self.event is not None
+        if self.event is None:  # not among the state's queued checkpoints: a fault of ours
+            raise RecordingError(f"run {self.run_id}: a queued checkpoint was never made")
         return self.event
 
 

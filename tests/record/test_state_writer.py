@@ -179,3 +179,37 @@ def test_a_checkpoint_that_cannot_be_built_fails_its_run_at_the_next_flush(
         run.flush()
     assert run.writer.failed[run.run_id].args == ("cannot build this one",)
     store.close()
+
+
+def test_changes_from_two_threads_reach_the_tree_and_the_queue_in_one_order(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = open_store(tmp_path / "t.db")
+    with al.record_run("w", agent="a", store=store) as run:
+        enqueue = run.writer.enqueue
+        waiting, b_done = threading.Event(), threading.Event()
+
+        def slow_enqueue(ev: Any) -> None:
+            if threading.current_thread().name == "A" and not waiting.is_set():
+                waiting.set()
+                b_done.wait(0.5)  # B's change, made meanwhile, must still queue after A's
+            enqueue(ev)
+
+        monkeypatch.setattr(run.writer, "enqueue", slow_enqueue)
+
+        def b() -> None:
+            run.state["b"] = "y" * 300
+            b_done.set()
+
+        a_thread = threading.Thread(target=run.state.__setitem__, args=("a", "x" * 300),
+                                    name="A")
+        a_thread.start()
+        assert waiting.wait(5)
+        b_thread = threading.Thread(target=b, name="B")
+        b_thread.start()
+        b_thread.join()
+        a_thread.join()
+        final = run.state.snapshot()
+    assert final == {"a": "x" * 300, "b": "y" * 300}
+    assert [c.writes for c in store.checkpoints(run.run_id)] == [["a"], ["b"]]
+    assert store.state_at(run.run_id) == final
+    store.close()
