@@ -173,11 +173,12 @@ class RunState(MutableMapping[str, Any]):
                         "checkpoint",
                         checkpoint_body(root, written, sorted(job.deletes), normalized, redacted),
                         job.event_id, job.parent_id, job.ts_us, job.in_tool, NO_STATS, blobs)
-                except BaseException as exc:  # dropped by the writer, which fails the run
-                    job.error = exc
+                except BaseException as exc:
                     self._map = RefMap(self._refs)
-                    if not isinstance(exc, Exception):
+                    if not isinstance(exc, Exception):  # interrupted, not wrong: made again
+                        jobs.appendleft(job)             # by whoever asks next
                         raise
+                    job.error = exc  # the writer drops it and fails the run
                     continue
                 self._root = root
                 self._known.update(blobs)
