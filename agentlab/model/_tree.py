@@ -81,6 +81,14 @@ class TreeEncoder:
             return None, value
         return self.node(value, data), None
 
+    def encode_bytes(self, data: bytes) -> Ref:
+        """:meth:`encode` of the value whose canonical bytes are ``data``, parsed from them
+        (only a mapping or list, to be split): the result depends on the bytes alone, not
+        on any object the caller may still change."""
+        if len(data) <= INLINE_MAX:
+            return None, loads(data)
+        return self.node(loads(data) if data[:1] in (b"{", b"[") else None, data), None
+
     def node(self, value: Any, data: bytes | None = None) -> str:
         """Store ``value`` as a node whatever its size and return the node's hash."""
         if isinstance(value, dict):

@@ -26,8 +26,8 @@ from agentlab.record._spec import ToolSpec
 from agentlab.record._writer import BackgroundWriter
 from agentlab.store import Appended, PendingEvent, RunStore
 
-__all__ = ["NO_STATS", "Governance", "Phase", "RunCore", "error_info", "note_recorded",
-           "recorded_as"]
+__all__ = ["NO_STATS", "Governance", "Phase", "RunCore", "checkpoint_body", "error_info",
+           "note_recorded", "recorded_as"]
 
 NO_STATS = EventStats()
 Phase = Literal["read", "draft", "act"]
@@ -47,6 +47,19 @@ def error_info(exc: BaseException) -> dict[str, Any]:
     if attributes:
         info["attributes"] = dict(list(attributes.items())[:20])
     return info
+
+
+def checkpoint_body(root: str, writes: list[str], deletes: list[str], normalized: list[str],
+                    redacted: list[str]) -> dict[str, Any]:
+    """A checkpoint event's fields (without ``kind``), in their stored order."""
+    body: dict[str, Any] = {"root": root, "writes": writes}
+    if deletes:
+        body["deletes"] = deletes
+    if normalized:
+        body["normalized"] = normalized
+    if redacted:
+        body["redacted"] = redacted
+    return body
 
 
 def note_recorded(exc: BaseException, event_id: str) -> None:
@@ -132,23 +145,26 @@ class RunCore:
         blobs: dict[str, bytes] | None = None,
     ) -> PendingEvent:
         self._require_active()
-        body["kind"] = kind
         frame = frame_var.get()
-        if frame is not None and frame.inside_tool:
+        return self._assemble(
+            kind, body, event_id or self._new_id(),  # always set here: callers use the id
+            self._parent_id() if parent_id is False else parent_id,
+            (ts_ns if ts_ns is not None else self._clock()) // 1000,
+            frame is not None and frame.inside_tool, stats, blobs)
+
+    def _assemble(self, kind: str, body: dict[str, Any], event_id: str, parent_id: str | None,
+                  ts_us: int, in_tool: bool, stats: EventStats | None,
+                  blobs: dict[str, bytes] | None) -> PendingEvent:
+        """The event from its body and the fields :meth:`_build` fixed on the caller (a
+        deferred checkpoint has them fixed at assignment and its body made on the writer)."""
+        body["kind"] = kind
+        if in_tool:
             body["in_tool"] = True
         data = canonical_body(body)
         if len(data) > self._max_payload:
             self._check_sizes(kind, body)
-        return PendingEvent(
-            self.run_id,
-            event_id or self._new_id(),  # always set here: callers use the id
-            self._parent_id() if parent_id is False else parent_id,
-            (ts_ns if ts_ns is not None else self._clock()) // 1000,
-            kind,
-            data,
-            blobs or None,
-            stats,
-        )
+        return PendingEvent(self.run_id, event_id, parent_id, ts_us, kind, data, blobs or None,
+                            stats)
 
     def _require_active(self) -> None:
         if self._ended or not self._started:
@@ -186,14 +202,8 @@ class RunCore:
     def _emit_checkpoint(self, root: str, writes: list[str], deletes: list[str],
                          blobs: dict[str, bytes], normalized: list[str],
                          redacted: list[str]) -> None:
-        body: dict[str, Any] = {"root": root, "writes": writes}
-        if deletes:
-            body["deletes"] = deletes
-        if normalized:
-            body["normalized"] = normalized
-        if redacted:
-            body["redacted"] = redacted
-        self._emit("checkpoint", body, blobs=blobs, stats=NO_STATS)
+        self._emit("checkpoint", checkpoint_body(root, writes, deletes, normalized, redacted),
+                   blobs=blobs, stats=NO_STATS)
 
     def _idempotency_key(self, spec: ToolSpec, arguments: Mapping[str, Any], args_data: bytes) -> str:
         if spec.idempotency_key is not None:

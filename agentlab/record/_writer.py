@@ -7,6 +7,10 @@ it together with the new events in one transaction, so order is kept and the cal
 only once all of it is on disk. ``flush`` waits until everything queued before it is
 committed. A process that is killed loses at most the queued, unflushed tail.
 
+A queued item may also be a :class:`Deferred` event, whose content is fixed but whose body
+is still to be made (a checkpoint's state tree: see ``agentlab.record._state``); taking it
+off the queue makes it, so that work runs here rather than on the caller, in queue order.
+
 Errors: a busy or unreachable database is transient, and the batch is kept and retried. Any
 other error belongs to the events, not the store: the batch is split by run, the other
 runs' events are committed, and the offending run is marked failed (logged, and raised to
@@ -21,6 +25,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Sequence
+from typing import Protocol
 
 from agentlab.errors import AgentlabError, RecordingError, StoreBusyError
 from agentlab.identity import Redactor, default_redactor, scrubbed_logger
@@ -28,7 +33,7 @@ from agentlab.model import canonical_body, loads, new_id, now_ns
 from agentlab.record._lease import LEASE_S, lease_until
 from agentlab.store import Appended, PendingEvent, RunStore
 
-__all__ = ["BackgroundWriter", "writer_for"]
+__all__ = ["BackgroundWriter", "Deferred", "writer_for"]
 
 log = scrubbed_logger("agentlab.record")
 
@@ -42,6 +47,15 @@ def _transient(exc: BaseException) -> bool:
     return type(exc).__name__ in ("OperationalError", "InterfaceError") or isinstance(
         exc, OSError
     )
+
+
+class Deferred(Protocol):
+    """An event made when the writer takes it off the queue (or earlier, by whoever needs it
+    first); ``resolve`` returns the same event whichever thread asks."""
+
+    run_id: str
+
+    def resolve(self) -> PendingEvent: ...
 
 
 def redact_events(batch: Sequence[PendingEvent], redactor: Redactor) -> list[PendingEvent]:
@@ -74,7 +88,7 @@ class BackgroundWriter:
         self.max_pending = max(50 * batch_size, 10_000)
         self.failed: dict[str, BaseException] = {}
         """Runs whose events the store refused, with the reason."""
-        self._queue: deque[PendingEvent] = deque()
+        self._queue: deque[PendingEvent | Deferred] = deque()
         # Held from taking a batch off the queue until it is committed, so whoever holds
         # it next sees every earlier event either committed or still queued.
         self._lock = threading.Lock()
@@ -99,7 +113,7 @@ class BackgroundWriter:
                 "in this process and open the store again here"
             )
 
-    def enqueue(self, ev: PendingEvent) -> None:
+    def enqueue(self, ev: PendingEvent | Deferred) -> None:
         """Queue an event for the next batch. Costs a deque append.
 
         Past ``max_pending`` queued events the caller commits the backlog itself
@@ -120,12 +134,21 @@ class BackgroundWriter:
         return len(self._queue)
 
     def _take(self, limit: int | None = None) -> list[PendingEvent]:
-        """Events off the queue, each with its final id (read-only calls are queued without
-        one; giving it here keeps it stable if the batch has to be retried)."""
+        """Events off the queue, each made (a deferred one) and with its final id (read-only
+        calls are queued without one; giving it here keeps it stable if the batch has to be
+        retried)."""
         batch: list[PendingEvent] = []
         q = self._queue
         while q and (limit is None or len(batch) < limit):
             ev = q.popleft()
+            if not isinstance(ev, tuple):
+                try:
+                    ev = ev.resolve()
+                except Exception as exc:  # a fault of the run's own data: that run fails
+                    self.failed.setdefault(ev.run_id, exc)
+                    log.error("agentlab: run %s: an event could not be made and was dropped: "
+                              "%s", ev.run_id, exc)
+                    continue
             if ev.event_id is None:
                 ev = ev._replace(event_id=new_id())
             batch.append(ev)

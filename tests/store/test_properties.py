@@ -304,6 +304,15 @@ def test_tree_round_trip_and_equal_roots(value: Any) -> None:
 
 
 @SETTINGS
+@given(portable_values)
+def test_encoding_a_value_from_its_bytes_gives_what_encoding_the_value_gives(value: Any) -> None:
+    """What a deferred checkpoint builds from the canonical bytes fixed at assignment."""
+    by_value, by_bytes = TreeEncoder(), TreeEncoder()
+    assert by_bytes.encode_bytes(dumps(value)) == by_value.encode(value)
+    assert by_bytes.blobs == by_value.blobs
+
+
+@SETTINGS
 @given(portable_values, portable_values)
 def test_tree_roots_differ_for_different_values(a: Any, b: Any) -> None:
     ra, rb = TreeEncoder().node(a), TreeEncoder().node(b)
