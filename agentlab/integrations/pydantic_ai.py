@@ -11,6 +11,14 @@ beyond its construction:
   tool-call id, after agentlab's governance admitted it. :class:`ToolRules` says which
   tools act on the world and which scope they need.
 
+A call that needs a person's approval (a policy rule ``approve``, or pydantic-ai's own
+``requires_approval=True``) asks through agentlab's gate. With the run's approver
+:func:`defer_approval` the agent's run does not wait: it ends with pydantic-ai's
+``DeferredToolRequests``, the recorded run is paused (``run.pause(...)``), and once the
+request is decided through agentlab, ``record_run(run_id=..., resume=True)`` in any process
+runs the agent again to the deferred call, served from the record (or
+:func:`deferred_results` continues it in the same process).
+
 Outside ``al.record_run`` both pass everything through unrecorded. Requires the
 ``pydantic-ai`` extra (``pip install 'agentlab[pydantic-ai]'``).
 
