@@ -270,11 +270,15 @@ class GovernedToolset(WrapperToolset[Any]):
         wrapped = self.wrapped
 
         async def call(**arguments: Any) -> Any:
-            token = external_call_id_var.set(None)  # calls nested inside have their own
+            # Calls nested inside have their own id and approvals, and wait for them.
+            inner = (external_call_id_var.set(None), may_defer.set(False),
+                     approval_rule_var.set(None))
             try:
                 return await wrapped.call_tool(name, arguments, ctx, tool_def)
             finally:
-                external_call_id_var.reset(token)
+                approval_rule_var.reset(inner[2])
+                may_defer.reset(inner[1])
+                external_call_id_var.reset(inner[0])
 
         key: Callable[[Mapping[str, Any]], str] | None = None
         if call_id is not None:

@@ -260,3 +260,32 @@ def test_a_deferral_needs_an_agentlab_request(store: SqlStore) -> None:
     assert (req.tool, req.rule, req.scope, req.status) == (
         "refund", "pydantic-ai:requires_approval", "pay:refund", "pending")
     assert out.metadata[out.approvals[0].tool_call_id]["agentlab_approval"] == req.id
+
+
+def test_calls_made_inside_an_approved_tool_are_not_asked_again(store: SqlStore) -> None:
+    @al.tool(scope="pay:read")
+    def balance(account_id: str) -> int:
+        return 40
+
+    def refund(account_id: str) -> str:
+        """Refund what the account was charged."""
+        return f"refunded {balance(account_id)}"
+
+    tools = FunctionToolset()
+    tools.add_function(refund, requires_approval=True)
+    agent = Agent(TestModel(), toolsets=[GovernedToolset(tools, rules={
+        "refund": ToolRules(scope="pay:refund")})], output_type=[str, DeferredToolRequests])
+    al.issue_grant(store, "pay", principal="bot", owner="o", workflow="t", scopes=["pay:*"])
+    with al.record_run("t", agent="bot", store=store, grants=["pay"],
+                       approver=defer_approval) as run:
+        paused = agent.run_sync("refund ACME-1")
+        assert isinstance(paused.output, DeferredToolRequests)
+        [req] = run.approvals.pending()
+        run.approvals.approve(req.id, by="ana")
+        results = deferred_results(paused.output)
+        agent.run_sync(message_history=paused.all_messages(), deferred_tool_results=results)
+    calls = store.events(run.run_id, kinds=["tool_call"])
+    assert [(c.tool, c.status, c.policy_rule, c.approval) for c in calls] == [
+        ("balance", "ok", "default", None),
+        ("refund", "ok", "pydantic-ai:requires_approval", req.id)]
+    assert len(store.approvals(run_id=run.run_id)) == 1
