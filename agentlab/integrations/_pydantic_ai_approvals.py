@@ -92,8 +92,9 @@ def deferred_results(requests: DeferredToolRequests, *,
 
     Every decided call is handed back to pydantic-ai as approved (``ToolApproved``) so that
     it reaches the governed toolset, whose gate applies the agentlab decision there: an
-    approval runs the call once, an edit runs the edited arguments, a rejection or an expiry
-    is recorded as a denied call and the model gets the toolset's denial answer. Each
+    approval runs the call once, an edit runs the edited arguments, a rejection is recorded
+    as a denied call and the model gets the toolset's denial answer; a request that expired
+    unanswered is asked again (a new request), as for any agentlab call. Each
     call's metadata (``ctx.tool_call_metadata``) holds ``agentlab_approval`` (the request
     id) and ``agentlab_decision`` (approved, edited, rejected or expired);
     ``answered_by`` names who decided.

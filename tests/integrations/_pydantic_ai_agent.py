@@ -11,7 +11,7 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_ai.usage import RequestUsage
 
 import agentlab as al
-from agentlab.integrations.pydantic_ai import RecordedModel, governed_tools
+from agentlab.integrations.pydantic_ai import RecordedModel, defer_approval, governed_tools
 
 asked: list[int] = []
 """The requests the model answered (by turn)."""
@@ -113,6 +113,23 @@ def helpdesk_agent(side_log: str, *, native: bool) -> Any:
         "create_issue": ToolRules(side_effect=True, scope="jira:write:{project}")})
     return Agent(RecordedModel(FunctionModel(helpdesk_answer, model_name="scripted")),
                  toolsets=[CalledTwice(governed)], output_type=[str, DeferredToolRequests])
+
+
+@al.agent(WORKFLOW, name=AGENT, version="1.0.0", grants=[GRANT], approver=defer_approval,
+          policy=al.Policy([al.Rule("issues-need-a-person", "approve", tool="create_issue")]))
+def helpdesk(task_input: dict[str, Any]) -> str | None:
+    """The help-desk agent behind an entry point, so ``agentlab resume`` finds its code: it
+    pauses its run when a call waits for approval."""
+    from pydantic_ai.tools import DeferredToolRequests
+
+    result = helpdesk_agent(task_input["side_log"], native=False).run_sync(
+        task_input["question"])
+    if isinstance(result.output, DeferredToolRequests):
+        run = al.current_run()
+        assert run is not None
+        run.pause("waiting for the issue's approval")
+        return None
+    return str(result.output)
 
 
 def main(argv: list[str]) -> int:

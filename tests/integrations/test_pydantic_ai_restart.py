@@ -289,3 +289,25 @@ def test_calls_made_inside_an_approved_tool_are_not_asked_again(store: SqlStore)
         ("balance", "ok", "default", None),
         ("refund", "ok", "pydantic-ai:requires_approval", req.id)]
     assert len(store.approvals(run_id=run.run_id)) == 1
+
+
+def test_agentlab_resume_carries_a_paused_entry_point_run_on(store: SqlStore,
+                                                             tmp_path: Path) -> None:
+    from agentlab.recovery import resume
+
+    from . import _pydantic_ai_agent as child
+
+    al.issue_grant(store, child.GRANT, principal=child.AGENT, owner="support",
+                   workflow=child.WORKFLOW, scopes=["crm:read", "jira:write:SUP"])
+    side_log = tmp_path / "issues.log"
+    task = {"question": child.QUESTION, "side_log": str(side_log)}
+    first = child.helpdesk.run(task, store=store)
+    assert (first.status, first.output) == ("running", None)
+    [req] = store.approvals(run_id=first.run_id)
+    assert resume(store, first.run_id).outcome.status == "running"  # undecided: paused again
+    ApprovalManager(store).approve(req.id, by="ana")
+    done = resume(store, first.run_id)
+    assert done.outcome.status == "succeeded" and done.error is None
+    assert _executions(side_log) == ["SUP Refund ACME-1042"]
+    created = store.events(first.run_id, kinds=["tool_call"])[-1]
+    assert (created.tool, created.status, created.approval) == ("create_issue", "ok", req.id)
