@@ -96,8 +96,8 @@ def deferred_results(requests: DeferredToolRequests, *,
     as a denied call and the model gets the toolset's denial answer; a request that expired
     unanswered is asked again (a new request), as for any agentlab call. Each
     call's metadata (``ctx.tool_call_metadata``) holds ``agentlab_approval`` (the request
-    id) and ``agentlab_decision`` (approved, edited, rejected or expired);
-    ``answered_by`` names who decided.
+    id), ``agentlab_decision`` (approved, edited, rejected or expired) and
+    ``agentlab_decided_by``.
     """
     ids = approval_ids(requests)
     if manager is None:
@@ -115,8 +115,7 @@ def deferred_results(requests: DeferredToolRequests, *,
     metadata: dict[str, dict[str, Any]] = {}
     for call_id, req in decided.items():
         earlier: Mapping[str, Any] = requests.metadata.get(call_id) or {}
-        metadata[call_id] = {**earlier, "agentlab_decision": req.status}
-    return DeferredToolResults(
-        approvals={call_id: ToolApproved() for call_id in decided},
-        metadata=metadata,
-        answered_by={c: r.decided_by for c, r in decided.items() if r.decided_by})
+        metadata[call_id] = {**earlier, "agentlab_decision": req.status,
+                             "agentlab_decided_by": req.decided_by}
+    return DeferredToolResults(approvals={call_id: ToolApproved() for call_id in decided},
+                               metadata=metadata)

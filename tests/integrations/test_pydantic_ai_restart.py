@@ -203,7 +203,7 @@ def test_deferred_results_continue_the_agent_run_with_an_edit(
         assert results is not None
         assert results.approvals == {"call-3": ToolApproved()}
         assert results.metadata["call-3"]["agentlab_decision"] == "edited"
-        assert results.answered_by == {"call-3": "ana"}
+        assert results.metadata["call-3"]["agentlab_decided_by"] == "ana"
         done = agent.run_sync(message_history=paused.all_messages(),
                               deferred_tool_results=results)
         # The same continuation again (a retry): the call id has run, it gets the result.
