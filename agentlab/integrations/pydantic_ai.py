@@ -11,6 +11,14 @@ beyond its construction:
   tool-call id, after agentlab's governance admitted it. :class:`ToolRules` says which
   tools act on the world and which scope they need.
 
+A call that needs a person's approval (a policy rule ``approve``, or pydantic-ai's own
+``requires_approval=True``) asks through agentlab's gate. With the run's approver
+:func:`defer_approval` the agent's run does not wait: it ends with pydantic-ai's
+``DeferredToolRequests``, the recorded run is paused (``run.pause(...)``), and once the
+request is decided through agentlab, ``record_run(run_id=..., resume=True)`` in any process
+runs the agent again to the deferred call, served from the record (or
+:func:`deferred_results` continues it in the same process).
+
 Outside ``al.record_run`` both pass everything through unrecorded. Requires the
 ``pydantic-ai`` extra (``pip install 'agentlab[pydantic-ai]'``).
 
@@ -26,119 +34,49 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 from weakref import WeakKeyDictionary
 
 from agentlab.errors import ConfigError, ToolDeniedError
 from agentlab.identity import ScopeSpec
 from agentlab.record import ModelReply, RunRecorder, current_run, llm, tool
-from agentlab.record._context import external_call_id_var
+from agentlab.record._context import approval_rule_var, external_call_id_var
 
 try:
-    from pydantic_ai.messages import (
-        ModelMessage,
-        ModelRequest,
-        ModelResponse,
-        RetryPromptPart,
-        SystemPromptPart,
-        TextPart,
-        ThinkingPart,
-        ToolCallPart,
-        ToolReturnPart,
-        UserPromptPart,
-    )
+    from pydantic_ai.exceptions import ApprovalRequired
+    from pydantic_ai.messages import ModelMessage, ModelResponse
     from pydantic_ai.models import ModelRequestParameters, StreamedResponse
     from pydantic_ai.models.wrapper import WrapperModel
     from pydantic_ai.settings import ModelSettings
     from pydantic_ai.toolsets import AbstractToolset, FunctionToolset, WrapperToolset
-    from pydantic_ai.usage import RequestUsage
-    from pydantic_core import to_jsonable_python
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ConfigError(
         "agentlab.integrations.pydantic_ai needs pydantic-ai: install it with "
         "`pip install 'agentlab[pydantic-ai]'` (or `pip install pydantic-ai-slim`)"
     ) from exc
 
-__all__ = ["GovernedToolset", "RecordedModel", "ToolRules", "governed_tools",
-           "messages_json", "response_from_json", "response_json"]
+from agentlab.integrations._pydantic_ai_approvals import (
+    APPROVAL_RULE,
+    AwaitApproval,
+    defer_approval,
+    deferred_results,
+    may_defer,
+)
+from agentlab.integrations._pydantic_ai_messages import (
+    jsonable,
+    messages_json,
+    response_from_json,
+    response_json,
+)
+
+__all__ = ["GovernedToolset", "RecordedModel", "ToolRules", "defer_approval",
+           "deferred_results", "governed_tools", "messages_json", "response_from_json",
+           "response_json"]
 
 OnDenied = Literal["tell_model", "raise"]
-
-
-# -- messages ---------------------------------------------------------------------------------
-
-def _jsonable(value: Any) -> Any:
-    return value if isinstance(value, str) else to_jsonable_python(value, fallback=repr)
-
-
-def messages_json(messages: Sequence[ModelMessage]) -> list[dict[str, Any]]:
-    """pydantic-ai's message history in agentlab's chat shape: ``system``, ``user``,
-    ``assistant`` (text and ``tool_calls``) and ``tool`` messages (one per tool return or
-    retry prompt, with its ``tool_call_id``). The instructions are sent as the first
-    ``system`` message (a model is sent those of the latest request only). Timestamps and
-    per-run ids are left out, so the same conversation records the same messages."""
-    out: list[dict[str, Any]] = []
-    instructions = next((m.instructions for m in reversed(messages)
-                         if isinstance(m, ModelRequest) and m.instructions), None)
-    if instructions:
-        out.append({"role": "system", "content": instructions})
-    for message in messages:
-        if isinstance(message, ModelResponse):
-            out.append(response_json(message))
-            continue
-        if not isinstance(message, ModelRequest):
-            continue
-        for part in message.parts:
-            if isinstance(part, SystemPromptPart):
-                out.append({"role": "system", "content": part.content})
-            elif isinstance(part, UserPromptPart):
-                out.append({"role": "user", "content": _jsonable(part.content)})
-            elif isinstance(part, ToolReturnPart):
-                out.append({"role": "tool", "tool_call_id": part.tool_call_id,
-                            "name": part.tool_name, "content": _jsonable(part.content)})
-            elif isinstance(part, RetryPromptPart):
-                entry: dict[str, Any] = {"role": "tool" if part.tool_name else "user",
-                                         "content": part.model_response()}
-                if part.tool_name:
-                    entry.update(tool_call_id=part.tool_call_id, name=part.tool_name)
-                out.append(entry)
-    return out
-
-
-def response_json(response: ModelResponse) -> dict[str, Any]:
-    """A model response as one assistant message: its text, its tool calls (id, name,
-    arguments) and its reasoning, if any."""
-    text = [p.content for p in response.parts if isinstance(p, TextPart)]
-    calls = [{"id": p.tool_call_id, "name": p.tool_name, "arguments": p.args_as_dict()}
-             for p in response.parts if isinstance(p, ToolCallPart)]
-    thinking = [p.content for p in response.parts if isinstance(p, ThinkingPart)]
-    out: dict[str, Any] = {"role": "assistant", "content": "".join(text) if text else None}
-    if calls:
-        out["tool_calls"] = calls
-    if thinking:
-        out["thinking"] = "".join(thinking)
-    return out
-
-
-def response_from_json(data: Mapping[str, Any], *, model_name: str | None = None,
-                       input_tokens: int | None = None,
-                       output_tokens: int | None = None) -> ModelResponse:
-    """The pydantic-ai response a recorded assistant message stands for (text and tool
-    calls; reasoning is not given back)."""
-    if not isinstance(data, Mapping) or data.get("role") != "assistant":
-        raise ConfigError(f"not a recorded pydantic-ai response: {data!r:.200}; expected an "
-                          "assistant message recorded by RecordedModel")
-    parts: list[Any] = []
-    if data.get("content"):
-        parts.append(TextPart(str(data["content"])))
-    for call in data.get("tool_calls") or ():
-        parts.append(ToolCallPart(call["name"], call.get("arguments") or {},
-                                  tool_call_id=call["id"]))
-    usage = RequestUsage(input_tokens=input_tokens or 0, output_tokens=output_tokens or 0)
-    return ModelResponse(parts=parts, usage=usage, model_name=model_name)
 
 
 # -- the model --------------------------------------------------------------------------------
@@ -177,7 +115,7 @@ class RecordedModel(WrapperModel):
         sent = messages
         tools = sorted(t.name for t in (*model_request_parameters.function_tools,
                                         *model_request_parameters.output_tools))
-        extra = {"settings": _jsonable(dict(model_settings))} if model_settings else {}
+        extra = {"settings": jsonable(dict(model_settings))} if model_settings else {}
         recorded = llm(model=self.model_name, provider=self.system, returns=dict)(model_request)
         data: Any = await recorded(messages_json(messages), tools, **extra)
         if got:
@@ -227,6 +165,15 @@ class ToolRules:
 _READ_ONLY = ToolRules()
 
 
+def _responses(ctx: Any) -> int:
+    """The model responses of the conversation so far (pydantic-ai's run step counts those
+    of the current agent run only, and restarts when a run continues an earlier one)."""
+    messages = getattr(ctx, "messages", None)
+    if not messages:
+        return int(ctx.run_step)
+    return sum(isinstance(m, ModelResponse) for m in messages)
+
+
 @dataclass
 class GovernedToolset(WrapperToolset[Any]):
     """A pydantic-ai toolset whose calls are agentlab tool calls of the active run.
@@ -234,20 +181,30 @@ class GovernedToolset(WrapperToolset[Any]):
     Each call is admitted by the run's grants, policy and approvals (:class:`ToolRules`
     per tool name; tools without rules are read-only and ungoverned unless the run has a
     policy), recorded with its arguments, result and the model's tool-call id (the
-    event's ``call_id``; a side effect's idempotency key is ``pydantic-ai:<step>:<id>``),
-    and executed once per tool-call id and run step: a second call with the same id in the
-    same step gets the first call's result (or error) without running or recording again.
+    event's ``call_id``), and executed once per tool-call id and model response: a second
+    call with the same id for the same response gets the first call's result (or error)
+    without running or recording again. A side effect's idempotency key, and the key of a
+    call's approval request, is ``pydantic-ai:<n>:<id>`` (``n``: the model responses so
+    far).
 
     A refused call is recorded as denied; with ``on_denied="tell_model"`` (the default)
     the model gets ``{"error": "denied", "code": ..., "reason": ...}`` as the tool's result
     and may go on, with ``"raise"`` the :class:`~agentlab.ToolDeniedError` ends the agent's
     run.
+
+    Approvals: a tool pydantic-ai marks ``requires_approval=True`` is offered to the model
+    as a plain tool inside a recorded run, and its calls ask agentlab's gate (rule
+    ``pydantic-ai:requires_approval``) as a policy rule ``approve`` would. With the run's
+    approver :func:`defer_approval`, a call that needs approval is deferred (pydantic-ai's
+    ``ApprovalRequired``) instead of waiting; see
+    :mod:`agentlab.integrations._pydantic_ai_approvals`.
     """
 
     rules: Mapping[str, ToolRules] = field(default_factory=dict)
     on_denied: OnDenied = "tell_model"
     _calls: WeakKeyDictionary[RunRecorder, dict[tuple[str, int], asyncio.Future[Any]]] = field(
         default_factory=WeakKeyDictionary, repr=False, compare=False)
+    _needs_approval: set[str] = field(default_factory=set, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.on_denied not in ("tell_model", "raise"):
@@ -258,6 +215,26 @@ class GovernedToolset(WrapperToolset[Any]):
                 raise ConfigError(f"rules[{name!r}] must be a ToolRules(side_effect=..., "
                                   f"scope=...), not {type(rule).__name__}")
 
+    async def get_tools(self, ctx: Any) -> dict[str, Any]:
+        tools = await super().get_tools(ctx)
+        run = current_run()
+        if run is None:
+            return tools
+        out = dict(tools)
+        for name, tool_ in tools.items():
+            if tool_.tool_def.kind != "unapproved":
+                continue
+            rule = self.rules.get(name, _READ_ONLY)
+            if run.governance.policy is None and rule.scope is None and not rule.side_effect:
+                raise ConfigError(
+                    f"tool {name} requires approval (pydantic-ai requires_approval=True) and "
+                    "agentlab asks for approval of governed calls only: give the run a "
+                    "policy (al.Policy() allows everything else) or the tool "
+                    "ToolRules(scope=...)")
+            self._needs_approval.add(name)
+            out[name] = replace(tool_, tool_def=replace(tool_.tool_def, kind="function"))
+        return out
+
     async def call_tool(self, name: str, tool_args: dict[str, Any], ctx: Any,
                         tool_def: Any) -> Any:
         run = current_run()
@@ -267,7 +244,7 @@ class GovernedToolset(WrapperToolset[Any]):
         if call_id is None:
             return await self._governed(name, tool_args, ctx, tool_def, None)
         seen = self._calls.setdefault(run, {})
-        key = (call_id, int(ctx.run_step))
+        key = (call_id, _responses(ctx))
         earlier = seen.get(key)
         if earlier is not None:
             return await asyncio.shield(earlier)
@@ -275,8 +252,9 @@ class GovernedToolset(WrapperToolset[Any]):
         seen[key] = future
         try:
             result = await self._governed(name, tool_args, ctx, tool_def, call_id)
-        except asyncio.CancelledError:
-            del seen[key]  # not known to have run: a later call with this id may run it
+        except (asyncio.CancelledError, ApprovalRequired):
+            # Not known to have run: a later call with this id may run it (once approved).
+            del seen[key]
             future.cancel()
             raise
         except BaseException as exc:
@@ -292,27 +270,40 @@ class GovernedToolset(WrapperToolset[Any]):
         wrapped = self.wrapped
 
         async def call(**arguments: Any) -> Any:
-            token = external_call_id_var.set(None)  # calls nested inside have their own
+            # Calls nested inside have their own id and approvals, and wait for them.
+            inner = (external_call_id_var.set(None), may_defer.set(False),
+                     approval_rule_var.set(None))
             try:
                 return await wrapped.call_tool(name, arguments, ctx, tool_def)
             finally:
-                external_call_id_var.reset(token)
+                approval_rule_var.reset(inner[2])
+                may_defer.reset(inner[1])
+                external_call_id_var.reset(inner[0])
 
         key: Callable[[Mapping[str, Any]], str] | None = None
-        if rule.side_effect and call_id is not None:
-            fixed = f"pydantic-ai:{ctx.run_step}:{call_id}"
+        if call_id is not None:
+            fixed = f"pydantic-ai:{_responses(ctx)}:{call_id}"
             key = lambda _arguments: fixed  # noqa: E731
         recorded = tool(name=name, side_effect=rule.side_effect, scope=rule.scope,
                         idempotency_key=key)(call)
-        token = external_call_id_var.set(call_id)
+        tokens = (external_call_id_var.set(call_id), may_defer.set(True),
+                  approval_rule_var.set(APPROVAL_RULE if name in self._needs_approval
+                                        else None))
         try:
             return await recorded(**tool_args)
+        except AwaitApproval as waiting:
+            req = waiting.request
+            raise ApprovalRequired(metadata={
+                "agentlab_approval": req.id, "rule": req.rule,
+                "expires_at": req.expires_at.isoformat()}) from None
         except ToolDeniedError as exc:
             if self.on_denied == "raise":
                 raise
             return {"error": "denied", "code": exc.denial.code, "reason": exc.denial.reason}
         finally:
-            external_call_id_var.reset(token)
+            approval_rule_var.reset(tokens[2])
+            may_defer.reset(tokens[1])
+            external_call_id_var.reset(tokens[0])
 
 
 def governed_tools(*functions: Callable[..., Any], rules: Mapping[str, ToolRules] | None = None,
