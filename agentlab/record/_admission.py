@@ -39,7 +39,7 @@ from agentlab.model import (
     ToolCallEvent,
     ToolIntentEvent,
 )
-from agentlab.record._context import Credential, external_call_id_var
+from agentlab.record._context import Credential, approval_rule_var, external_call_id_var
 from agentlab.record._core import RunCore, note_recorded
 from agentlab.record._spec import ToolSpec
 
@@ -200,6 +200,10 @@ def _policy(run: RunCore, spec: ToolSpec, arguments: Mapping[str, Any],
     decision = (run.governance.policy or _PHASE_ONLY).decide(
         tool=spec.name, scope=fields.get("scope"), phase=run.phase,
         side_effect=spec.side_effect, arguments=arguments)
+    required = approval_rule_var.get()
+    if decision.action == "allow" and required:
+        decision = PolicyDecision("approve", required, f"{spec.name} asks for a person's "
+                                  "approval (the agent framework marks it so)")
     fields["policy_rule"] = decision.rule
     if decision.action == "deny":
         code = "phase" if decision.rule.startswith("phase:") else "policy"

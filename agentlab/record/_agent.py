@@ -151,7 +151,7 @@ class Agent(Generic[P, R]):
         with record_run(self.workflow, agent=self.name, agent_version=self.version,
                         task_input=task_input, code=self.code, **settings) as run:
             output = call_agent(self.fn, task_input, kwargs)
-        status = "failed" if run.success is False else "succeeded"
+        status = "running" if run.paused else "failed" if run.success is False else "succeeded"
         return AgentResult(run.run_id, output, status, run.success)
 
     async def arun(self, task_input: Any = None, *, kwargs: Mapping[str, Any] | None = None,
@@ -163,7 +163,7 @@ class Agent(Generic[P, R]):
             output = self.fn(task_input, **dict(kwargs or {}))
             if inspect.isawaitable(output):
                 output = await output
-        status = "failed" if run.success is False else "succeeded"
+        status = "running" if run.paused else "failed" if run.success is False else "succeeded"
         return AgentResult(run.run_id, output, status, run.success)
 
     def _settings(self, options: Mapping[str, Any]) -> dict[str, Any]:

@@ -77,6 +77,11 @@ external_call_id_var: ContextVar[str | None] = ContextVar("agentlab_external_cal
 """The id an agent framework gave the tool call being made now (a model's tool-call id),
 set by a framework adapter around the call: recorded as the ``call_id`` of a tool call that
 has no write-ahead intent (a side effect's ``call_id`` pairs it with its intent)."""
+approval_rule_var: ContextVar[str | None] = ContextVar("agentlab_approval_rule", default=None)
+"""Set by a framework adapter around a call that the framework itself marks as needing a
+person's approval (pydantic-ai's ``requires_approval``): the rule name its approval request
+is filed under. The run's policy decides first (its ``deny`` stays a deny, its ``approve``
+keeps its own rule); a call it allows asks for approval under this rule instead."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -164,6 +164,7 @@ class RunRecorder(RunCore):
         self._tokens: list[Any] = []
         self._started = False
         self._ended = False
+        self.paused: str | None = None
         self._holder = ""
         self.state = RunState(self)
 
@@ -302,9 +303,28 @@ class RunRecorder(RunCore):
                    parent_id=None, stats=NO_STATS)
         return True
 
+    def pause(self, reason: str) -> None:
+        """Leave the run open when this recorder ends without an error: no ``run_ended`` is
+        written and the lease is given up at once, so ``record_run(run_id=..., resume=True)``
+        carries it on later, in any process (once a pending approval is decided, say).
+        ``run.paused`` then holds the reason."""
+        if not reason:
+            raise RecordingError("pause() needs a reason (what the run waits for)")
+        self.paused = reason
+
     def _finish(self, exc: BaseException | None, *, flush: bool = True) -> None:
         """Record how the run ended; ``run_ended`` is written whatever else fails."""
         run_tok, frame_tok = self._tokens
+        if self.paused is not None and exc is None:
+            try:  # written so far, then free for a resume anywhere (an expired lease)
+                self.flush()
+            finally:
+                self._ended = True
+                self._let_go()
+                self.store.take_run(self.run_id, holder="paused", until_us=0, was=self._holder)
+                frame_var.reset(frame_tok)
+                run_var.reset(run_tok)
+            return
         late: BaseException | None = None
         try:
             if not self.mode.live:
