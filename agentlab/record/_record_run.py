@@ -111,6 +111,9 @@ def record_run(
     ``code`` names the code that runs (an :func:`~agentlab.agent` fills it in); ``run_kind``,
     ``replay_mode`` and ``mode`` are set by the recovery functions (:mod:`agentlab.recovery`).
     """
+    if not catch_up and not resume:
+        raise RecordingError("catch_up=False says how to resume a run: pass resume=True and "
+                             "the run_id of the run to continue")
     return RunRecorder(
         store_for(store), workflow=workflow, agent=agent, agent_version=agent_version,
         task_input=task_input, task_id=task_id, owner=owner, team=team, phase=phase,

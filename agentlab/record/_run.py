@@ -158,8 +158,6 @@ class RunRecorder(RunCore):
             raise RecordingError("resume=True needs the run_id of the run to continue")
         if resume and mode is not None:
             raise RecordingError("resume=True brings its own mode (catch-up); pass no mode")
-        if not catch_up and not resume:
-            raise RecordingError("catch_up=False says how to resume: pass resume=True too")
         self._catch_up = catch_up
         self._success: bool | None = None
         self._score: float | None = None
@@ -292,6 +290,8 @@ class RunRecorder(RunCore):
                 "elsewhere when its lease runs out)")
         try:
             catch_up, reason = resume_mode(self.store, self.run_id, catch_up=self._catch_up)
+            if catch_up is None:  # continued live: the code goes on from the recorded state
+                self.state._absorb(self.store.state_at(self.run_id), ())
         except BaseException:
             self._started = False
             raise

@@ -21,7 +21,7 @@ def send(text: str) -> str:
 def test_a_paused_run_continues_live_without_catching_up(store: SqlStore) -> None:
     done.clear()
     with al.record_run("wf", agent="bot", store=store, run_id="r-cont", resume=True) as run:
-        run.state["step"] = 1
+        run.state.update({"step": 1, "ticket": "SUP-57"})
         assert send("a") == "sent a"
         run.pause("waits for a person")
     assert store.run("r-cont").status == "running"
@@ -30,6 +30,7 @@ def test_a_paused_run_continues_live_without_catching_up(store: SqlStore) -> Non
     with al.record_run("wf", agent="bot", store=store, run_id="r-cont", resume=True,
                        catch_up=False) as run:
         assert run.mode.live
+        assert run.state.snapshot() == {"step": 1, "ticket": "SUP-57"}  # the recorded state
         assert send("b") == "sent b"
         run.state["step"] = 2
         run.outcome(success=True)
@@ -40,7 +41,8 @@ def test_a_paused_run_continues_live_without_catching_up(store: SqlStore) -> Non
     (resumed,) = [e for e in events if e.kind == "run_resumed"]
     assert resumed.reason.startswith("continued live")
     assert [e.result for e in events if e.kind == "tool_call"] == ["sent a", "sent b"]
-    assert store.state_at("r-cont")["step"] == 2
+    assert store.state_at("r-cont") == {"step": 2, "ticket": "SUP-57"}
+    assert len([e for e in events if e.kind == "checkpoint"]) == 2  # nothing written twice
     assert store.run("r-cont").status == "succeeded"
 
 
