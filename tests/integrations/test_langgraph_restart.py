@@ -97,7 +97,7 @@ def child(url: str, folder: Path, how: str) -> dict[str, Any]:
                                 tool="set_priority", when=lambda a: a["priority"] == "low")])
     config = {"configurable": {"thread_id": "SUP-57"}, "callbacks": [lg.RecordingCallbacks()]}
     with al.record_run("triage", agent="triage-bot", store=store, run_id=RUN_ID, resume=True,
-                       catch_up=how == "start", grants=["jira"], policy=policy,
+                       catch_up=False, grants=["jira"], policy=policy,
                        approver=lg.interrupt_approver) as run:
         if how == "start":
             out = graph.invoke({"messages": [HumanMessage("Lower SUP-57, ACME asked")]},
