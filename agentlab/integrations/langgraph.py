@@ -15,7 +15,10 @@ Three hooks, none of which changes the graph's nodes:
 
 Approvals that a policy asks for pause the graph with LangGraph's ``interrupt()`` when the
 run's approver is :func:`interrupt_approver`; the graph is resumed with
-``Command(resume=...)`` once the request is decided through agentlab.
+``Command(resume=...)`` once the request is decided through agentlab, in the same process or
+in another one: with a persistent checkpoint saver, ``run.pause(...)`` on the interrupt and
+``record_run(run_id=..., resume=True, catch_up=False)`` to continue the same run (the tools
+read which tool-call ids already ran from the store; see docs/adapters-langgraph.md).
 """
 
 from __future__ import annotations

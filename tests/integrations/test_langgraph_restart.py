@@ -65,6 +65,8 @@ def child(url: str, folder: Path, how: str) -> dict[str, Any]:
         with ledger.open("a") as f:  # the side effect, seen across processes
             f.write(json.dumps({"ticket": ticket, "priority": priority, "pid": os.getpid()})
                     + "\n")
+        if os.environ.get("LG_CRASH_AFTER_WRITE"):
+            os._exit(3)  # the process dies after the write, before its result is recorded
         return {"ticket": ticket, "priority": priority}
 
     calls = [("lookup_account", {"account_id": "ACME-1"}, "c_lookup"),
@@ -130,10 +132,15 @@ def _env() -> dict[str, str]:
         [here, *filter(None, [os.environ.get("PYTHONPATH")])])}
 
 
-def _run_child(url: str, folder: Path, how: str) -> dict[str, Any]:
-    done = subprocess.run([sys.executable, __file__, url, str(folder), how],
+def _start_child(url: str, folder: Path, how: str, **env: str
+                 ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, __file__, url, str(folder), how],
                           capture_output=True, text=True, timeout=TIMEOUT_S, cwd=folder,
-                          env=_env())
+                          env={**_env(), **env})
+
+
+def _run_child(url: str, folder: Path, how: str) -> dict[str, Any]:
+    done = _start_child(url, folder, how)
     assert done.returncode == 0, done.stderr
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
@@ -195,6 +202,27 @@ def test_a_paused_graph_resumes_in_another_process_into_the_same_run(
     report = explain(store, RUN_ID)
     assert sorted(c.status for c in report.calls) == ["denied", "error", "ok", "ok"]
     assert "approve by ana via cli" in [c.approval for c in report.calls]
+
+
+def test_a_write_cut_off_by_a_crash_is_not_run_again(shared: tuple[str, SqlStore],
+                                                     tmp_path: Path) -> None:
+    url, store = shared
+    al.issue_grant(store, "jira", principal="triage-bot", owner="support", workflow="triage",
+                   scopes=["jira:write:SUP-*", "crm:read"], expires_in=timedelta(days=1))
+    request_id = _run_child(url, tmp_path, "start")["paused"]
+    al.ApprovalManager(store).approve(request_id, by="ana")
+    crashed = _start_child(url, tmp_path, "resume", LG_CRASH_AFTER_WRITE="1")
+    assert crashed.returncode == 3, crashed.stderr
+    assert len(_ledger(tmp_path)) == 1
+    keys = [(e.kind, e.idempotency_key) for e in store.events(RUN_ID)
+            if e.kind in ("tool_intent", "tool_call") and e.tool == "set_priority"]
+    assert keys[-1] == ("tool_intent", "langgraph:c_low")  # an intent, no result
+
+    blocked = _start_child(url, tmp_path, "resume")
+    assert blocked.returncode != 0
+    assert "ResumeBlockedError" in blocked.stderr and "set_priority" in blocked.stderr
+    assert len(_ledger(tmp_path)) == 1  # not written again
+    assert store.run(RUN_ID).status == "errored"
 
 
 if __name__ == "__main__":
