@@ -77,6 +77,7 @@ def record_run(
     approver: Approver | None = None,
     approval_timeout: timedelta = DEFAULT_TIMEOUT,
     resume: bool = False,
+    catch_up: bool = True,
     code: CodeRef | None = None,
     run_kind: RunKind | None = None,
     replay_mode: Literal["strict", "after_fix"] | None = None,
@@ -100,7 +101,9 @@ def record_run(
     ``resume=True`` with a ``run_id`` continues that run if it exists and has not ended
     (after a crash, a restart, a pending approval) or ended in an error: the code catches
     up with the record (nothing recorded is executed or written again) and goes on live
-    (see :mod:`agentlab.record._resume`).
+    (see :mod:`agentlab.record._resume`). With ``catch_up=False`` the resumed run goes on
+    live at once, for code that continues where it stopped instead of running again from
+    the start (a LangGraph graph resumed from its checkpoint after a paused approval).
 
     ``expected`` states what a correct run does, ``{"actions": [...], "outputs": [...]}``
     (see :meth:`RunRecorder.expect`); ``explain`` holds the run against it.
@@ -108,6 +111,9 @@ def record_run(
     ``code`` names the code that runs (an :func:`~agentlab.agent` fills it in); ``run_kind``,
     ``replay_mode`` and ``mode`` are set by the recovery functions (:mod:`agentlab.recovery`).
     """
+    if not catch_up and not resume:
+        raise RecordingError("catch_up=False says how to resume a run: pass resume=True and "
+                             "the run_id of the run to continue")
     return RunRecorder(
         store_for(store), workflow=workflow, agent=agent, agent_version=agent_version,
         task_input=task_input, task_id=task_id, owner=owner, team=team, phase=phase,
@@ -117,6 +123,7 @@ def record_run(
             grants=tuple(grants), secrets=dict(secrets or {}), policy=policy,
             approver=approver, approval_timeout=approval_timeout,
         ),
-        resume=resume, code=code, run_kind=run_kind, replay_mode=replay_mode, mode=mode,
+        resume=resume, catch_up=catch_up, code=code, run_kind=run_kind,
+        replay_mode=replay_mode, mode=mode,
         expected=expected,
     )

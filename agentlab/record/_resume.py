@@ -43,13 +43,28 @@ from agentlab.record._recorded import (
     nested_in_tools,
     tool_signature,
 )
+from agentlab.store import RunStore
 
-__all__ = ["CatchUp"]
+__all__ = ["CatchUp", "resume_mode"]
 
 _STREAM_KINDS = frozenset({"checkpoint", "step", "phase", "tool_call", "llm_call", "error",
                            "message", "expectation"})
 """What the code emits again while it catches up (intents, approvals, retries and the run's
 own lifecycle events are not re-emitted by served calls)."""
+
+
+def resume_mode(store: RunStore, run_id: str, *, catch_up: bool) -> tuple[CatchUp | None, str]:
+    """How a resumed run goes on, and the reason its ``run_resumed`` gives: catching up
+    (the code runs again from the start), or, with ``catch_up=False``, live at once, for code
+    that keeps its own place and continues where it stopped (a LangGraph graph resumed from
+    its checkpoint): nothing is served and nothing is matched; the code itself must not do
+    again what the record holds (an adapter keys its calls so that it does not)."""
+    if not catch_up:
+        return None, ("continued live: the code goes on from where it stopped; nothing is "
+                      "served from the record")
+    mode = CatchUp(RecordedRun.load(store, run_id))
+    return mode, (f"catching up: {mode.remaining} recorded events are served, not "
+                  "executed again; live from there")
 
 
 def _stream(recorded: RecordedRun) -> tuple[list[Event], ToolCallEvent | None]:

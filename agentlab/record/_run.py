@@ -37,8 +37,7 @@ from agentlab.record._model_calls import (
 )
 from agentlab.record._pipeline import call_read_only, call_tool, call_tool_async, warn_unrecorded
 from agentlab.record._prices import Price
-from agentlab.record._recorded import RecordedRun
-from agentlab.record._resume import CatchUp
+from agentlab.record._resume import resume_mode
 from agentlab.record._spec import ModelSpec, ToolSpec
 from agentlab.record._state import RunState
 from agentlab.record._writer import BackgroundWriter, writer_for
@@ -98,6 +97,7 @@ class RunRecorder(RunCore):
         id_factory: IdFactory | None,
         governance: Governance | None = None,
         resume: bool = False,
+        catch_up: bool = True,
         code: CodeRef | None = None,
         run_kind: RunKind | None = None,
         replay_mode: Literal["strict", "after_fix"] | None = None,
@@ -158,6 +158,7 @@ class RunRecorder(RunCore):
             raise RecordingError("resume=True needs the run_id of the run to continue")
         if resume and mode is not None:
             raise RecordingError("resume=True brings its own mode (catch-up); pass no mode")
+        self._catch_up = catch_up
         self._success: bool | None = None
         self._score: float | None = None
         self._occurrences: dict[str, int] = {}
@@ -288,15 +289,16 @@ class RunRecorder(RunCore):
                 "process has stopped (a killed process frees it at once on this host, "
                 "elsewhere when its lease runs out)")
         try:
-            catch_up = CatchUp(RecordedRun.load(self.store, self.run_id))
+            catch_up, reason = resume_mode(self.store, self.run_id, catch_up=self._catch_up)
+            if catch_up is None:  # continued live: the code goes on from the recorded state
+                self.state._absorb(self.store.state_at(self.run_id), ())
         except BaseException:
             self._started = False
             raise
-        self.mode = catch_up
-        self._fast = False
+        if catch_up is not None:
+            self.mode = catch_up
+            self._fast = False
         self._taken_up_us = self._clock() // 1000
-        reason = (f"catching up: {catch_up.remaining} recorded events are served, not "
-                  "executed again; live from there")
         if summary.status == "errored":
             reason += f" (the run had ended in an error: {summary.status})"
         self._emit("run_resumed", {"from_seq": summary.last_seq, "reason": reason},
