@@ -124,7 +124,11 @@ class BackgroundWriter:
         q = self._queue
         q.append(ev)
         if len(q) >= self.batch_size:
-            self._wake.set()
+            # Event.set() takes a lock and notifies even when already set (~0.5 µs); while
+            # a batch commits the queue stays this long, so test first. A set missed this
+            # way is safe: the writer clears the event before it drains the queue.
+            if not self._wake.is_set():
+                self._wake.set()
             if len(q) > self.max_pending:
                 self.flush()
 
