@@ -38,9 +38,10 @@ def pause_for_approvals(result: Any, *, timeout: timedelta = DEFAULT_TIMEOUT
                         ) -> list[ApprovalRequest]:
     """Turn the SDK's interruptions (``result.interruptions``) into agentlab approval
     requests of the active run, keyed ``openai-agents:<tool-call id>``, and persist the
-    paused ``RunState`` under ``run.state[PAUSED_KEY]``. Calling it again for the same
-    calls returns the same requests. Decide them with ``agentlab approve ID`` (or
-    ``ApprovalManager``, the widget) and resume with :func:`resume_state`."""
+    paused ``RunState`` under ``run.state[PAUSED_KEY]``; the run is left open
+    (``run.pause``), not ended. Calling it again for the same calls returns the same
+    requests. Decide them with ``agentlab approve ID`` (or ``ApprovalManager``, the widget)
+    and resume with :func:`resume_state`."""
     run = rec.current_run()
     if run is None:
         raise ConfigError("pause_for_approvals needs the agentlab run the SDK run was "
@@ -57,6 +58,8 @@ def pause_for_approvals(result: Any, *, timeout: timedelta = DEFAULT_TIMEOUT
             arguments=arguments, rule="needs_approval", timeout=timeout)
     run.state[PAUSED_KEY] = {"state": result.to_state().to_json(),
                              "approvals": {c: r.id for c, r in requests.items()}}
+    run.pause("waiting for approval of " + ", ".join(
+        f"{r.tool} ({r.id})" for r in requests.values()))
     return list(requests.values())
 
 
@@ -74,9 +77,12 @@ async def resume_state(store: RunStore, agent: Agent[Any], request_id: str, *,
                        by: str = "openai-agents:resume") -> ResumedState:
     """Load the run paused with approval ``request_id`` (any of its requests), apply the
     agentlab decision of each pending call (``state.approve`` or ``state.reject``) and
-    return the state for ``Runner.run(agent, state)``. Called inside the ``record_run`` of
-    the resumed leg, it writes ``run.state["openai_agents_resumed"]`` (the paused run and
-    the request and decision of each call).
+    return the state for ``Runner.run(agent, state)``. Call it inside
+    ``record_run(..., run_id=<the paused run>, resume=True, catch_up=False)`` (the request's
+    ``run_id``), so the paused run goes on in this process; it writes
+    ``run.state["openai_agents_resumed"]`` (the request and decision of each call) and drops
+    the paused SDK state. Inside another run it links that run to the paused one the same
+    way.
 
     Each decision passes agentlab's gate checks (authentic, by an allowed approver, bound to
     the same call and arguments) and is consumed: a paused run resumes once. A request still
@@ -120,8 +126,10 @@ async def resume_state(store: RunStore, agent: Agent[Any], request_id: str, *,
             raise ApprovalError(f"approval {req.id} cannot resume {tool_name}: "
                                 f"{gate.denial.reason}")
     run = rec.current_run()
-    if run is not None:  # the resumed leg says what it continues and on whose decision
+    if run is not None:  # the resumed run says what it continues and on whose decision
         run.state["openai_agents_resumed"] = {
             "paused_run": first.run_id,
             "approvals": {c: {"request": ids[c], "decision": d} for c, d in decisions.items()}}
+        if run.run_id == first.run_id and PAUSED_KEY in run.state:
+            del run.state[PAUSED_KEY]  # the pause is taken up: the SDK state moves on
     return ResumedState(state, first.run_id, decisions)

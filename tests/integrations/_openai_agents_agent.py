@@ -67,7 +67,9 @@ async def main(phase: str, url: str, schema: str | None, request_id: str | None)
         return
     assert request_id is not None
     agent = build([assistant_message("refunded O-7")])
-    with al.record_run("refunds", agent="refund-bot", store=store, grants=["payments"]) as run:
+    paused_run = store.approval(request_id).run_id  # the run goes on where it paused
+    with al.record_run("refunds", agent="refund-bot", store=store, grants=["payments"],
+                       run_id=paused_run, resume=True, catch_up=False) as run:
         resumed = await resume_state(store, agent, request_id)
         result = await Runner.run(agent, resumed.state, hooks=RecordingHooks())
     print(json.dumps({"run_id": run.run_id, "output": result.final_output,

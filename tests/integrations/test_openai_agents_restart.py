@@ -47,6 +47,10 @@ def test_a_run_paused_for_approval_resumes_in_a_new_process_and_runs_once(
     assert req.arguments == {"order": "O-7", "amount": 40}
     ran = Path(ran_log).with_suffix(".ran")
     assert not ran.exists()  # nothing refunded before the decision
+    # The paused run is left open, free for any process to carry on.
+    waiting = store.run(paused["run_id"])
+    assert waiting.status == "running" and waiting.holder == "paused"
+    assert not store.events(paused["run_id"], kinds=["run_ended"])
 
     cli_url = url if schema is None else f"{url}?options=-csearch_path%3D{schema}"
     cli = [sys.executable, "-m", "agentlab", "approve", req_id, "--as", "dana",
@@ -61,25 +65,29 @@ def test_a_run_paused_for_approval_resumes_in_a_new_process_and_runs_once(
     assert resumed["decisions"] == {"call-2": "approved"}
     assert ran.read_text() == "O-7\n"
 
-    # A second resume of the same pause is refused: the decision ran its call once.
+    # A second resume of the same pause is refused: the run has ended, the call ran once.
     again = child("resume", url, schema, ran_log, req_id, check=False)
-    assert again.returncode != 0 and "already used" in again.stderr
+    assert again.returncode != 0 and "already ended" in again.stderr
     assert ran.read_text() == "O-7\n"
 
-    first, second = paused["run_id"], resumed["run_id"]
+    # One run, paused then continued, holds every call once.
+    run_id = paused["run_id"]
+    assert resumed["run_id"] == run_id and store.run(run_id).status == "succeeded"
     calls: dict[str, list[Any]] = {}
-    for run_id in (first, second):
-        for e in store.events(run_id, kinds=["tool_call"]):
-            key = e.idempotency_key or e.call_id
-            calls.setdefault(key, []).append((run_id, e.status))
-    assert calls == {"call-1": [(first, "ok")],
-                     "openai-agents:call-2": [(second, "ok")]}
-    assert len(store.events(second, kinds=["tool_intent"])) == 1
-    assert store.state_at(second)["openai_agents_resumed"] == {
-        "paused_run": first, "approvals": {"call-2": {"request": req_id,
-                                                      "decision": "approved"}}}
-    assert [e.response["content"] for e in store.events(second, kinds=["llm_call"])] == [
-        "refunded O-7"]
-    ex = explain(store, second)
-    assert [(c.tool, c.status) for c in ex.calls] == [("refund", "ok")]
+    for e in store.events(run_id, kinds=["tool_call"]):
+        key = e.idempotency_key or e.call_id
+        calls.setdefault(key, []).append(e.status)
+    assert calls == {"call-1": ["ok"], "openai-agents:call-2": ["ok"]}
+    assert len(store.events(run_id, kinds=["tool_intent"])) == 1
+    assert len(store.events(run_id, kinds=["run_resumed"])) == 1
+    state = store.state_at(run_id)
+    assert state["openai_agents_resumed"] == {
+        "paused_run": run_id, "approvals": {"call-2": {"request": req_id,
+                                                        "decision": "approved"}}}
+    assert "openai_agents_paused" not in state
+    assert [e.response["content"] for e in store.events(run_id, kinds=["llm_call"])][-1] == (
+        "refunded O-7")
+    ex = explain(store, run_id)
+    assert [(c.tool, c.status) for c in ex.calls] == [("lookup_order", "ok"),
+                                                      ("refund", "ok")]
     store.close()
