@@ -57,6 +57,10 @@ class Frame:
 class CallHost(Protocol):
     """What a decorated function hands its calls to: the active run."""
 
+    _fast: bool
+    """A plain, ungoverned recording: a read-only call may take the fast path."""
+    _ended: bool
+
     def _call_tool(self, spec: ToolSpec, fn: Callable[..., Any], args: tuple[Any, ...],
                    kwargs: dict[str, Any]) -> Any: ...
 
