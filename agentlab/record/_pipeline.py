@@ -92,7 +92,7 @@ def call_read_only(run: RunCore, spec: ToolSpec, fn: Callable[..., Any], args: t
     else:
         arguments = dict(zip(params, args, strict=False))
     parent = frame_var.get()
-    frame = Frame(None if run._lazy_ids else run._new_id(), run._new_id, inside_tool=True)
+    frame = Frame(None if run._lazy_ids else run._new_id(), run._new_id, True)  # inside_tool
     token = frame_var.set(frame)
     clock = run._clock
     t0 = clock()
