@@ -31,7 +31,8 @@ class Frame:
     __slots__ = ("_factory", "_id", "inside_tool", "reads")
 
     def __init__(self, event_id: str | None, factory: Callable[[], str] | None = None,
-                 *, inside_tool: bool = False) -> None:
+                 inside_tool: bool = False) -> None:
+        # inside_tool may be passed by position: a keyword costs the fast path ~80 ns here
         self._id = event_id
         self._factory = factory
         self.reads: set[str] | None = None
@@ -56,6 +57,10 @@ class Frame:
 
 class CallHost(Protocol):
     """What a decorated function hands its calls to: the active run."""
+
+    _fast: bool
+    """A plain, ungoverned recording: a read-only call may take the fast path."""
+    _ended: bool
 
     def _call_tool(self, spec: ToolSpec, fn: Callable[..., Any], args: tuple[Any, ...],
                    kwargs: dict[str, Any]) -> Any: ...

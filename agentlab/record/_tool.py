@@ -18,6 +18,7 @@ from typing import Any, ParamSpec, TypeVar, overload
 
 from agentlab.identity import ScopeSpec
 from agentlab.record._context import run_var
+from agentlab.record._pipeline import call_read_only
 from agentlab.record._spec import Compensation, tool_spec_for
 
 __all__ = ["tool"]
@@ -109,11 +110,17 @@ def tool(
             async_wrapper.agentlab = spec  # type: ignore[attr-defined]
             return async_wrapper  # type: ignore[return-value]
 
+        read_only = not spec.governed
+
         @functools.wraps(f)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             run = run_var.get()
             if run is None:
                 return f(*args, **kwargs)
+            # The fast path straight from here (one frame less): the checks are the run's
+            # own in ``_call_tool``, which takes every other call.
+            if read_only and run._fast and not run._ended:
+                return call_read_only(run, spec, f, args, kwargs)  # type: ignore[arg-type,no-any-return]
             return run._call_tool(spec, f, args, kwargs)  # type: ignore[no-any-return]
 
         wrapper.agentlab = spec  # type: ignore[attr-defined]
