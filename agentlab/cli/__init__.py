@@ -115,10 +115,11 @@ def cli() -> None:
 @click.option("--workflow", help="Only runs of this workflow.")
 @click.option("--agent", help="Only runs of this agent name.")
 @click.option("--agent-version", help="Only runs of this agent version.")
-@click.option("--status", type=click.Choice(["running", "abandoned", "succeeded", "failed",
-                                           "errored"]),
-              help="Only runs with this status (abandoned: marked running, but the process "
-                   "recording it stopped renewing its lease).")
+@click.option("--status", type=click.Choice(["running", "paused", "abandoned", "succeeded",
+                                           "failed", "errored"]),
+              help="Only runs with this status (paused: left open by its recorder, to be "
+                   "resumed; abandoned: marked running, but the process recording it "
+                   "stopped renewing its lease).")
 @click.option("--task", "task_id", help="Only runs of this task id.")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True,
               help="At most this many runs, newest first.")

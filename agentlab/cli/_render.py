@@ -64,6 +64,9 @@ def summary_block(r: RunSummary, counts: RunCounts | None = None, *,
            f"{r.held_until:%Y-%m-%d %H:%M:%S} UTC (killed?): nothing will end it; "
            f"`agentlab resume {r.run_id}` carries it on"] if r.abandoned and r.held_until
           else []),
+        *(["         its recorder paused it (waiting for a decision, say): resuming it "
+           f"(`record_run(run_id=..., resume=True)`, `agentlab resume {r.run_id}`) carries "
+           "it on"] if r.paused else []),
         f"counts   {c.phrase(governance=False)}",
         f"govern   {c.approvals} approvals{overrides}   {c.denied} denied   "
         f"{c.errors} errors   {c.retries} retries",

@@ -67,7 +67,13 @@ from agentlab.model._portable import (
     PortableLine,
     portable_json_schema,
 )
-from agentlab.model._run import ActionStatus, CheckpointInfo, RunSummary, VerifyReport
+from agentlab.model._run import (
+    PAUSED_HOLDER,
+    ActionStatus,
+    CheckpointInfo,
+    RunSummary,
+    VerifyReport,
+)
 from agentlab.model._stats import EventStats, event_stats
 from agentlab.model._tree import (
     FANOUT,
@@ -87,6 +93,7 @@ __all__ = [
     "FORMAT_VERSION",
     "INLINE_MAX",
     "LINE_ADAPTER",
+    "PAUSED_HOLDER",
     "PAYLOAD_FIELDS",
     "ActionStatus",
     "ApprovalAction",

@@ -9,7 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agentlab.model._events import Phase, RunKind, RunStatus
 
-__all__ = ["ActionStatus", "CheckpointInfo", "RunSummary", "VerifyReport"]
+__all__ = ["PAUSED_HOLDER", "ActionStatus", "CheckpointInfo", "RunSummary", "VerifyReport"]
+
+PAUSED_HOLDER = "paused"
+"""The holder a paused run is left with (no lease: any process may take it on)."""
 
 
 class RunSummary(BaseModel):
@@ -54,17 +57,25 @@ class RunSummary(BaseModel):
     """When the holder's lease runs out unless it renews it (it does while it lives)."""
 
     @property
+    def paused(self) -> bool:
+        """Left open on purpose by its recorder (``run.pause``): it waits for something (a
+        decision) and any process may carry it on (``record_run(resume=True)``)."""
+        return self.status == "running" and self.holder == PAUSED_HOLDER
+
+    @property
     def abandoned(self) -> bool:
         """Still marked running, but the recorder carrying it stopped renewing its lease
-        (its process was killed, its machine lost): no process will end it. A live run,
-        however slow or long its wait for a human, keeps renewing and is never abandoned."""
+        (its process was killed, its machine lost) without pausing it: no process will end
+        it. A live run, however slow or long its wait for a human, keeps renewing and is
+        never abandoned."""
         return (self.status == "running" and self.held_until is not None
-                and self.held_until < datetime.now(UTC))
+                and self.held_until < datetime.now(UTC) and not self.paused)
 
     @property
     def shown_status(self) -> str:
-        """The status to show a person: ``abandoned`` for an abandoned run."""
-        return "abandoned" if self.abandoned else self.status
+        """The status to show a person: ``paused`` or ``abandoned`` for a run marked running
+        that no process carries on (see :attr:`paused`, :attr:`abandoned`)."""
+        return "paused" if self.paused else "abandoned" if self.abandoned else self.status
 
     @property
     def duration_s(self) -> float | None:

@@ -12,7 +12,7 @@ __all__ = ["Engine", "Kind", "RunSelection", "Status", "run_filter", "to_us"]
 Engine = Literal["pandas", "polars"]
 """Which frame library a function returns."""
 
-Status = Literal["running", "abandoned", "succeeded", "failed", "errored"]
+Status = Literal["running", "paused", "abandoned", "succeeded", "failed", "errored"]
 _STATUSES = get_args(Status)
 Kind = Literal["run", "replay", "fork", "rollback", "any"]
 _KINDS = get_args(Kind)

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from agentlab.approval import ApprovalManager
 from agentlab.errors import RecordingError, RunNotFoundError
 from agentlab.model import (
+    PAUSED_HOLDER,
     CodeRef,
     RunKind,
     expected_actions,
@@ -306,10 +307,9 @@ class RunRecorder(RunCore):
         return True
 
     def pause(self, reason: str) -> None:
-        """Leave the run open when this recorder ends without an error: no ``run_ended`` is
-        written and the lease is given up at once, so ``record_run(run_id=..., resume=True)``
-        carries it on later, in any process (once a pending approval is decided, say).
-        ``run.paused`` then holds the reason."""
+        """Leave the run open when this recorder ends without an error: no ``run_ended``,
+        the lease given up, so ``record_run(run_id=..., resume=True)`` carries it on later, in
+        any process (once an approval is decided, say); ``run.paused`` holds the reason."""
         if not reason:
             raise RecordingError("pause() needs a reason (what the run waits for)")
         self.paused = reason
@@ -323,7 +323,7 @@ class RunRecorder(RunCore):
             finally:
                 self._ended = True
                 self._let_go()
-                self.store.take_run(self.run_id, holder="paused", until_us=0, was=self._holder)
+                self.store.take_run(self.run_id, holder=PAUSED_HOLDER, until_us=0, was=self._holder)
                 frame_var.reset(frame_tok)
                 run_var.reset(run_tok)
             return

@@ -107,9 +107,9 @@ class RunFilter:
     agent_name: str | None = None
     agent_version: str | None = None
     status: str | None = None
-    """``running`` selects runs still carried on by a live recorder; ``abandoned``, runs
-    marked running whose recorder stopped renewing their lease (see
-    :attr:`~agentlab.model.RunSummary.abandoned`)."""
+    """``running`` selects runs still carried on by a live recorder; ``paused``, runs their
+    recorder left open to be carried on later; ``abandoned``, runs marked running whose
+    recorder stopped renewing their lease (see :attr:`~agentlab.model.RunSummary.abandoned`)."""
     phase: str | None = None
     task_id: str | None = None
     since_us: int | None = None

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from agentlab.model import dumps, loads, now_ns
+from agentlab.model import PAUSED_HOLDER, dumps, loads, now_ns
 from agentlab.store._base import RunFilter
 from agentlab.store._schema import approvals, checkpoints, events, investigations, runs
 
@@ -122,9 +122,11 @@ def _run_where(store: SqlStore, where: RunFilter | None, run_ids: Sequence[str] 
 
 
 def status_sql(alias: str) -> str:
-    """A run's status as shown to people, in SQL: ``abandoned`` for a run marked running
-    whose lease has lapsed (as :attr:`~agentlab.model.RunSummary.shown_status`)."""
-    return (f"CASE WHEN {alias}.status = 'running' AND {alias}.held_until_us < "
+    """A run's status as shown to people, in SQL: ``paused`` for a run its recorder left
+    open, ``abandoned`` for one marked running whose lease has lapsed otherwise (as
+    :attr:`~agentlab.model.RunSummary.shown_status`)."""
+    return (f"CASE WHEN {alias}.status = 'running' AND {alias}.holder = '{PAUSED_HOLDER}' "
+            f"THEN 'paused' WHEN {alias}.status = 'running' AND {alias}.held_until_us < "
             f"{now_ns() // 1000:d} THEN 'abandoned' ELSE {alias}.status END")
 
 

@@ -9,13 +9,21 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import TypeAdapter
-from sqlalchemy import Connection, Row, String, func, or_, select
+from sqlalchemy import Connection, Row, String, and_, func, or_, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
 from agentlab.errors import AmbiguousIdError, IntegrityError, RunNotFoundError
-from agentlab.model import Event, EventLine, RunSummary, TreeReader, loads, now_ns
+from agentlab.model import (
+    PAUSED_HOLDER,
+    Event,
+    EventLine,
+    RunSummary,
+    TreeReader,
+    loads,
+    now_ns,
+)
 from agentlab.store._base import RunFilter
 from agentlab.store._schema import blobs, checkpoints, events, runs
 from agentlab.store._write import decode_blob
@@ -218,10 +226,14 @@ def filter_runs(q: Any, where: RunFilter) -> Any:
     status: Any = (_Unindexed(runs.c.status)
                    if where.task_id is not None or where.parent_run_id is not None
                    else runs.c.status)
-    if where.status in ("running", "abandoned"):
+    if where.status == "paused":
+        q = q.where(status == "running", runs.c.holder == PAUSED_HOLDER)
+    elif where.status in ("running", "abandoned"):
         lapsed = runs.c.held_until_us < now_ns() // 1000
         live = or_(runs.c.held_until_us.is_(None), ~lapsed)
-        q = q.where(status == "running", lapsed if where.status == "abandoned" else live)
+        not_paused = or_(runs.c.holder.is_(None), runs.c.holder != PAUSED_HOLDER)
+        q = q.where(status == "running",
+                    and_(lapsed, not_paused) if where.status == "abandoned" else live)
     elif where.status is not None:
         q = q.where(status == where.status)
     if where.run_kind == "run":

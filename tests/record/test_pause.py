@@ -9,9 +9,13 @@ from datetime import UTC, datetime
 
 import pytest
 
+from click.testing import CliRunner
+
 import agentlab as al
+from agentlab.analysis import metrics_summary
+from agentlab.cli import cli
 from agentlab.errors import RecordingError
-from agentlab.store import SqlStore
+from agentlab.store import RunFilter, SqlStore
 
 
 @al.tool
@@ -60,3 +64,31 @@ def test_a_pause_says_why(store: SqlStore) -> None:
         with pytest.raises(RecordingError, match="needs a reason"):
             run.pause("")
     assert store.run(run.run_id).status == "succeeded"
+
+
+def test_a_paused_run_is_shown_paused_not_abandoned(
+        store: SqlStore, store_url: tuple[str, str | None]) -> None:
+    # A paused run has no lease, like an abandoned one; people, filters and metrics must
+    # still tell the two apart.
+    with al.record_run("wf", agent="bot", store=store) as run:
+        run.pause("waits for a person")
+    paused = run.run_id
+    dead = "r-dead"
+    with al.record_run("wf", agent="bot", store=store, run_id=dead, resume=True):
+        pass
+    with store.atomic() as conn:  # its recorder died: running, lease lapsed, no pause
+        conn.exec_driver_sql("UPDATE agentlab_runs SET status = 'running', holder = "
+                             "'elsewhere:1:x', held_until_us = 1 WHERE run_id = 'r-dead'")
+    summary = store.run(paused)
+    assert (summary.paused, summary.abandoned, summary.shown_status) == (True, False, "paused")
+    assert store.run(dead).shown_status == "abandoned"
+    assert [r.run_id for r in store.runs(RunFilter(status="paused"))] == [paused]
+    assert [r.run_id for r in store.runs(RunFilter(status="abandoned"))] == [dead]
+    assert store.runs(RunFilter(status="running")) == []
+    [row] = metrics_summary(store, by=())
+    assert (row.runs, row.abandoned, row.finished) == (2, 1, 0)
+    url, schema = store_url
+    cli_url = url if schema is None else f"{url}?options=-csearch_path%3D{schema}"
+    out = CliRunner().invoke(cli, ["show", paused, "--store", cli_url])
+    assert out.exit_code == 0 and "status   paused" in out.output
+    assert "recorder paused it" in out.output
