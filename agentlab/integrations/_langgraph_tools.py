@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import contextvars
 import hashlib
-import threading
-import weakref
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any, cast
 
@@ -22,11 +19,14 @@ from pydantic import BaseModel, create_model
 
 import agentlab.record as rec
 from agentlab.approval import ApprovalManager
-from agentlab.errors import ConfigError, ResumeBlockedError, ToolDeniedError
-from agentlab.model import ApprovalRequest, ToolCallEvent, ToolIntentEvent, canonical
+from agentlab.errors import ConfigError, ToolDeniedError
+from agentlab.integrations._call_memory import Outcome, blocked_error, calls_of
+from agentlab.model import ApprovalRequest, canonical
 from agentlab.record._context import external_call_id_var
 
 __all__ = ["interrupt_approver", "tool"]
+
+_PREFIX = "langgraph:"  # a side effect's idempotency key: the prefix and the tool-call id
 
 # Set while an adapter tool runs: the model's id for the call, and whether an approval may
 # pause the graph (the approver then raises _AwaitApproval instead of blocking).
@@ -110,7 +110,7 @@ def tool(
         def key(arguments: Mapping[str, Any]) -> str:
             call_id = _tool_call_id.get()
             if call_id:
-                return f"langgraph:{call_id}"
+                return f"{_PREFIX}{call_id}"
             # Called without a tool-call id (invoked with plain arguments): number repeats.
             digest = hashlib.sha256(canonical(dict(arguments))[0]).hexdigest()[:24]
             counts[digest] = counts.get(digest, 0) + 1
@@ -124,7 +124,7 @@ def tool(
             run = rec.current_run()
             if run is None:
                 return f(**kwargs)
-            ran = _ran(run)
+            ran = calls_of(run, _PREFIX)
             if tool_call_id is not None and tool_call_id in ran:
                 return _again(ran[tool_call_id], tool_name, on_denied)
             t_id = _tool_call_id.set(tool_call_id)
@@ -142,7 +142,7 @@ def tool(
                 s.output = {"tool_call_id": tool_call_id, "denied": exc.denial.code}
                 s.__exit__(None, None, None)
                 if tool_call_id is not None:
-                    ran[tool_call_id] = _Outcome("denied", exc.denial)
+                    ran[tool_call_id] = Outcome("denied", exc.denial)
                 if on_denied == "raise":
                     raise
                 raise ToolException(f"agentlab refused {tool_name}: {exc.denial.reason}") \
@@ -150,7 +150,7 @@ def tool(
             except BaseException as exc:
                 s.__exit__(type(exc), exc, exc.__traceback__)
                 if tool_call_id is not None and isinstance(exc, Exception):
-                    ran[tool_call_id] = _Outcome("error", f"{type(exc).__name__}: {exc}")
+                    ran[tool_call_id] = Outcome("error", f"{type(exc).__name__}: {exc}")
                 raise
             else:
                 s.__exit__(None, None, None)
@@ -158,7 +158,7 @@ def tool(
                 external_call_id_var.reset(t_ext)
                 _tool_call_id.reset(t_id)
             if tool_call_id is not None:
-                ran[tool_call_id] = _Outcome("ok", result)
+                ran[tool_call_id] = Outcome("ok", result)
             return result
 
         base = cast("type[BaseModel]", create_schema_from_function(tool_name, f))
@@ -174,60 +174,7 @@ def tool(
     return wrap
 
 
-@dataclass(frozen=True, slots=True)
-class _Outcome:
-    """How a tool call with a model's tool-call id ended in the run: its result, its
-    refusal (the denial) or its error (a message)."""
-
-    status: str
-    value: Any
-
-
-_PREFIX = "langgraph:"
-_memory: weakref.WeakKeyDictionary[Any, dict[str, _Outcome]] = weakref.WeakKeyDictionary()
-_memory_lock = threading.Lock()
-
-
-def _ran(run: rec.RunRecorder) -> dict[str, _Outcome]:
-    """The adapter calls of ``run`` by tool-call id: read from the store the first time this
-    recorder asks (a run continued in another process knows what its earlier processes did),
-    then kept up to date as calls end. A side effect whose intent was recorded without a
-    result (its process died while it ran) blocks the call: nobody can tell if it happened."""
-    with _memory_lock:
-        ran = _memory.get(run)
-        if ran is not None:
-            return ran
-        ran = {}
-        intents: dict[str, str] = {}
-        resumed = run._taken_up_us is not None  # only a resumed run has earlier processes
-        for e in run.store.events(run.run_id, kinds=["tool_intent", "tool_call"]) \
-                if resumed else ():
-            key = getattr(e, "idempotency_key", None) or ""
-            if isinstance(e, ToolIntentEvent):
-                if key.startswith(_PREFIX):
-                    intents[key[len(_PREFIX):]] = e.tool
-                continue
-            assert isinstance(e, ToolCallEvent)
-            call_id = key[len(_PREFIX):] if key.startswith(_PREFIX) else \
-                e.call_id if e.intent_id is None and not e.in_tool else None
-            if call_id is None:
-                continue
-            intents.pop(call_id, None)
-            if e.status == "ok":
-                ran[call_id] = _Outcome("ok", e.result)
-            elif e.status == "denied" and e.denial is not None:
-                ran[call_id] = _Outcome("denied", e.denial)
-            else:
-                err = e.error
-                ran[call_id] = _Outcome("error", f"{err.type}: {err.message}" if err else
-                                        "the call failed")
-        for call_id, tool_name in intents.items():
-            ran[call_id] = _Outcome("blocked", tool_name)
-        _memory[run] = ran
-        return ran
-
-
-def _again(outcome: _Outcome, tool_name: str, on_denied: str) -> Any:
+def _again(outcome: Outcome, tool_name: str, on_denied: str) -> Any:
     """A tool-call id that already ran in the run: its first outcome, nothing run again."""
     if outcome.status == "ok":
         return outcome.value
@@ -236,10 +183,7 @@ def _again(outcome: _Outcome, tool_name: str, on_denied: str) -> Any:
             raise ToolDeniedError(tool_name, outcome.value)
         raise ToolException(f"agentlab refused {tool_name}: {outcome.value.reason}")
     if outcome.status == "blocked":
-        raise ResumeBlockedError(
-            f"{tool_name}'s side effect started in an earlier process and never recorded a "
-            "result: nobody can tell whether it took effect. Check the target system, then "
-            "start a new run (the adapter does not reconcile a call an earlier process began)")
+        raise blocked_error(tool_name)
     raise ToolException(outcome.value)
 
 

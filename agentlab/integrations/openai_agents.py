@@ -32,7 +32,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
-from weakref import WeakKeyDictionary
 
 from agentlab.errors import ConfigError, ToolDeniedError
 
@@ -50,6 +49,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         "it with `pip install 'agentlab[openai-agents]'`") from exc
 
 import agentlab.record as rec
+from agentlab.integrations._call_memory import Outcome, blocked_error, calls_of
 from agentlab.integrations._openai_agents_approvals import (
     PAUSED_KEY,
     ResumedState,
@@ -291,7 +291,7 @@ def tool(
         if side_effect:
             def key(_arguments: Mapping[str, Any]) -> str:
                 call_id = external_call_id_var.get()  # the SDK always gives one
-                return f"openai-agents:{call_id or uuid.uuid4().hex}"
+                return f"{_PREFIX}{call_id or uuid.uuid4().hex}"
 
         async def call(**arguments: Any) -> Any:
             token = external_call_id_var.set(None)  # calls nested inside have their own
@@ -303,42 +303,38 @@ def tool(
 
         governed = rec.tool(name=tool_name, side_effect=side_effect, scope=scope,
                             freshness=freshness, idempotency_key=key, **options)(call)
-        done: WeakKeyDictionary[Any, dict[str, tuple[bool, Any]]] = WeakKeyDictionary()
+        signature = inspect.signature(f)
 
         @functools.wraps(f)
         async def invoke(ctx: ToolContext[Any], *args: Any, **kwargs: Any) -> Any:
-            arguments = dict(inspect.signature(f).bind(*args, **kwargs).arguments)
+            arguments = dict(signature.bind(*args, **kwargs).arguments)
             run = rec.current_run()
             if run is None:
                 return await call(**arguments)
             call_id = getattr(ctx, "tool_call_id", None)
-            seen = done.setdefault(run, {})
-            if call_id and call_id in seen:  # invoked again: the first outcome, not a rerun
-                ok, outcome = seen[call_id]
-                if ok:
-                    return outcome
-                raise outcome
+            ended = calls_of(run, _PREFIX)
+            if call_id and call_id in ended:  # invoked again: the first outcome, not a rerun
+                return _again(ended[call_id], tool_name, on_denied)
             token = external_call_id_var.set(call_id)
             try:
                 result = await governed(**arguments)
             except ToolDeniedError as exc:
+                if call_id:
+                    ended[call_id] = Outcome("denied", exc.denial)
                 if on_denied == "raise":
-                    if call_id:
-                        seen[call_id] = (False, exc)
                     raise
-                result = {"error": "denied", "code": exc.denial.code,
-                          "reason": exc.denial.reason}
+                return _told(exc.denial)
             except Exception as exc:
                 if call_id:
-                    seen[call_id] = (False, exc)
+                    ended[call_id] = Outcome("error", exc)
                 raise
             finally:
                 external_call_id_var.reset(token)
             if call_id:
-                seen[call_id] = (True, result)
+                ended[call_id] = Outcome("ok", result)
             return result
 
-        params = list(inspect.signature(f).parameters.values())
+        params = list(signature.parameters.values())
         invoke.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
             [inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD,
                                annotation=ToolContext), *params])
@@ -358,3 +354,25 @@ def tool(
     if fn is not None:
         return wrap(fn)
     return wrap
+
+
+_PREFIX = "openai-agents:"  # a side effect's idempotency key: the prefix and the call id
+
+
+def _told(denial: Any) -> dict[str, Any]:
+    """What the model is told of a refused call (``on_denied="tell_model"``)."""
+    return {"error": "denied", "code": denial.code, "reason": denial.reason}
+
+
+def _again(outcome: Outcome, tool_name: str, on_denied: str) -> Any:
+    """A tool-call id that already ended in the run: its first outcome, nothing run again."""
+    if outcome.status == "ok":
+        return outcome.value
+    if outcome.status == "denied":
+        if on_denied == "raise":
+            raise ToolDeniedError(tool_name, outcome.value)
+        return _told(outcome.value)
+    if outcome.status == "blocked":
+        raise blocked_error(tool_name)
+    error = outcome.value  # the exception, or its recorded text from an earlier process
+    raise error if isinstance(error, Exception) else RuntimeError(error)

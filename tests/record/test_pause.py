@@ -8,7 +8,6 @@ import asyncio
 from datetime import UTC, datetime
 
 import pytest
-
 from click.testing import CliRunner
 
 import agentlab as al
