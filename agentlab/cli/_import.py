@@ -28,7 +28,7 @@ from agentlab.cli._common import (
 from agentlab.errors import AgentlabError, ImportFormatError
 
 if TYPE_CHECKING:
-    from agentlab.store import RunFilter, SqlStore
+    from agentlab.store import SqlStore
 
 __all__ = ["import_cmd"]
 
@@ -91,21 +91,24 @@ def import_cmd(paths: tuple[Path, ...], store_url: str | None, as_json: bool,
     skipped: list[str] = []
     if any(p.fmt is not None for p in plans):
         with open_cli_store(store_url, create=True) as store:
+            known = _stored_ids(store)  # once: each import adds what it stored
             for plan in plans:
                 if plan.fmt is None:
                     continue
                 try:
-                    new, old = _import_path(plan, store, domain=domain, model=model,
+                    new, old = _import_path(plan, store, known, domain=domain, model=model,
                                             labels_out=labels_out, as_json=as_json)
                 except (AgentlabError, OSError) as exc:
                     if len(paths) == 1:
                         raise
                     failed.append(_report(plan.path, exc))
                     continue
-                imported += [i for i in new if i not in imported]
-                skipped += [i for i in old if i not in skipped and i not in imported]
+                imported += new  # new once: ``known`` takes them
+                skipped += old
                 if not as_json:
                     _echo_runs(plan.path, new, old)
+    new_ids = set(imported)  # a run in two PATHs: imported by one, skipped by the other
+    skipped = [i for i in dict.fromkeys(skipped) if i not in new_ids]
     if as_json:
         echo_json({"imported": imported, "skipped": skipped,
                    "failed": [{"path": str(p), "error": e} for p, e in failed]})
@@ -161,37 +164,40 @@ def _echo_runs(path: Path, imported: list[str], skipped: list[str]) -> None:
         click.echo(f"0 runs: {path} holds no run to import")
 
 
-def _import_path(plan: _Plan, store: SqlStore, *, domain: str | None, model: str | None,
-                 labels_out: Path | None, as_json: bool) -> tuple[list[str], list[str]]:
-    """Import one PATH in its format: (imported, skipped) run ids."""
+def _import_path(plan: _Plan, store: SqlStore, known: set[str], *, domain: str | None,
+                 model: str | None, labels_out: Path | None, as_json: bool
+                 ) -> tuple[list[str], list[str]]:
+    """Import one PATH in its format: (imported, skipped) run ids, told apart by ``known``
+    (the ids stored before it), which takes the new ones."""
     path, fmt = plan
     with progress_bar(f"importing {fmt} runs from {path.name}", as_json) as tick:
-        if fmt == "who-and-when":
-            return _import_who_and_when(path, store, labels_out, tick)
         if fmt == "agentlab":
             result = store.import_runs(path)
+            known.update(result.imported)
             return result.imported, result.skipped
         from agentlab.integrations import import_otlp, import_swe_agent, import_tau_bench
 
-        known = _stored_ids(store)
-        ids = (import_tau_bench(path, store, domain=domain, model=model, progress=tick)
+        ids = (_import_who_and_when(path, store, labels_out, tick) if fmt == "who-and-when"
+               else import_tau_bench(path, store, domain=domain, model=model, progress=tick)
                if fmt == "tau-bench" else
                import_swe_agent(path, store, model=model, progress=tick)
                if fmt == "swe-agent" else import_otlp(path, store))
-        ids = list(dict.fromkeys(ids))  # equal files are one run
-        return [i for i in ids if i not in known], [i for i in ids if i in known]
+    ids = list(dict.fromkeys(ids))  # equal files are one run
+    new = [i for i in ids if i not in known]
+    known.update(new)
+    return new, [i for i in ids if i not in new]
 
 
-def _stored_ids(store: SqlStore, where: RunFilter | None = None) -> set[str]:
+def _stored_ids(store: SqlStore) -> set[str]:
     """The ids of the runs stored (one column read, no summaries built)."""
     from agentlab.store import run_columns
 
-    return set(run_columns(store, where, columns=("run_id",))["run_id"])
+    return set(run_columns(store, columns=("run_id",))["run_id"])
 
 
 def _import_who_and_when(path: Path, store: SqlStore, labels_out: Path | None,
-                         progress: Callable[[int, int], None]) -> tuple[list[str], list[str]]:
-    """Import the Who&When runs at ``path``: (imported, skipped) ids. With ``labels_out``,
+                         progress: Callable[[int, int], None]) -> list[str]:
+    """Import the Who&When runs at ``path``: their ids. With ``labels_out``,
     their labels are written first to ``FILE.partial`` (so an unwritable target fails before
     anything is imported) and renamed to ``FILE`` once the runs are stored; on any failure
     the partial file is removed and an existing ``FILE`` left as it was."""
@@ -208,10 +214,7 @@ def _import_who_and_when(path: Path, store: SqlStore, labels_out: Path | None,
                     if label["run_id"] not in written:  # equal files are one run
                         written.add(label["run_id"])
                         fh.write(orjson.dumps({k: label.get(k) for k in _LABEL_KEYS}) + b"\n")
-        from agentlab.store import RunFilter
-
-        known = _stored_ids(store, RunFilter(workflow="who-and-when"))
-        ids = list(dict.fromkeys(import_who_and_when(path, store, progress=progress)))
+        ids = import_who_and_when(path, store, progress=progress)
         if tmp is not None and labels_out is not None:
             tmp.replace(labels_out)
             click.echo(f"wrote {len(written)} label(s) to {labels_out}", err=True)
@@ -220,4 +223,4 @@ def _import_who_and_when(path: Path, store: SqlStore, labels_out: Path | None,
             with contextlib.suppress(OSError):  # report the first error, not this one
                 tmp.unlink(missing_ok=True)
         raise
-    return [i for i in ids if i not in known], [i for i in ids if i in known]
+    return ids
