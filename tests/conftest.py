@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+import agentlab
 from agentlab.store import SqlStore, open_store
 
 # CI runs the property tests derandomized (HYPOTHESIS_PROFILE=ci in .ci/run), so a landing
@@ -79,6 +80,29 @@ def store(store_url: tuple[str, str | None]) -> Iterator[SqlStore]:
         yield s
     finally:
         s.close()
+
+
+@pytest.fixture
+def store_cli_url(store_url: tuple[str, str | None]) -> str:
+    """The parametrized store as one URL, for the CLI or a child process (a PostgreSQL
+    schema goes on the connection's search path)."""
+    url, schema = store_url
+    return url if schema is None else f"{url}?options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture
+def child_store(store_cli_url: str, store: SqlStore) -> tuple[str, SqlStore]:
+    """The URL child processes open, and the test's own store on the same data."""
+    return store_cli_url, store
+
+
+@pytest.fixture
+def child_env() -> dict[str, str]:
+    """The environment of a child process that imports the agentlab this test imports (a
+    checkout's, not another installed one)."""
+    here = str(Path(agentlab.__file__).resolve().parents[1])
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [here, *filter(None, [os.environ.get("PYTHONPATH")])])}
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -17,7 +17,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,7 @@ from langgraph.types import Command
 import agentlab as al
 from agentlab.analysis import explain
 from agentlab.integrations import langgraph as lg
-from agentlab.store import SqlStore, open_store
+from agentlab.store import SqlStore
 
 RUN_ID = "triage-sup-57"
 TIMEOUT_S = 120
@@ -115,32 +114,15 @@ def child(url: str, folder: Path, how: str) -> dict[str, Any]:
 
 # -- the test --------------------------------------------------------------------------------
 
-@pytest.fixture
-def shared(store_url: tuple[str, str | None]) -> Iterator[tuple[str, SqlStore]]:
-    url, schema = store_url
-    store = open_store(url, schema=schema)  # creates (and migrates) a PostgreSQL schema
-    child_url = url if schema is None else f"{url}?options=-csearch_path%3D{schema}"
-    try:
-        yield child_url, store
-    finally:
-        store.close()
-
-
-def _env() -> dict[str, str]:
-    here = str(Path(al.__file__).resolve().parents[1])
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [here, *filter(None, [os.environ.get("PYTHONPATH")])])}
-
-
-def _start_child(url: str, folder: Path, how: str, **env: str
+def _start_child(url: str, folder: Path, how: str, env: dict[str, str], **extra: str
                  ) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, __file__, url, str(folder), how],
                           capture_output=True, text=True, timeout=TIMEOUT_S, cwd=folder,
-                          env={**_env(), **env})
+                          env={**env, **extra})
 
 
-def _run_child(url: str, folder: Path, how: str) -> dict[str, Any]:
-    done = _start_child(url, folder, how)
+def _run_child(url: str, folder: Path, how: str, env: dict[str, str]) -> dict[str, Any]:
+    done = _start_child(url, folder, how, env)
     assert done.returncode == 0, done.stderr
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
@@ -151,28 +133,29 @@ def _ledger(folder: Path) -> list[dict[str, Any]]:
 
 
 def test_a_paused_graph_resumes_in_another_process_into_the_same_run(
-        shared: tuple[str, SqlStore], tmp_path: Path) -> None:
-    url, store = shared
+        child_store: tuple[str, SqlStore], child_env: dict[str, str],
+        tmp_path: Path) -> None:
+    url, store = child_store
     al.issue_grant(store, "jira", principal="triage-bot", owner="support", workflow="triage",
                    scopes=["jira:write:SUP-*", "crm:read"], expires_in=timedelta(days=1))
 
-    first = _run_child(url, tmp_path, "start")
+    first = _run_child(url, tmp_path, "start", child_env)
     request_id = first["paused"]
     assert store.run(RUN_ID).status == "running" and _ledger(tmp_path) == []
     (pending,) = al.ApprovalManager(store).pending()
     assert (pending.id, pending.call_key) == (request_id, "langgraph:c_low")
 
     # Resumed before anyone decided: the graph interrupts again, on the same request.
-    assert _run_child(url, tmp_path, "resume") == {"paused": request_id}
+    assert _run_child(url, tmp_path, "resume", child_env) == {"paused": request_id}
     assert _ledger(tmp_path) == [] and len(store.approvals(run_id=RUN_ID)) == 1
 
     approved = subprocess.run(
         [sys.executable, "-m", "agentlab", "approve", request_id[:12], "--as", "ana",
          "--store", url], capture_output=True, text=True, timeout=TIMEOUT_S, cwd=tmp_path,
-        env=_env())
+        env=child_env)
     assert approved.returncode == 0, approved.stderr
 
-    last = _run_child(url, tmp_path, "resume")
+    last = _run_child(url, tmp_path, "resume", child_env)
     assert last == {"answer": "Lowered SUP-57; ENG-9 is not mine; SLA unknown."}
     # the write ran once, in the last process
     (write,) = _ledger(tmp_path)
@@ -204,21 +187,22 @@ def test_a_paused_graph_resumes_in_another_process_into_the_same_run(
     assert "approve by ana via cli" in [c.approval for c in report.calls]
 
 
-def test_a_write_cut_off_by_a_crash_is_not_run_again(shared: tuple[str, SqlStore],
+def test_a_write_cut_off_by_a_crash_is_not_run_again(child_store: tuple[str, SqlStore],
+                                                     child_env: dict[str, str],
                                                      tmp_path: Path) -> None:
-    url, store = shared
+    url, store = child_store
     al.issue_grant(store, "jira", principal="triage-bot", owner="support", workflow="triage",
                    scopes=["jira:write:SUP-*", "crm:read"], expires_in=timedelta(days=1))
-    request_id = _run_child(url, tmp_path, "start")["paused"]
+    request_id = _run_child(url, tmp_path, "start", child_env)["paused"]
     al.ApprovalManager(store).approve(request_id, by="ana")
-    crashed = _start_child(url, tmp_path, "resume", LG_CRASH_AFTER_WRITE="1")
+    crashed = _start_child(url, tmp_path, "resume", child_env, LG_CRASH_AFTER_WRITE="1")
     assert crashed.returncode == 3, crashed.stderr
     assert len(_ledger(tmp_path)) == 1
     keys = [(e.kind, e.idempotency_key) for e in store.events(RUN_ID)
             if e.kind in ("tool_intent", "tool_call") and e.tool == "set_priority"]
     assert keys[-1] == ("tool_intent", "langgraph:c_low")  # an intent, no result
 
-    blocked = _start_child(url, tmp_path, "resume")
+    blocked = _start_child(url, tmp_path, "resume", child_env)
     assert blocked.returncode != 0
     assert "ResumeBlockedError" in blocked.stderr and "set_priority" in blocked.stderr
     assert len(_ledger(tmp_path)) == 1  # not written again

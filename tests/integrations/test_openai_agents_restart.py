@@ -5,7 +5,6 @@ agentlab (the CLI), and a new process resumes the run and runs the approved call
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from datetime import timedelta
@@ -20,18 +19,17 @@ import agentlab as al
 from agentlab.analysis import explain
 
 AGENT = Path(__file__).with_name("_openai_agents_agent.py")
-REPO = Path(__file__).resolve().parents[2]
 
 
-def child(phase: str, url: str, schema: str | None, *extra: str,
+def child(env: dict[str, str], phase: str, url: str, schema: str | None, *extra: str,
           check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.run([sys.executable, str(AGENT), phase, url, schema or "-", *extra],
                           capture_output=True, text=True, env=env, check=check, timeout=120)
 
 
 def test_a_run_paused_for_approval_resumes_in_a_new_process_and_runs_once(
-        store_url: tuple[str, str | None], tmp_path: Path) -> None:
+        store_url: tuple[str, str | None], store_cli_url: str, child_env: dict[str, str],
+        tmp_path: Path) -> None:
     url, schema = store_url
     ran_log = url if schema is None else str(tmp_path / "pg.db")
     store = al.open_store(url, schema=schema)
@@ -39,7 +37,7 @@ def test_a_run_paused_for_approval_resumes_in_a_new_process_and_runs_once(
                    workflow="refunds", scopes=["payments:refund"],
                    expires_in=timedelta(days=1))
 
-    paused = json.loads(child("pause", url, schema, ran_log).stdout)
+    paused = json.loads(child(child_env, "pause", url, schema, ran_log).stdout)
     [req_id] = paused["requests"]
     req = store.approval(req_id)
     assert (req.run_id, req.call_key, req.tool, req.status) == (
@@ -52,21 +50,19 @@ def test_a_run_paused_for_approval_resumes_in_a_new_process_and_runs_once(
     assert waiting.status == "running" and waiting.holder == "paused"
     assert not store.events(paused["run_id"], kinds=["run_ended"])
 
-    cli_url = url if schema is None else f"{url}?options=-csearch_path%3D{schema}"
     cli = [sys.executable, "-m", "agentlab", "approve", req_id, "--as", "dana",
-           "--store", cli_url]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    out = subprocess.run(cli, capture_output=True, text=True, env=env, timeout=120)
+           "--store", store_cli_url]
+    out = subprocess.run(cli, capture_output=True, text=True, env=child_env, timeout=120)
     assert out.returncode == 0, out.stderr
     assert store.approval(req_id).status == "approved"
 
-    resumed = json.loads(child("resume", url, schema, ran_log, req_id).stdout)
+    resumed = json.loads(child(child_env, "resume", url, schema, ran_log, req_id).stdout)
     assert resumed["output"] == "refunded O-7"
     assert resumed["decisions"] == {"call-2": "approved"}
     assert ran.read_text() == "O-7\n"
 
     # A second resume of the same pause is refused: the run has ended, the call ran once.
-    again = child("resume", url, schema, ran_log, req_id, check=False)
+    again = child(child_env, "resume", url, schema, ran_log, req_id, check=False)
     assert again.returncode != 0 and "already ended" in again.stderr
     assert ran.read_text() == "O-7\n"
 

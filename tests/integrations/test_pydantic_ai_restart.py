@@ -8,10 +8,8 @@ run with pydantic-ai's own ``DeferredToolResults``."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +33,7 @@ from agentlab.integrations.pydantic_ai import (
     defer_approval,
     deferred_results,
 )
-from agentlab.store import SqlStore, open_store
+from agentlab.store import SqlStore
 
 CHILD = Path(__file__).with_name("_pydantic_ai_agent.py")
 TIMEOUT_S = 120
@@ -43,33 +41,15 @@ BEFORE_THE_GATE = ["run_started", "llm_call", "tool_call", "llm_call", "tool_cal
                    "tool_call", "llm_call"]
 
 
-@pytest.fixture
-def shared(store_url: tuple[str, str | None]) -> Iterator[tuple[str, SqlStore]]:
-    """The URL the child processes use, and the test's own store on the same data."""
-    url, schema = store_url
-    store = open_store(url, schema=schema)  # creates (and migrates) a PostgreSQL schema
-    child_url = url if schema is None else f"{url}?options=-csearch_path%3D{schema}"
-    try:
-        yield child_url, store
-    finally:
-        store.close()
-
-
-def _env() -> dict[str, str]:
-    """The children import the agentlab this test imports (a checkout's, not another)."""
-    here = str(Path(al.__file__).resolve().parents[1])
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [here, *filter(None, [os.environ.get("PYTHONPATH")])])}
-
-
-def _child(url: str, run_id: str, side_log: Path, how: str) -> subprocess.CompletedProcess[str]:
+def _child(url: str, run_id: str, side_log: Path, how: str, env: dict[str, str]
+           ) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, str(CHILD), url, run_id, str(side_log), how],
                           capture_output=True, text=True, timeout=TIMEOUT_S,
-                          cwd=side_log.parent, env=_env())
+                          cwd=side_log.parent, env=env)
 
 
-def _paused(url: str, run_id: str, side_log: Path, how: str) -> str:
-    out = _child(url, run_id, side_log, how)
+def _paused(url: str, run_id: str, side_log: Path, how: str, env: dict[str, str]) -> str:
+    out = _child(url, run_id, side_log, how, env)
     assert out.returncode == 3, out.stderr
     [line] = out.stdout.splitlines()
     word, request_id = line.split()
@@ -82,10 +62,11 @@ def _executions(side_log: Path) -> list[str]:
 
 
 def test_an_approval_pauses_the_run_and_a_new_process_resumes_it(
-        shared: tuple[str, SqlStore], tmp_path: Path) -> None:
-    url, store = shared
+        child_store: tuple[str, SqlStore], child_env: dict[str, str],
+        tmp_path: Path) -> None:
+    url, store = child_store
     side_log = tmp_path / "issues.log"
-    request_id = _paused(url, "helpdesk-1", side_log, "policy")
+    request_id = _paused(url, "helpdesk-1", side_log, "policy", child_env)
 
     # Process 1 is gone; the run is open (no end), free to resume, its request pending.
     summary = store.run("helpdesk-1")
@@ -98,16 +79,16 @@ def test_an_approval_pauses_the_run_and_a_new_process_resumes_it(
     assert _executions(side_log) == []
 
     # Resumed while nobody has decided: it pauses again, on the same request.
-    assert _paused(url, "helpdesk-1", side_log, "policy") == request_id
+    assert _paused(url, "helpdesk-1", side_log, "policy", child_env) == request_id
     assert _executions(side_log) == [] and len(store.approvals(run_id="helpdesk-1")) == 1
 
     approved = subprocess.run(
         [sys.executable, "-m", "agentlab", "approve", request_id[:12], "--as", "ana",
          "--store", url], capture_output=True, text=True, timeout=TIMEOUT_S,
-        cwd=tmp_path, env=_env())
+        cwd=tmp_path, env=child_env)
     assert approved.returncode == 0, approved.stderr
 
-    done = _child(url, "helpdesk-1", side_log, "policy")
+    done = _child(url, "helpdesk-1", side_log, "policy", child_env)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "DONE Opened an issue for the refund of ACME-1042"
     assert _executions(side_log) == ["SUP Refund ACME-1042"]  # once, with a wrapper calling twice
@@ -140,21 +121,22 @@ def test_an_approval_pauses_the_run_and_a_new_process_resumes_it(
     assert ex.calls[3].approval == "approve by ana via cli"
 
     # The run has ended: a further resume is refused and runs nothing.
-    again = _child(url, "helpdesk-1", side_log, "policy")
+    again = _child(url, "helpdesk-1", side_log, "policy", child_env)
     assert again.returncode != 0 and "has already ended" in again.stderr
     assert len(_executions(side_log)) == 1
 
 
 def test_a_native_requires_approval_tool_is_an_agentlab_approval_across_a_restart(
-        shared: tuple[str, SqlStore], tmp_path: Path) -> None:
-    url, store = shared
+        child_store: tuple[str, SqlStore], child_env: dict[str, str],
+        tmp_path: Path) -> None:
+    url, store = child_store
     side_log = tmp_path / "issues.log"
-    request_id = _paused(url, "helpdesk-2", side_log, "native")
+    request_id = _paused(url, "helpdesk-2", side_log, "native", child_env)
     req = store.approval(request_id)
     assert (req.rule, req.call_key) == ("pydantic-ai:requires_approval", "pydantic-ai:4:call-3")
     ApprovalManager(store).reject(request_id, by="ana", reason="refunds go through billing")
 
-    done = _child(url, "helpdesk-2", side_log, "native")
+    done = _child(url, "helpdesk-2", side_log, "native", child_env)
     assert done.returncode == 0, done.stderr
     assert _executions(side_log) == []
     events = store.events("helpdesk-2")

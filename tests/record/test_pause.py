@@ -65,8 +65,8 @@ def test_a_pause_says_why(store: SqlStore) -> None:
     assert store.run(run.run_id).status == "succeeded"
 
 
-def test_a_paused_run_is_shown_paused_not_abandoned(
-        store: SqlStore, store_url: tuple[str, str | None]) -> None:
+def test_a_paused_run_is_shown_paused_not_abandoned(store: SqlStore, store_cli_url: str
+                                                    ) -> None:
     # A paused run has no lease, like an abandoned one; people, filters and metrics must
     # still tell the two apart.
     with al.record_run("wf", agent="bot", store=store) as run:
@@ -86,8 +86,6 @@ def test_a_paused_run_is_shown_paused_not_abandoned(
     assert store.runs(RunFilter(status="running")) == []
     [row] = metrics_summary(store, by=())
     assert (row.runs, row.abandoned, row.finished) == (2, 1, 0)
-    url, schema = store_url
-    cli_url = url if schema is None else f"{url}?options=-csearch_path%3D{schema}"
-    out = CliRunner().invoke(cli, ["show", paused, "--store", cli_url])
+    out = CliRunner().invoke(cli, ["show", paused, "--store", store_cli_url])
     assert out.exit_code == 0 and "status   paused" in out.output
     assert "recorder paused it" in out.output
