@@ -368,10 +368,8 @@ def _small(items: Mapping[str, tuple[bytes, list[str]]], writes: list[str],
     the limit is refused on the caller, as before. Only the redacted paths, known once the
     value is scanned, are left out: a value holding secrets under that many paths fails its
     run at the next flush instead, with the reason."""
-    size = sum(map(len, items)) + sum(map(len, writes)) + sum(map(len, deletes))
-    for _, fixed in items.values():
-        if fixed:
-            size += sum(map(len, fixed))
+    size = (sum(map(len, items)) + sum(map(len, writes)) + sum(map(len, deletes))
+            + sum(len(path) for _, fixed in items.values() for path in fixed))
     return 16 * size + 4096 <= limit
 
 
