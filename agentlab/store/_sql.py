@@ -67,7 +67,14 @@ from agentlab.store._read import (
 )
 from agentlab.store._schema import approvals, migrations, runs
 from agentlab.store._verify import verify_run
-from agentlab.store._write import DuplicateEvent, append_in, prepare, prepare_all
+from agentlab.store._write import (
+    DuplicateEvent,
+    Heads,
+    append_in,
+    append_rows,
+    prepare,
+    prepare_all,
+)
 
 __all__ = ["DEFAULT_MAX_PAYLOAD_BYTES", "SqlStore", "open_store"]
 
@@ -93,6 +100,7 @@ class SqlStore(GovernanceTables, RunStore):
                              read_only=read_only_reason(url))
         self.url = self._db.url
         self.dialect = self._db.dialect
+        self._heads: Heads = {}  # where this process's appends left each run (a hint)
         self.max_payload_bytes = max_payload_bytes
         try:
             check_pragmas(self._db, self.url)
@@ -138,14 +146,19 @@ class SqlStore(GovernanceTables, RunStore):
         canonical by construction: it skips re-parsing small bodies. ``acks=False`` returns
         nothing (the background writer does not need the acknowledgements)."""
         ready = prepare_all(events, self.max_payload_bytes, trusted=trusted)
+        dialect, heads = self.dialect, self._heads
         try:
-            return self._db.write(lambda conn: append_in(conn, ready, acks=acks, leases=leases),
-                                  what="append")
-        except (DBIntegrityError, DuplicateEvent):
+            return self._db.write_driver(
+                lambda cur: append_rows(cur, dialect, ready, acks=acks, leases=leases,
+                                        heads=heads),
+                what="append")
+        except (DBIntegrityError, DuplicateEvent, self._db.dbapi.IntegrityError):
             # An event id is already stored (a batch retried after an uncertain commit):
             # append again, skipping what is there.
-            return self._db.write(lambda conn: append_in(conn, ready, dedupe=True, acks=acks,
-                                                         leases=leases), what="append")
+            return self._db.write_driver(
+                lambda cur: append_rows(cur, dialect, ready, dedupe=True, acks=acks,
+                                        leases=leases),
+                what="append")
 
     def atomic(self) -> AbstractContextManager[Connection]:
         return self._db.atomic()
