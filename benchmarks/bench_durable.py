@@ -13,13 +13,16 @@ call so both sides see the same disk:
 
 Both with ``synchronous=FULL`` (agentlab's default; the target applies here) and, for
 information, with ``durability="normal"`` vs raw ``synchronous=NORMAL``. Medians of 300
-samples each after 20 warm-up samples.
+samples each after 20 warm-up samples. Each sample runs the four operations in a random
+(seeded) order: a commit costs more right after another file's fsync on this disk, and a
+fixed order charged that to whichever side always came second.
 
 Run: .venv/bin/python benchmarks/bench_durable.py
 """
 
 from __future__ import annotations
 
+import random
 import sqlite3
 import tempfile
 import time
@@ -100,33 +103,32 @@ def measure(tmp: Path, ddl: list[str], durability: str) -> dict[str, list[int]]:
     def create_ticket(title: str) -> dict[str, Any]:
         return {"id": f"SUP-{len(title)}", "status": "created"}
 
-    # One run for the single records (appended straight through the writer) ...
+    # One run for the single records (appended straight through the writer), one recorded
+    # run for the whole side-effecting calls; the four operations in a random order.
     start = PendingEvent(new_id(), new_id(), None, now_ns() // 1000, "run_started",
                          dumps({"kind": "run_started", "workflow": "bench",
                                 "agent_name": "durable"}), None, EventStats())
     writer.write_now([start])
     pending = [intent_event(start.run_id, i) for i in range(WARMUP + SAMPLES)]
-    rows = [raw.row() for _ in range(WARMUP + SAMPLES)]
-    for i in range(WARMUP + SAMPLES):
-        ev, row = pending[i], rows[i]
-        a = timed(lambda ev=ev: writer.write_now([ev]))  # type: ignore[misc]
-        b = timed(lambda row=row: raw.commit_one(row))  # type: ignore[misc]
-        if i >= WARMUP:
-            out["al_one"].append(a)
-            out["raw_one"].append(b)
-
-    # ... and one recorded run for the whole side-effecting calls.
-    rows = [raw.row() for _ in range(2 * (WARMUP + SAMPLES))]
+    rows = [raw.row() for _ in range(3 * (WARMUP + SAMPLES))]
+    order = random.Random(13)
     grant = allow_all(store, agent="durable-tool")
     with agentlab.record_run("bench", agent="durable-tool", store=store, grants=[grant]) as run:
         for i in range(WARMUP + SAMPLES):
-            title = f"ticket {i}"
-            r1, r2 = rows[2 * i], rows[2 * i + 1]
-            a = timed(lambda title=title: create_ticket(title))  # type: ignore[misc]
-            b = timed(lambda r1=r1, r2=r2: (raw.commit_one(r1), raw.commit_one(r2)))  # type: ignore[misc]
-            if i >= WARMUP:
-                out["al_call"].append(a)
-                out["raw_two"].append(b)
+            ev, title = pending[i], f"ticket {i}"
+            r0, r1, r2 = rows[3 * i : 3 * i + 3]
+            ops: list[tuple[str, Callable[[], Any]]] = [
+                ("al_one", lambda ev=ev: writer.write_now([ev])),  # type: ignore[misc]
+                ("raw_one", lambda r0=r0: raw.commit_one(r0)),  # type: ignore[misc]
+                ("al_call", lambda title=title: create_ticket(title)),  # type: ignore[misc]
+                ("raw_two", lambda r1=r1, r2=r2: (raw.commit_one(r1),  # type: ignore[misc]
+                                                   raw.commit_one(r2))),
+            ]
+            order.shuffle(ops)
+            for name, op in ops:
+                took = timed(op)
+                if i >= WARMUP:
+                    out[name].append(took)
     acts = store.actions(run.run_id)
     assert len(acts) == WARMUP + SAMPLES, len(acts)
     raw.conn.close()
