@@ -1,21 +1,29 @@
 """Durable side-effect records: agentlab's synchronous commit vs a raw sqlite3 commit.
 
 A side-effecting tool pays one durable record for its intent before it runs and one for
-its result after. Measured here, in the same directory and process, interleaved call by
-call so both sides see the same disk:
+its result after. Measured here, in one process and one database file, so both sides
+fsync the same write-ahead log on the same disk:
 
 * one durable record: ``BackgroundWriter.write_now([event])`` of one pre-built
   ``tool_intent`` event (the recorder's ``writer_for(store)``, queue empty) vs one raw
-  sqlite3 ``BEGIN IMMEDIATE; INSERT (one row); COMMIT`` into a table made from agentlab's
-  own DDL (PK event_id, UNIQUE(run_id, seq)) with the same pragmas;
+  sqlite3 ``BEGIN IMMEDIATE; INSERT (one row); COMMIT`` into a copy of agentlab's events
+  table (its own DDL: PK event_id, UNIQUE(run_id, seq)) made in the store's file, on a
+  connection of its own with the same pragmas;
 * one whole side-effecting call: a ``@tool(side_effect=True)`` trivial function inside
-  ``record_run`` (intent + result = 2 durable records) vs 2 raw single-row commits.
+  ``record_run`` (intent + result = 2 durable records) vs 2 raw single-row commits;
+* for information, agentlab's own statements sent raw (``UPDATE`` of the run's summary
+  row, ``INSERT`` of the event, rows and hashes computed before timing): the floor of a
+  record that keeps its run's summary in the same transaction, which writes one page more
+  than the baseline (4 WAL frames, not 3).
 
 Both with ``synchronous=FULL`` (agentlab's default; the target applies here) and, for
 information, with ``durability="normal"`` vs raw ``synchronous=NORMAL``. Medians of 300
-samples each after 20 warm-up samples. Each sample runs the four operations in a random
-(seeded) order: a commit costs more right after another file's fsync on this disk, and a
-fixed order charged that to whichever side always came second.
+samples each, taken in blocks: each of 15 rounds runs every operation 21 times in a row
+(the first not counted) with the operations in a random (seeded) order, after a warm-up
+round. On this disk an fsync costs more right after an fsync of another file, and files
+differ (the same raw commit took 0.14-0.21 ms by file and 0.28 ms alternating with
+another file), so the sides share one file and each follows itself in a block, as an
+agent's consecutive commits to its store do; the rounds spread any drift over all.
 
 Run: .venv/bin/python benchmarks/bench_durable.py
 """
@@ -35,11 +43,12 @@ from _util import close_store, events_ddl, header, median, quantile, table, verd
 import agentlab
 from agentlab.model import EventStats, dumps, new_id, now_ns
 from agentlab.record import writer_for
-from agentlab.store import PendingEvent
+from agentlab.store import PendingEvent, chain_hash
 from agentlab.testing import allow_all
 
-SAMPLES = 300
-WARMUP = 20
+BLOCK = 20
+ROUNDS = 15
+SAMPLES = BLOCK * ROUNDS
 TARGET_RATIO = 1.2
 COLS = "event_id, run_id, seq, parent_id, kind, ts_us, body, hash"
 
@@ -47,7 +56,10 @@ COLS = "event_id, run_id, seq, parent_id, kind, ts_us, body, hash"
 
 
 class Raw:
-    """Single-row INSERT + COMMIT into a copy of agentlab's events table."""
+    """Single-row INSERT + COMMIT into a copy of agentlab's events table, in the store's
+    file; ``floor`` sends agentlab's own statements for one record of ``run_id``."""
+
+    TABLE = "bench_raw_events"
 
     def __init__(self, path: Path, ddl: list[str], synchronous: str) -> None:
         self.conn = sqlite3.connect(path, isolation_level=None)
@@ -55,10 +67,10 @@ class Raw:
                   "secure_delete=ON"):
             self.conn.execute(f"PRAGMA {p}")
         for stmt in ddl:
-            self.conn.execute(stmt)
+            self.conn.execute(stmt.replace("agentlab_events", self.TABLE))
         self.run_id = new_id()
         self.seq = 0
-        self.sql = f"INSERT INTO agentlab_events ({COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        self.sql = f"INSERT INTO {self.TABLE} ({COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 
     def row(self) -> tuple[Any, ...]:
         self.seq += 1
@@ -69,11 +81,35 @@ class Raw:
         return (eid, self.run_id, self.seq, None, "tool_intent", now_ns() // 1000, body,
                 f"{self.seq:064x}")
 
-    def commit_one(self, row: tuple[Any, ...]) -> None:
+    def commit_one(self, *rows: tuple[Any, ...]) -> None:
+        """One transaction per row, each its own single-row INSERT and COMMIT."""
+        c = self.conn
+        for row in rows:
+            c.execute("BEGIN IMMEDIATE")
+            c.execute(self.sql, row)
+            c.execute("COMMIT")
+
+    def floor(self, row: tuple[Any, ...]) -> None:
+        """One record as agentlab's store writes it, without its Python: the run's
+        summary row moved on and the event inserted, in one transaction."""
         c = self.conn
         c.execute("BEGIN IMMEDIATE")
-        c.execute(self.sql, row)
+        c.execute("UPDATE agentlab_runs SET last_seq = ?, head_hash = ? WHERE run_id = ?",
+                  (row[2], row[7], row[1]))
+        c.execute(f"INSERT INTO agentlab_events ({COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
         c.execute("COMMIT")
+
+
+def chained_rows(run_id: str, head: tuple[int, str], n: int) -> list[tuple[Any, ...]]:
+    """``n`` tool_intent rows continuing ``run_id``'s chain from ``head`` (seq, hash)."""
+    seq, prev = head
+    rows = []
+    for i in range(n):
+        ev = intent_event(run_id, 10_000_000 + i)
+        seq += 1
+        prev = chain_hash(prev, run_id, seq, str(ev.event_id), None, ev.ts_us, ev.kind, ev.body)
+        rows.append((ev.event_id, run_id, seq, None, ev.kind, ev.ts_us, ev.body.decode(), prev))
+    return rows
 
 
 def intent_event(run_id: str, i: int) -> PendingEvent:
@@ -95,42 +131,50 @@ def measure(tmp: Path, ddl: list[str], durability: str) -> dict[str, list[int]]:
     """Samples (ns) of the four operations, interleaved."""
     sync = durability.upper()
     store = agentlab.open_store(tmp / f"al-{durability}.db", durability=durability)  # type: ignore[arg-type]
-    raw = Raw(tmp / f"raw-{durability}.db", ddl, sync)
+    raw = Raw(tmp / f"al-{durability}.db", ddl, sync)
     writer = writer_for(store)
-    out: dict[str, list[int]] = {"al_one": [], "raw_one": [], "al_call": [], "raw_two": []}
+    out: dict[str, list[int]] = {"al_one": [], "raw_one": [], "al_call": [], "raw_two": [],
+                                 "floor": []}
 
     @agentlab.tool(side_effect=True, scope="tickets:write")
     def create_ticket(title: str) -> dict[str, Any]:
         return {"id": f"SUP-{len(title)}", "status": "created"}
 
     # One run for the single records (appended straight through the writer), one recorded
-    # run for the whole side-effecting calls; the four operations in a random order.
+    # run for the whole side-effecting calls. Rounds of blocks: in each round every
+    # operation runs BLOCK + 1 times in a row (the first not counted), in a random order.
     start = PendingEvent(new_id(), new_id(), None, now_ns() // 1000, "run_started",
                          dumps({"kind": "run_started", "workflow": "bench",
                                 "agent_name": "durable"}), None, EventStats())
-    writer.write_now([start])
-    pending = [intent_event(start.run_id, i) for i in range(WARMUP + SAMPLES)]
-    rows = [raw.row() for _ in range(3 * (WARMUP + SAMPLES))]
+    floor_start = start._replace(run_id=new_id(), event_id=new_id())
+    writer.write_now([start, floor_start])
+    each = (ROUNDS + 1) * (BLOCK + 1)
+    floor_rows = iter(chained_rows(floor_start.run_id, (1, store.run(floor_start.run_id).head_hash),
+                                   each))
+    pending = iter([intent_event(start.run_id, i) for i in range(each)])
+    rows = iter([raw.row() for _ in range(3 * each)])
+    titles = iter([f"ticket {i}" for i in range(each)])
+    ops: dict[str, Callable[[], Any]] = {
+        "al_one": lambda: writer.write_now([next(pending)]),
+        "raw_one": lambda: raw.commit_one(next(rows)),
+        "al_call": lambda: create_ticket(next(titles)),
+        "raw_two": lambda: raw.commit_one(next(rows), next(rows)),
+        "floor": lambda: raw.floor(next(floor_rows)),
+    }
     order = random.Random(13)
     grant = allow_all(store, agent="durable-tool")
     with agentlab.record_run("bench", agent="durable-tool", store=store, grants=[grant]) as run:
-        for i in range(WARMUP + SAMPLES):
-            ev, title = pending[i], f"ticket {i}"
-            r0, r1, r2 = rows[3 * i : 3 * i + 3]
-            ops: list[tuple[str, Callable[[], Any]]] = [
-                ("al_one", lambda ev=ev: writer.write_now([ev])),  # type: ignore[misc]
-                ("raw_one", lambda r0=r0: raw.commit_one(r0)),  # type: ignore[misc]
-                ("al_call", lambda title=title: create_ticket(title)),  # type: ignore[misc]
-                ("raw_two", lambda r1=r1, r2=r2: (raw.commit_one(r1),  # type: ignore[misc]
-                                                   raw.commit_one(r2))),
-            ]
-            order.shuffle(ops)
-            for name, op in ops:
-                took = timed(op)
-                if i >= WARMUP:
-                    out[name].append(took)
+        for rnd in range(ROUNDS + 1):  # round 0 warms up
+            names = list(ops)
+            order.shuffle(names)
+            for name in names:
+                for k in range(BLOCK + 1):
+                    took = timed(ops[name])
+                    if rnd and k:
+                        out[name].append(took)
     acts = store.actions(run.run_id)
-    assert len(acts) == WARMUP + SAMPLES, len(acts)
+    assert len(acts) == each, len(acts)
+    assert store.verify(floor_start.run_id)[0].ok  # the floor wrote a real record
     raw.conn.close()
     close_store(store)
     return out
@@ -154,6 +198,7 @@ def main() -> None:
         for what, al, raw, label in (
             ("one durable record", "al_one", "raw_one", "1 raw INSERT+COMMIT"),
             ("side-effecting call", "al_call", "raw_two", "2 raw INSERT+COMMIT"),
+            ("(info) agentlab's SQL, raw", "floor", "raw_one", "1 raw INSERT+COMMIT"),
         ):
             a, b = r[al], r[raw]
             rows.append([

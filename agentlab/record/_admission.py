@@ -19,6 +19,7 @@ import inspect
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -329,9 +330,7 @@ def _canonical_bytes(arguments: Mapping[str, Any]) -> bytes:
     return canonical(dict(arguments))[0]
 
 
-def _utc(ns: int) -> Any:
-    from datetime import UTC, datetime
-
+def _utc(ns: int) -> datetime:
     return datetime.fromtimestamp(ns / 1e9, UTC)
 
 

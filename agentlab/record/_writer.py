@@ -229,22 +229,26 @@ class BackgroundWriter:
         error is raised. Not allowed inside the caller's own ``store.atomic()`` block: the
         record must not depend on (or wait for) the caller's transaction.
         """
-        self._usable()
+        if self._stopped or self._forked:
+            self._usable()
         if self.store.in_transaction():
             raise RecordingError(
                 "cannot record a durable event inside store.atomic(): the record would "
                 "commit or roll back with your transaction; record outside the block"
             )
         with self._lock:
-            batch = self._take()
+            batch = self._take() if self._queue else []
             if not batch and not events:
                 return []
             try:
-                out = self._commit([*batch, *events])
+                out = self._commit([*batch, *events] if batch else events)
             except BaseException:
                 self._queue.extendleft(reversed(batch))
                 raise
-        self.check({ev.run_id for ev in events})
+        if self.failed:
+            self.check({ev.run_id for ev in events})
+        if not batch:  # (the common durable record: nothing was queued)
+            return out
         wanted = {ev.event_id for ev in events}
         return [a for a in out if a.event_id in wanted]
 

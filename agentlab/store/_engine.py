@@ -296,12 +296,17 @@ class SqlEngine:
         return self._retrying(lambda: self._sqlite_driver_transaction(fn), what)
 
     def _sqlite_driver_transaction(self, fn: Callable[[Any], T]) -> T:
-        self._refuse_if_read_only()
+        if self.read_only is not None:
+            self._refuse_if_read_only()
         with self._write_lock:
-            raw: Any = self._kept_write_conn().connection.driver_connection
             cur = self._write_cursor
-            if cur is None:
+            conn = self._write_conn
+            raw: Any
+            if cur is None or conn is None or conn.invalidated:  # none yet, or replaced
+                raw = self._kept_write_conn().connection.driver_connection
                 cur = self._write_cursor = raw.cursor()
+            else:
+                raw = cur.connection
             if raw.in_transaction:  # left open by a failure: never build on it
                 raw.rollback()
             cur.execute("BEGIN IMMEDIATE")

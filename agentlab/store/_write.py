@@ -308,6 +308,8 @@ def append_rows(
     sql = _STATEMENTS[dialect]
     by_run: dict[str, list[Prepared]]
     if len(batch) == 1 and not dedupe:  # a durable record: one event
+        if heads is not None and (done := _append_one(cur, sql, batch[0], heads)) is not None:
+            return done if acks else []
         by_run = {batch[0].ev.run_id: list(batch)}
     else:
         by_run = {}
@@ -366,6 +368,36 @@ def append_rows(
     return out
 
 
+def _append_one(cur: Any, sql: _Statements, p: Prepared, heads: Heads) -> list[Appended] | None:
+    """One event of a run whose head this process remembers, of a kind that sets no run
+    column (a side effect's intent or result): the summary update and the insert, nothing
+    else. None when it does not apply or the hint is stale (nothing was written then)."""
+    ev, _, stats, event_id = p
+    run_id = ev.run_id
+    known = heads.get(run_id)
+    if known is None or ev.kind in _PARSED_KINDS or ev.blobs:
+        return None
+    seq = known[0] + 1
+    head = _link(known[1], run_id, seq, event_id, ev)
+    cur.execute(sql.counters_if, (seq, head, *stats, run_id, known[1]))
+    if cur.rowcount != 1:
+        del heads[run_id]  # stale: the general path reads the head
+        return None
+    cur.execute(sql.insert_event, (event_id, run_id, seq, ev.parent_id, ev.kind, ev.ts_us,
+                                   ev.body.decode("utf-8"), head))
+    heads[run_id] = (seq, head)
+    return [Appended(event_id, run_id, seq, head)]
+
+
+def _link(prev: str, run_id: str, seq: int, event_id: str, ev: PendingEvent) -> str:
+    """The chain hash of ``ev`` at ``seq`` after ``prev``: ``chain_hash`` written out, as
+    this runs for every event stored."""
+    return _sha256(
+        f"{prev}|{run_id}|{seq}|{event_id}|{ev.parent_id or ''}|{ev.ts_us}|{ev.kind}|"
+        .encode("ascii") + ev.body
+    ).hexdigest()
+
+
 class _Chained(NamedTuple):
     """One run's part of a batch, chained onto its head."""
 
@@ -389,11 +421,7 @@ def _chain(run_id: str, evs: list[Prepared], seq: int, prev: str, dedupe: bool) 
     for ev, body, ev_stats, event_id in evs:
         seq += 1
         kind = ev.kind
-        # chain_hash() inlined: this loop runs for every event written
-        prev = _sha256(
-            f"{prev}|{run_id}|{seq}|{event_id}|{ev.parent_id or ''}|{ev.ts_us}|{kind}|"
-            .encode("ascii") + ev.body
-        ).hexdigest()
+        prev = _link(prev, run_id, seq, event_id, ev)
         if kind in _PARSED_KINDS:
             if kind == "run_started" and seq != 1:
                 if not dedupe:
@@ -443,6 +471,7 @@ class _Statements(NamedTuple):
     counters_if: str
     """``counters`` applied only while the run's head hash is the one given last."""
     insert_run: str
+    insert_event: str
 
     def set_columns(self, names: tuple[str, ...]) -> str:
         """``UPDATE`` of the run's ``names`` columns (parameters: their values, run id)."""
@@ -471,6 +500,7 @@ def _statements(mark: str, lock: str) -> _Statements:
                     f"VALUES ({', '.join([mark] * len(_RUN_COLUMNS))})"),
         counters=counters,
         counters_if=f"{counters} AND head_hash = {mark}",
+        insert_event=_multi_row(f"INSERT INTO {events.name} ({_EVENT_COLS})", mark, 8, 1),
     )
 
 

@@ -196,6 +196,20 @@ def test_scope_rendering_and_breadth() -> None:
     assert not is_broad("jira:write:SUP-*")
 
 
+@pytest.mark.parametrize("project", ["*", "SUP-?", "[A-Z]", "!x", "", "a:", ":a", "a::b", "x]"])
+def test_an_argument_cannot_widen_the_scope_a_call_needs(project: str) -> None:
+    # A glob or an empty segment from an argument would claim less than the call does.
+    with pytest.raises(al.GrantError, match="not concrete"):
+        render_scope("jira:write:{project}", {"project": project})
+    with pytest.raises(al.GrantError, match="not concrete"):
+        render_scope(lambda a: a["p"], {"p": project or ":"})
+
+
+@pytest.mark.parametrize("project", ["SUP-1", "a.b", "x_y-z", "a:b"])
+def test_a_concrete_argument_renders_as_given(project: str) -> None:
+    assert render_scope("jira:write:{project}", {"project": project}) == f"jira:write:{project}"
+
+
 def test_lint_flags_broad_shared_and_endless_grants(store: SqlStore) -> None:
     al.issue_grant(store, "wide", principal="bot", owner="o", workflow="w",
                    scopes=["jira:*"], expires_in=timedelta(days=1))
