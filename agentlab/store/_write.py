@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from hashlib import sha256 as _sha256
@@ -47,6 +48,7 @@ class Prepared(NamedTuple):
 
 
 _NOT_PARSED: dict[str, Any] = {}
+_flat = itertools.chain.from_iterable  # rows → one parameter sequence, in C
 _NUL_ESCAPED = b"\\u0000"
 
 
@@ -168,7 +170,7 @@ def insert_blobs(cur: Any, mark: str, items: Mapping[str, bytes]) -> None:
         chunk = rows[i : i + _CHUNK]
         cur.execute(_multi_row(f"INSERT INTO {blobs.name} (hash, size, codec, data)", mark, 4,
                                len(chunk)) + " ON CONFLICT (hash) DO NOTHING",
-                    tuple(v for row in chunk for v in row))
+                    tuple(_flat(chunk)))
 
 
 @functools.cache
@@ -258,7 +260,7 @@ def _insert_events(cur: Any, mark: str, rows: list[tuple[Any, ...]]) -> None:
     for i in range(0, len(rows), _ROWS_PER_STATEMENT):
         chunk = rows[i : i + _ROWS_PER_STATEMENT]
         cur.execute(_multi_row(head, mark, 8, len(chunk)),
-                    tuple(v for row in chunk for v in row) if len(chunk) > 1 else chunk[0])
+                    tuple(_flat(chunk)) if len(chunk) > 1 else chunk[0])
 
 
 def append_in(
@@ -364,7 +366,7 @@ def append_rows(
     if checkpoint_rows:
         cur.execute(_multi_row(f"INSERT INTO {checkpoints.name} (run_id, seq, event_id, root, "
                                "ts_us)", sql.mark, 5, len(checkpoint_rows)),
-                    tuple(v for row in checkpoint_rows for v in row))
+                    tuple(_flat(checkpoint_rows)))
     return out
 
 
