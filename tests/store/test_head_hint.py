@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from agentlab.store import GENESIS, SqlStore, chain_hash, open_store
 from agentlab.model import dumps
+from agentlab.store import GENESIS, SqlStore, chain_hash, open_store
 
 from .helpers import RunBuilder
 
