@@ -72,14 +72,25 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[
         drop_pg_schema(schema)
 
 
-@pytest.fixture
-def store(store_url: tuple[str, str | None]) -> Iterator[SqlStore]:
+def _opened(store_url: tuple[str, str | None]) -> Iterator[SqlStore]:
     url, schema = store_url
     s = open_store(url, schema=schema)
     try:
         yield s
     finally:
         s.close()
+
+
+@pytest.fixture
+def store(store_url: tuple[str, str | None]) -> Iterator[SqlStore]:
+    yield from _opened(store_url)
+
+
+@pytest.fixture
+def second_store(store_url: tuple[str, str | None]) -> Iterator[SqlStore]:
+    """Another store object on the data of ``store``: another process, as far as what a
+    store keeps in memory goes."""
+    yield from _opened(store_url)
 
 
 @pytest.fixture

@@ -48,7 +48,9 @@ METRICS: dict[str, str] = {
     "incidents": "errors + retries + denials + stale",
     "incident_rate": "finished runs with at least one incident ÷ finished",
     "cost_total": "cost of all the group's runs, in USD",
-    "cost_per_success": "cost_total ÷ succeeded",
+    "cost_per_success": "cost_total ÷ succeeded; none when no model call of the group was priced",
+    "unpriced_calls": "model calls recorded without a cost: the two costs count the priced "
+    "ones only, so they are lower bounds when this is not 0",
     "latency_p50_s": "median duration of the runs that ended, in seconds",
     "latency_p95_s": "95th percentile duration of the runs that ended, in seconds",
     "explained": "concluded investigations of the group's runs",
@@ -58,11 +60,12 @@ METRICS: dict[str, str] = {
 
 _FINISHED = ("succeeded", "failed", "errored")
 _INCIDENT_COUNTERS = ("error_count", "retry_count", "denied_count", "stale_count")
-_SUMS = ("cost_usd", "approval_count", "override_count", *_INCIDENT_COUNTERS)
+_SUMS = ("cost_usd", "unpriced_count", "approval_count", "override_count", *_INCIDENT_COUNTERS)
 _ANY_OF = {"overridden_runs": ("override_count",), "retried_runs": ("retry_count",),
            "incident_runs": _INCIDENT_COUNTERS}
 _INT_METRICS = frozenset({"runs", "finished", "succeeded", "approvals", "overrides", "retries",
-                          "errors", "denials", "stale", "incidents", "explained"})
+                          "errors", "denials", "stale", "incidents", "explained",
+                          "unpriced_calls"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +93,7 @@ class MetricsRow:
     incident_rate: float | None = None
     cost_total: float = 0.0
     cost_per_success: float | None = None
+    unpriced_calls: int = 0
     latency_p50_s: float | None = None
     latency_p95_s: float | None = None
     explained: int = 0
@@ -212,7 +216,9 @@ def _row(key: tuple[Any, ...], g: dict[str, Any], cols: list[str], bucketed: boo
         incidents=incidents,
         incident_rate=_ratio(g["incident_runs"], finished),
         cost_total=g["cost_usd"],
-        cost_per_success=_ratio(g["cost_usd"], g["succeeded"]),
+        cost_per_success=(None if g["unpriced_count"] and not g["cost_usd"]
+                          else _ratio(g["cost_usd"], g["succeeded"])),
+        unpriced_calls=g["unpriced_count"],
         latency_p50_s=None if p50 is None else p50 / 1e6,
         latency_p95_s=None if p95 is None else p95 / 1e6,
         explained=g["explained"],

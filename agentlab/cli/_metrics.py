@@ -67,14 +67,21 @@ def metrics_table(rows: Sequence[dict[str, Any]], group: Sequence[str],
         cells = [("-" if r[g] is None else str(r[g])) for g in group]
         if bucket:
             cells.append(_bucket(r["bucket"], bucket))
-        cells.extend(_cell(r[name], how) for _, name, how in _SHOWN)
+        cells.extend(_cell(r[name], how) + ("+" if how == "$" and r[name] is not None
+                                            and r.get("unpriced_calls") else "")
+                     for _, name, how in _SHOWN)
         lines.append(cells)
     left = len(group) + (1 if bucket else 0)
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
-    return "\n".join(
+    table = "\n".join(
         "  ".join(c.ljust(w) if i < left else c.rjust(w)
                   for i, (c, w) in enumerate(zip(line, widths, strict=True))).rstrip()
         for line in lines)
+    unpriced = sum(r.get("unpriced_calls") or 0 for r in rows)
+    if unpriced:
+        table += (f"\n\n$/SUCCESS: {unpriced:,} model calls recorded no cost; a '+' counts "
+                  "the priced ones only (a lower bound), '-' means none was priced")
+    return table
 
 
 def _plain(value: Any) -> Any:

@@ -15,8 +15,11 @@ from agentlab.model import describe_event as event_line
 __all__ = ["event_line", "runs_table", "summary_block", "text_table", "timeline"]
 
 
-def _cost(c: float) -> str:
-    return f"${c:,.4f}"
+def _unpriced(r: RunSummary) -> str:
+    if not r.unpriced_count:
+        return ""
+    return (f" ({r.unpriced_count} of {r.llm_calls} model calls recorded no cost"
+            f"{'' if r.unpriced_count == r.llm_calls else ': the figure counts the others'})")
 
 
 def text_table(head: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
@@ -42,7 +45,7 @@ def runs_table(runs: Sequence[RunSummary], ids: Mapping[str, str] | None = None)
         rows.append((
             (ids or {}).get(r.run_id) or r.run_id[:12], r.workflow, agent, status, ok,
             f"{r.last_seq:,}",
-            f"{r.llm_calls + r.tool_calls:,}", str(r.error_count), _cost(r.cost_usd), r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+            f"{r.llm_calls + r.tool_calls:,}", str(r.error_count), r.shown_cost, r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
         ))
     return text_table(head, rows)
 
@@ -70,7 +73,8 @@ def summary_block(r: RunSummary, counts: RunCounts | None = None, *,
         f"counts   {c.phrase(governance=False)}",
         f"govern   {c.approvals} approvals{overrides}   {c.denied} denied   "
         f"{c.errors} errors   {c.retries} retries",
-        f"cost     {_cost(r.cost_usd)}   tokens {r.input_tokens} in / {r.output_tokens} out",
+        f"cost     {r.shown_cost}{_unpriced(r)}   tokens {r.input_tokens} in / "
+        f"{r.output_tokens} out",
     ]
     if waited:
         lines.append(f"waited   {waited}")

@@ -91,7 +91,8 @@ def run_row(r: RunSummary) -> dict[str, Any]:
         "events": r.last_seq, "calls": r.llm_calls + r.tool_calls,
         "counts": RunCounts.of_summary(r).phrase(),
         "errors": r.error_count, "denied": r.denied_count,
-        "approvals": r.approval_count, "cost_usd": r.cost_usd, "run_kind": r.run_kind,
+        "approvals": r.approval_count, "cost_usd": r.cost_usd,
+        "unpriced_calls": r.unpriced_count, "run_kind": r.run_kind,
     }
 
 

@@ -41,7 +41,7 @@ def summary_text(r: RunSummary) -> str:
     ok = "" if r.success is None else f" success={r.success}"
     return (f"run {r.run_id}  {r.workflow}/{r.agent_name}"
             f"{' ' + r.agent_version if r.agent_version else ''}  {r.shown_status}{ok}  "
-            f"task {r.task_id or '-'}  {RunCounts.of_summary(r).phrase()}, ${r.cost_usd:,.4f}")
+            f"task {r.task_id or '-'}  {RunCounts.of_summary(r).phrase()}, {r.shown_cost}")
 
 
 def summary_html(r: RunSummary, *_: Any) -> str:
@@ -51,7 +51,7 @@ def summary_html(r: RunSummary, *_: Any) -> str:
             f"<b>{html.escape(r.workflow)}</b> / {html.escape(r.agent_name)}{version} "
             f"<span style='color:{color}'>{html.escape(r.shown_status)}</span> "
             f"task {html.escape(r.task_id or '-')}: "
-            f"{html.escape(RunCounts.of_summary(r).phrase())}, ${r.cost_usd:,.4f}</div>")
+            f"{html.escape(RunCounts.of_summary(r).phrase())}, {r.shown_cost}</div>")
 
 
 def _describe(e: EventBase) -> str:

@@ -73,6 +73,7 @@ from agentlab.model._run import (
     CheckpointInfo,
     RunSummary,
     VerifyReport,
+    cost_text,
 )
 from agentlab.model._stats import EventStats, event_stats
 from agentlab.model._tree import (
@@ -151,6 +152,7 @@ __all__ = [
     "canonical",
     "canonical_body",
     "check_portable",
+    "cost_text",
     "count_events",
     "describe_event",
     "diff_trees",

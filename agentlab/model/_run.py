@@ -9,7 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agentlab.model._events import Phase, RunKind, RunStatus
 
-__all__ = ["PAUSED_HOLDER", "ActionStatus", "CheckpointInfo", "RunSummary", "VerifyReport"]
+__all__ = [
+    "PAUSED_HOLDER", "ActionStatus", "CheckpointInfo", "RunSummary", "VerifyReport", "cost_text",
+]
 
 PAUSED_HOLDER = "paused"
 """The holder a paused run is left with (no lease: any process may take it on)."""
@@ -45,6 +47,9 @@ class RunSummary(BaseModel):
     approval_count: int = 0
     override_count: int = 0
     stale_count: int = 0
+    unpriced_count: int = 0
+    """Model calls recorded without a cost: ``cost_usd`` leaves them out, so it is a lower
+    bound (and says nothing when no call was priced)."""
     last_seq: int = 0
     head_hash: str = ""
     parent_run_id: str | None = None
@@ -78,10 +83,25 @@ class RunSummary(BaseModel):
         return "paused" if self.paused else "abandoned" if self.abandoned else self.status
 
     @property
+    def shown_cost(self) -> str:
+        """The cost to show a person: ``$0.0123``; ``-`` when none of the run's model calls
+        carried a cost (unknown, not free); ``$0.0123+`` when some did not (what the priced
+        ones cost: a lower bound)."""
+        return cost_text(self.cost_usd, self.unpriced_count)
+
+    @property
     def duration_s(self) -> float | None:
         if self.ended_at is None:
             return None
         return (self.ended_at - self.started_at).total_seconds()
+
+
+def cost_text(cost_usd: float, unpriced: int) -> str:
+    """A dollar figure with what it leaves out: ``-`` when nothing of it was priced,
+    a trailing ``+`` when some model calls were not (see :attr:`RunSummary.shown_cost`)."""
+    if not unpriced:
+        return f"${cost_usd:,.4f}"
+    return "-" if not cost_usd else f"${cost_usd:,.4f}+"
 
 
 class CheckpointInfo(BaseModel):

@@ -23,6 +23,9 @@ class EventStats(NamedTuple):
     approvals: int = 0
     overrides: int = 0
     stale: int = 0
+    unpriced: int = 0
+    """Model calls recorded without a cost (``cost_usd`` absent, and not served from the
+    record): their cost is unknown, not zero."""
 
     def __add__(self, other: tuple[Any, ...]) -> EventStats:
         return EventStats(*(a + b for a, b in zip(self, other, strict=True)))
@@ -55,6 +58,8 @@ def event_stats(kind: str, body: Mapping[str, Any]) -> EventStats:
             cost_usd=float(cost),
             input_tokens=int(body.get("input_tokens") or 0),
             output_tokens=int(body.get("output_tokens") or 0),
+            # served from the record on a replay: it cost nothing, not an unknown sum
+            unpriced=1 if body.get("cost_usd") is None and not body.get("replayed") else 0,
         )
     if kind == "tool_call":
         denied = 1 if body.get("status") == "denied" else 0

@@ -44,7 +44,7 @@ RUN_TYPES: dict[str, ColumnType] = {
     "success": "bool?", "score": "float", "started_at": "time", "ended_at": "time",
     "duration_s": "float", "cost_usd": "float", "input_tokens": "int", "output_tokens": "int",
     "step_count": "int", "llm_calls": "int", "tool_calls": "int", "error_count": "int",
-    "retry_count": "int", "denied_count": "int", "stale_count": "int",
+    "retry_count": "int", "denied_count": "int", "stale_count": "int", "unpriced_count": "int",
     "incident_count": "int", "approval_count": "int", "override_count": "int", "last_seq": "int",
     "parent_run_id": "str", "fork_seq": "int?", "run_kind": "str", "synthetic_times": "bool",
 }

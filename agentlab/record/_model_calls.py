@@ -63,7 +63,8 @@ def model_event(model: str, messages: list[Any], *, response: Any = None,
         body["error"] = getattr(error, "_agentlab_error_info", None) or error_info(error)
     stats = EventStats(steps=1, llm_calls=1, errors=1 if error is not None else 0,
                        cost_usd=cost or 0.0, input_tokens=input_tokens or 0,
-                       output_tokens=output_tokens or 0)
+                       output_tokens=output_tokens or 0,
+                       unpriced=1 if cost is None and replayed is None else 0)
     return body, stats
 
 

@@ -41,7 +41,8 @@ RUN_COLUMNS: tuple[str, ...] = (
     "run_id", "workflow", "agent_name", "agent_version", "task_id", "owner", "team", "phase",
     "status", "success", "score", "started_us", "ended_us", "cost_usd", "input_tokens",
     "output_tokens", "step_count", "llm_calls", "tool_calls", "error_count", "retry_count",
-    "denied_count", "approval_count", "override_count", "stale_count", "last_seq",
+    "denied_count", "approval_count", "override_count", "stale_count", "unpriced_count",
+    "last_seq",
     "parent_run_id", "fork_seq", "run_kind", "synthetic_times",
 )
 """The summary columns :func:`run_columns` can return (all but the chain head)."""
@@ -49,7 +50,7 @@ RUN_COLUMNS: tuple[str, ...] = (
 COUNTER_COLUMNS: tuple[str, ...] = (
     "cost_usd", "input_tokens", "output_tokens", "step_count", "llm_calls", "tool_calls",
     "error_count", "retry_count", "denied_count", "approval_count", "override_count",
-    "stale_count",
+    "stale_count", "unpriced_count",
 )
 """Summary counters :func:`rollup_runs` can total."""
 

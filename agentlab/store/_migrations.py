@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 
-from sqlalchemy import Connection, bindparam, inspect, or_, select
+from sqlalchemy import Connection, bindparam, func, inspect, or_, select
 
-from agentlab.model import TreeReader, loads
+from agentlab.model import TreeReader, event_stats, loads
 from agentlab.store._read import fetch_blobs
 from agentlab.store._schema import (
     approvals,
@@ -119,6 +120,31 @@ def _synthetic_times(conn: Connection) -> None:
                      .values(synthetic_times=True), marked)
 
 
+def _unpriced_calls(conn: Connection) -> None:
+    # Model calls recorded without a cost: counted, so a run whose calls carry no price
+    # shows an unknown cost rather than $0. Runs stored before are counted from their
+    # events by the rule the store applies (``event_stats``): a call whose body names
+    # neither "cost_usd" nor "replayed" is unpriced without parsing it; one that names
+    # either (perhaps nested, perhaps null) is parsed and asked.
+    have = {c["name"] for c in inspect(conn).get_columns(runs.name)}
+    if "unpriced_count" not in have:
+        conn.exec_driver_sql(
+            f"ALTER TABLE {runs.name} ADD COLUMN unpriced_count INTEGER NOT NULL DEFAULT 0")
+    calls = events.c.kind == "llm_call"
+    named = or_(events.c.body.contains('"cost_usd":', autoescape=True),
+                events.c.body.contains('"replayed":', autoescape=True))
+    counts: Counter[str] = Counter()
+    for run_id, n in conn.execute(select(events.c.run_id, func.count())
+                                  .where(calls, ~named).group_by(events.c.run_id)):
+        counts[run_id] += n
+    for run_id, text in conn.execute(select(events.c.run_id, events.c.body).where(calls, named)):
+        counts[run_id] += event_stats("llm_call", loads(text)).unpriced
+    if counts:
+        conn.execute(runs.update().where(runs.c.run_id == bindparam("rid"))
+                     .values(unpriced_count=bindparam("n")),
+                     [{"rid": r, "n": n} for r, n in counts.items()])
+
+
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0001_initial", _initial),
     ("0002_governance", _governance),
@@ -129,5 +155,6 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0007_approver_groups", _approver_groups),
     ("0008_scale_indexes", _scale_indexes),
     ("0009_synthetic_times", _synthetic_times),
+    ("0010_unpriced_calls", _unpriced_calls),
 ]
 """Applied in order; names are permanent once released. Append, never edit."""

@@ -182,6 +182,7 @@ def summary_from_row(row: Row[Any] | Mapping[str, Any]) -> RunSummary:
         approval_count=m["approval_count"],
         override_count=m["override_count"],
         stale_count=m["stale_count"],
+        unpriced_count=m["unpriced_count"],
         last_seq=m["last_seq"],
         head_hash=m["head_hash"],
         parent_run_id=m["parent_run_id"],

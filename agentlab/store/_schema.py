@@ -71,6 +71,7 @@ runs = Table(
     Column("approval_count", Integer, nullable=False, default=0, server_default="0"),
     Column("override_count", Integer, nullable=False, default=0, server_default="0"),
     Column("stale_count", Integer, nullable=False, default=0, server_default="0"),
+    Column("unpriced_count", Integer, nullable=False, default=0, server_default="0"),
     Column("last_seq", Integer, nullable=False, default=0),
     Column("head_hash", HASH, nullable=False),
     Column("parent_run_id", ID),

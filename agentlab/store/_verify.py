@@ -32,6 +32,7 @@ _SUMMARY_COUNTERS = (
     ("input_tokens", "input_tokens"), ("output_tokens", "output_tokens"),
     ("denied_count", "denials"), ("approval_count", "approvals"),
     ("override_count", "overrides"), ("stale_count", "stale"),
+    ("unpriced_count", "unpriced"),
 )
 
 

@@ -226,6 +226,7 @@ def _run_row(body: Mapping[str, Any], ev: PendingEvent,
         "approval_count": 0,
         "override_count": 0,
         "stale_count": 0,
+        "unpriced_count": 0,
         "last_seq": 0,
         "head_hash": GENESIS,
         "parent_run_id": body.get("parent_run_id"),
@@ -492,7 +493,7 @@ def _statements(mark: str, lock: str) -> _Statements:
         + ", ".join(f"{c} = {c} + {mark}" for c in (
             "step_count", "llm_calls", "tool_calls", "error_count", "retry_count",
             "cost_usd", "input_tokens", "output_tokens", "denied_count",
-            "approval_count", "override_count", "stale_count"))
+            "approval_count", "override_count", "stale_count", "unpriced_count"))
         + f" WHERE run_id = {mark}"
     )
     return _Statements(

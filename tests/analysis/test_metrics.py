@@ -94,14 +94,14 @@ TRIAGE = {
     "runs": 5, "finished": 4, "succeeded": 2, "abandoned": 0, "completion_rate": 0.5,
     "approvals": 3, "overrides": 2, "override_rate": 2 / 3, "override_run_rate": 0.5,
     "retries": 2, "retry_rate": 0.25, "errors": 2, "denials": 1, "stale": 1, "incidents": 6,
-    "incident_rate": 0.75, "cost_total": 0.65, "cost_per_success": 0.325,
+    "incident_rate": 0.75, "cost_total": 0.65, "cost_per_success": 0.325, "unpriced_calls": 0,
     "latency_p50_s": 25.0, "latency_p95_s": 38.5, "explained": 2, "mtte_s": 90.0,
 }
 BILLING = {
     "runs": 1, "finished": 1, "succeeded": 1, "abandoned": 0, "completion_rate": 1.0,
     "approvals": 0, "overrides": 0, "override_rate": None, "override_run_rate": 0.0,
     "retries": 0, "retry_rate": 0.0, "errors": 0, "denials": 0, "stale": 1, "incidents": 1,
-    "incident_rate": 1.0, "cost_total": 0.05, "cost_per_success": 0.05,
+    "incident_rate": 1.0, "cost_total": 0.05, "cost_per_success": 0.05, "unpriced_calls": 0,
     "latency_p50_s": 5.0, "latency_p95_s": 5.0, "explained": 0, "mtte_s": None,
 }
 

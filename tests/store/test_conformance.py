@@ -562,7 +562,7 @@ def test_migrations_recorded_once(store: SqlStore, store_url: tuple[str, str | N
     assert store.applied_migrations() == ["0001_initial", "0002_governance", "0003_investigations",
                                            "0004_stale_incidents", "0005_recovery", "0006_approvers",
                                            "0007_approver_groups", "0008_scale_indexes",
-                                           "0009_synthetic_times"]
+                                           "0009_synthetic_times", "0010_unpriced_calls"]
     with store._db.read() as conn:
         first = list(conn.execute(select(migrations.c.name, migrations.c.applied_us)))
     b = RunBuilder()
@@ -572,7 +572,7 @@ def test_migrations_recorded_once(store: SqlStore, store_url: tuple[str, str | N
         assert again.applied_migrations() == ["0001_initial", "0002_governance", "0003_investigations",
                                            "0004_stale_incidents", "0005_recovery", "0006_approvers",
                                            "0007_approver_groups", "0008_scale_indexes",
-                                           "0009_synthetic_times"]
+                                           "0009_synthetic_times", "0010_unpriced_calls"]
         with again._db.read() as conn:
             assert list(conn.execute(select(migrations.c.name, migrations.c.applied_us))) == first
         assert again.run(b.run_id).run_id == b.run_id  # data survives re-opening
@@ -1046,7 +1046,7 @@ def test_a_store_from_before_governance_is_upgraded(store_url: tuple[str, str | 
         assert again.applied_migrations() == ["0001_initial", "0002_governance", "0003_investigations",
                                            "0004_stale_incidents", "0005_recovery", "0006_approvers",
                                            "0007_approver_groups", "0008_scale_indexes",
-                                           "0009_synthetic_times"]
+                                           "0009_synthetic_times", "0010_unpriced_calls"]
         summary = again.run(b.run_id)
         assert (summary.denied_count, summary.approval_count, summary.override_count) == (0, 0, 0)
         assert again.grants() == [] and again.approvals() == []

@@ -3,25 +3,12 @@ reading the run's head, and that a stale value can never turn into a broken chai
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from agentlab.model import dumps
-from agentlab.store import GENESIS, SqlStore, chain_hash, open_store
+from agentlab.store import GENESIS, SqlStore, chain_hash
 
 from .helpers import RunBuilder
-
-
-@pytest.fixture
-def second(store_url: tuple[str, str | None]) -> Iterator[SqlStore]:
-    """Another store object on the same data: another process, as far as hints go."""
-    url, schema = store_url
-    s = open_store(url, schema=schema)
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 def _chain_ok(store: SqlStore, run_id: str, n: int) -> None:
@@ -38,11 +25,11 @@ def _chain_ok(store: SqlStore, run_id: str, n: int) -> None:
 
 
 def test_two_writers_taking_turns_on_one_run_keep_one_chain(store: SqlStore,
-                                                            second: SqlStore) -> None:
+                                                            second_store: SqlStore) -> None:
     b = RunBuilder()
     store.append([b.started()])
     for i in range(6):  # each writer's hint is stale every time it comes back
-        (store if i % 2 else second).append([b.llm(), b.tool()])
+        (store if i % 2 else second_store).append([b.llm(), b.tool()])
     store.append([b.ended()])
     _chain_ok(store, b.run_id, 14)
     assert store.run(b.run_id).llm_calls == 6

@@ -79,7 +79,7 @@ def test_a_store_made_before_the_column_marks_its_imported_runs(
         store.close()
     store = open_store(url, schema=schema)
     try:
-        assert store.applied_migrations()[-1] == "0009_synthetic_times"
+        assert "0009_synthetic_times" in store.applied_migrations()  # ran again
         assert {k: bool(v) for k, v in _marked(store).items()} == {
             measured: False, small: True, big: True}
         [row] = metrics_summary(store, by=())
